@@ -1,0 +1,7 @@
+"""Accounts: register, sign in, sign out, change password."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from app.auth import routes  # noqa: E402,F401

@@ -1,0 +1,60 @@
+"""Account forms."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SubmitField
+from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
+
+from app.extensions import db
+from app.models import User
+
+PASSWORD_MIN, PASSWORD_MAX = 8, 256
+
+
+def normalise_email(value: str | None) -> str:
+    return (value or "").strip().lower()
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)], filters=[normalise_email])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    remember = BooleanField("Keep me signed in")
+    submit = SubmitField("Sign in")
+
+
+class RegisterForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[InputRequired(), Length(max=254), Email(check_deliverability=False)],
+        filters=[normalise_email],
+    )
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+        description=f"At least {PASSWORD_MIN} characters.",
+    )
+    confirm = PasswordField(
+        "Repeat password", validators=[InputRequired(), EqualTo("password", message="Passwords do not match.")]
+    )
+    submit = SubmitField("Create account")
+
+    def validate_email(self, field) -> None:
+        taken = db.session.execute(sa.select(User.id).where(User.email == field.data)).first()
+        if taken:
+            raise ValidationError("An account with this email already exists.")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    new_password = PasswordField(
+        "New password",
+        validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+        description=f"At least {PASSWORD_MIN} characters. Other signed-in sessions are signed out.",
+    )
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[InputRequired(), EqualTo("new_password", message="Passwords do not match.")],
+    )
+    submit = SubmitField("Change password")

@@ -1,0 +1,104 @@
+"""Account pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.auth import bp
+from app.auth.forms import ChangePasswordForm, LoginForm, RegisterForm, normalise_email
+from app.auth.services import AccountError, authenticate, change_password, create_account
+from app.extensions import limiter
+
+
+def _login_failed(response) -> bool:
+    """Only failed sign-ins count against the rate limit."""
+    return bool(g.get("login_failed"))
+
+
+def _account_key() -> str:
+    return "account:" + normalise_email(request.form.get("email"))[:254]
+
+
+def _safe_next(target: str | None) -> str:
+    """Follow `next` only to a path on this site (no open redirects)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("main.index")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_LIMIT"], methods=["POST"], scope="register")
+def register():
+    """Create an account; the first one is the admin."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = create_account(form.email.data, form.password.data)
+        except AccountError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            login_user(user)
+            note = " You are the administrator of this Toolsmith." if user.is_admin else ""
+            flash(f"Welcome to Toolsmith, {user.email}.{note}", "success")
+            return redirect(url_for("main.index"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_FAILURE_LIMIT"], methods=["POST"], deduct_when=_login_failed, scope="login-ip"
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_FAILURE_LIMIT"],
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_login_failed,
+    scope="login-account",
+)
+def login():
+    """Sign in with email and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        if user is None:
+            g.login_failed = True
+            form.password.errors.append("Wrong email or password.")
+        elif not login_user(user, remember=form.remember.data):
+            form.email.errors.append("This account is disabled. Ask an administrator to enable it.")
+        else:
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Sign out (POST only, so a link on another site cannot sign you out)."""
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change your password; other sessions are signed out."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(current_user, form.current_password.data, form.new_password.data)
+        except AccountError as exc:
+            form.current_password.errors.append(str(exc))
+        else:
+            login_user(current_user._get_current_object())  # the session token changed: re-issue the cookie
+            flash("Your password was changed.", "success")
+            return redirect(url_for("auth.password"))
+    return render_template("auth/password.html", form=form)

@@ -1,0 +1,39 @@
+"""Job listing, starting and housekeeping for the Jobs page."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from app.models import BackgroundJob, User
+from app.models.job import fail_stale_jobs
+from app.ownership import owned
+from app.queueing import enqueue_job
+
+
+def reconcile_stale_jobs() -> list[int]:
+    """Fail running jobs whose worker died; cheap enough to run on every Jobs page poll."""
+    return fail_stale_jobs(current_app.config["JOB_STALE_SECONDS"])
+
+
+def list_jobs(limit: int = 100) -> list[BackgroundJob]:
+    query = owned(BackgroundJob).order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc()).limit(limit)
+    return list(db.session.execute(query).scalars())
+
+
+def start_system_check(user: User) -> BackgroundJob:
+    return enqueue_job(
+        owner_id=user.id,
+        kind="system_check",
+        title="System check",
+        func="jobs.system_check.run",
+        queue="default",
+        timeout=600,
+    )
+
+
+def count_jobs(user: User) -> int:
+    return db.session.execute(
+        sa.select(sa.func.count(BackgroundJob.id)).where(BackgroundJob.owner_id == user.id)
+    ).scalar_one()

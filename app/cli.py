@@ -1,0 +1,105 @@
+"""Command-line entry points: `flask worker`, `flask reconcile`, `flask serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+
+from app.queueing import QUEUE_NAMES, embedded_redis, ensure_redis, get_queue, redis_connection
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(worker_command)
+    app.cli.add_command(reconcile_command)
+    app.cli.add_command(serve_command)
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("--name", default=None, help="Worker name shown in RQ (default: host and pid).")
+def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
+    """Run an RQ worker on QUEUES (default: train export eval default)."""
+    from app.background.services import reconcile_stale_jobs
+    from app.worker import StaleJobReconciler, build_worker
+
+    unknown = [queue for queue in queues if queue not in QUEUE_NAMES]
+    if unknown:
+        raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(QUEUE_NAMES)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_redis()
+    app = current_app._get_current_object()
+    config = app.config
+    reconcile_stale_jobs()  # a worker starting after a crash reports the jobs that crash orphaned
+    reconciler = StaleJobReconciler(app, config["JOB_RECONCILE_SECONDS"], config["JOB_STALE_SECONDS"])
+    reconciler.start()
+    worker = build_worker([get_queue(queue) for queue in queues or QUEUE_NAMES], redis_connection(), name=name)
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        reconciler.stopped.set()
+
+
+@click.command("reconcile")
+def reconcile_command() -> None:
+    """Mark jobs whose worker died (stale heartbeat) as failed."""
+    from app.background.services import reconcile_stale_jobs
+
+    failed = reconcile_stale_jobs()
+    click.echo(f"Marked {len(failed)} job(s) failed: {', '.join(map(str, failed)) or 'none'}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000")
+@click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="RQ worker processes.")
+def serve_command(host: str, port: int, worker_count: int) -> None:
+    """Apply migrations, start embedded Redis, RQ worker(s) and the web server; Ctrl-C stops them all."""
+    from flask_migrate import upgrade
+
+    click.echo("Applying database migrations…")
+    upgrade()
+    started_redis = ensure_redis()
+    if started_redis:
+        click.echo(f"Started embedded Redis at {current_app.config['REDIS_URL']}")
+    flask_cmd = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    children: list[subprocess.Popen] = []
+    try:
+        for _ in range(worker_count):
+            children.append(subprocess.Popen([*flask_cmd, "worker"]))
+        gunicorn = [
+            sys.executable, "-m", "gunicorn",
+            "--bind", f"{host}:{port}",
+            "--workers", "2", "--threads", "8", "--worker-class", "gthread",
+            "--timeout", "120", "--access-logfile", "-",
+            "wsgi:app",
+        ]
+        children.append(subprocess.Popen(gunicorn))
+        click.echo(f"Toolsmith is running on http://{host}:{port}  (Ctrl-C to stop)")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        click.echo("A child process exited; shutting down.", err=True)
+    except KeyboardInterrupt:
+        click.echo("\nStopping…")
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if started_redis:
+            server = embedded_redis()
+            if server is not None:
+                server.stop()
+                click.echo("Stopped embedded Redis.")

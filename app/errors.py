@@ -1,0 +1,47 @@
+"""Error pages: every failure gets a clear message and the right status, HTMX requests included."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    404: ("Not found", "There is nothing here, or it is not yours to see."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    413: ("Too large", "The upload is larger than this server accepts."),
+    429: ("Too many attempts", "Too many attempts in a short time. Wait a minute and try again."),
+    500: ("Something went wrong", "The server hit an unexpected error. Nothing you entered was saved."),
+}
+
+
+def _render(status: int, detail: str | None = None):
+    title, message = MESSAGES.get(status, ("Error", "The request failed."))
+    if request.accept_mimetypes.best == "application/json":
+        return {"error": title, "message": detail or message}, status
+    return render_template("errors/error.html", status=status, title=title, message=detail or message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return _render(400, f"The form's security token is missing or expired ({error.description}) "
+                            "Reload the page and try again.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        if request.endpoint == "auth.login":
+            return _render(429, "Too many failed sign-in attempts. Wait a minute before trying again.")
+        return _render(429)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return _render(error.code or 500)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()  # leave no half-written transaction behind
+        return _render(500)

@@ -1,0 +1,54 @@
+"""Per-user isolation, enforced in one place.
+
+Every view loads user-owned rows through these helpers. Another user's row is indistinguishable
+from a missing one (404, never 403), so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import sqlalchemy as sa
+from flask import abort
+from flask_login import current_user
+
+from app.extensions import db
+from app.models.base import OwnedMixin
+
+OwnedT = TypeVar("OwnedT", bound=OwnedMixin)
+
+
+def owned(model: type[OwnedT]) -> sa.Select:
+    """Rows the current user owns."""
+    return sa.select(model).where(model.owner_id == current_user.id)
+
+
+def visible(model: type[OwnedT]) -> sa.Select:
+    """Rows the current user may read: their own plus global (owner-less) ones."""
+    return sa.select(model).where(sa.or_(model.owner_id == current_user.id, model.owner_id.is_(None)))
+
+
+def manageable(model: type[OwnedT]) -> sa.Select:
+    """Rows the current user may change: their own, plus global ones for admins."""
+    if current_user.is_admin:
+        return visible(model)
+    return owned(model)
+
+
+def _one_or_404(query: sa.Select, model: type[OwnedT], object_id: int) -> OwnedT:
+    row = db.session.execute(query.where(model.id == object_id)).scalar_one_or_none()
+    if row is None:
+        abort(404)
+    return row
+
+
+def get_owned_or_404(model: type[OwnedT], object_id: int) -> OwnedT:
+    return _one_or_404(owned(model), model, object_id)
+
+
+def get_visible_or_404(model: type[OwnedT], object_id: int) -> OwnedT:
+    return _one_or_404(visible(model), model, object_id)
+
+
+def get_manageable_or_404(model: type[OwnedT], object_id: int) -> OwnedT:
+    return _one_or_404(manageable(model), model, object_id)

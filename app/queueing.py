@@ -1,0 +1,118 @@
+"""Redis connection, RQ queues, and the one way the web tier starts background jobs.
+
+The web process names job functions by dotted string so it never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask import current_app
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from app.config import embedded_redis_socket
+from app.embedded_redis import EmbeddedRedis
+from app.extensions import db
+from app.models import BackgroundJob, JobStatus
+
+QUEUE_NAMES = ("train", "export", "eval", "default")
+
+
+def redis_connection() -> redis.Redis:
+    """A client for the configured Redis (cached per app: the client holds a connection pool)."""
+    client = current_app.extensions.get("toolsmith_redis")
+    if client is None:
+        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=10)
+        current_app.extensions["toolsmith_redis"] = client
+    return client
+
+
+def embedded_redis() -> EmbeddedRedis | None:
+    """The embedded server this app uses, or None when REDIS_URL points elsewhere."""
+    if not current_app.config["EMBEDDED_REDIS"]:
+        return None
+    instance = Path(current_app.instance_path)
+    return EmbeddedRedis(embedded_redis_socket(instance), instance / "redis")
+
+
+def ensure_redis() -> bool:
+    """Start the embedded Redis when it is the configured one and is not running; True if started."""
+    server = embedded_redis()
+    return server.start() if server else False
+
+
+def get_queue(name: str) -> Queue:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"Unknown queue {name!r}; expected one of {', '.join(QUEUE_NAMES)}")
+    return Queue(name, connection=redis_connection(), serializer=JSONSerializer)
+
+
+class EnqueueError(RuntimeError):
+    """Redis could not take the job; nothing was stored."""
+
+
+def enqueue_job(
+    *,
+    owner_id: int | None,
+    kind: str,
+    title: str,
+    func: str,
+    args: Sequence[Any] = (),
+    queue: str = "default",
+    timeout: int | None = None,
+) -> BackgroundJob:
+    """Create the job's row and put it on an RQ queue; the job function receives the row id first.
+
+    When Redis refuses the job the row is removed again, so an outage leaves no orphan row.
+    """
+    config = current_app.config
+    job = BackgroundJob(owner_id=owner_id, kind=kind, title=title, func=func, queue=queue)
+    db.session.add(job)
+    db.session.flush()
+    job.rq_job_id = f"toolsmith-{job.id}-{kind}"
+    # Commit before enqueueing: a worker may pick the job up at once and must find its row.
+    db.session.commit()
+    try:
+        get_queue(queue).enqueue(
+            func,
+            job.id,
+            *args,
+            job_id=job.rq_job_id,
+            job_timeout=timeout or config["JOB_TIMEOUT_SECONDS"],
+            result_ttl=config["JOB_RESULT_TTL_SECONDS"],
+            failure_ttl=config["JOB_RESULT_TTL_SECONDS"],
+            description=title,
+        )
+    except redis.RedisError as exc:
+        db.session.delete(job)
+        db.session.commit()
+        raise EnqueueError(f"The job queue is unavailable ({exc.__class__.__name__}: {exc}).") from exc
+    return job
+
+
+def request_cancel(job: BackgroundJob) -> None:
+    """Cancel a queued job at once; ask a running one to stop (cooperatively, then by RQ's stop command)."""
+    from rq.command import send_stop_job_command
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import Job
+
+    from app.models.job import mark_finished
+
+    connection = redis_connection()
+    job.cancel_requested = True
+    db.session.commit()
+    if job.status == JobStatus.QUEUED:
+        try:
+            Job.fetch(job.rq_job_id, connection=connection, serializer=JSONSerializer).cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass
+        mark_finished(job.id, JobStatus.CANCELLED, message="Cancelled before it started")
+    elif job.status == JobStatus.RUNNING:
+        try:
+            send_stop_job_command(connection, job.rq_job_id, serializer=JSONSerializer)
+        except (InvalidJobOperation, NoSuchJobError):
+            pass

@@ -1,0 +1,90 @@
+"""The RQ worker Toolsmith runs: RQ's forking Worker plus database bookkeeping.
+
+- The parent process marks a job's row failed (or cancelled) the moment RQ sees its work horse die,
+  instead of waiting for the heartbeat to go stale.
+- A reconciler thread fails rows whose heartbeat went stale, so a job whose whole worker was killed
+  is reported by any surviving worker within about a minute.
+- The forked work horse gets a fresh database connection pool (sharing sockets across fork corrupts them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+from flask import Flask
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from app.extensions import db
+from app.models import BackgroundJob, JobStatus
+from app.models.job import fail_stale_jobs, mark_finished
+
+log = logging.getLogger(__name__)
+
+
+class ToolsmithWorker(Worker):
+    """RQ Worker that keeps `BackgroundJob` rows truthful."""
+
+    flask_app: Flask | None = None
+
+    def main_work_horse(self, job, queue):
+        db.engine.dispose(close=False)  # the parent's pooled connections must not be reused after fork
+        return super().main_work_horse(job, queue)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
+        stopped_on_request = self._stopped_job_id == job.id
+        try:
+            if not self.is_horse:  # in the horse, tracked_job already finalised the row
+                self._finalise_row(job.id, stopped_on_request, exc_string)
+        except Exception:
+            log.exception("Could not record the failure of job %s in the database", job.id)
+            db.session.rollback()
+        return super().handle_job_failure(
+            job, queue, started_job_registry=started_job_registry, exc_string=exc_string, execution=execution
+        )
+
+    def _finalise_row(self, rq_job_id: str, stopped_on_request: bool, exc_string: str) -> None:
+        row = db.session.execute(
+            sa.select(BackgroundJob).where(BackgroundJob.rq_job_id == rq_job_id)
+        ).scalar_one_or_none()
+        if row is None:
+            return
+        if stopped_on_request or row.cancel_requested:
+            mark_finished(row.id, JobStatus.CANCELLED, message="Cancelled")
+        else:
+            reason = exc_string.strip() or "The job's process ended unexpectedly."
+            if "terminated unexpectedly" in reason:
+                reason = (
+                    f"The process running this job was killed ({reason.rstrip('; ')}). "
+                    "Out of memory is the usual cause."
+                )
+            mark_finished(row.id, JobStatus.FAILED, error=reason, message="Worker process died")
+        db.session.remove()
+
+
+class StaleJobReconciler(threading.Thread):
+    """Periodically fails rows whose heartbeat stopped (their worker died without a trace)."""
+
+    def __init__(self, app: Flask, interval: float, stale_after: float):
+        super().__init__(name="stale-job-reconciler", daemon=True)
+        self.app, self.interval, self.stale_after = app, interval, stale_after
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.app.app_context():
+                try:
+                    failed = fail_stale_jobs(self.stale_after)
+                    if failed:
+                        log.warning("Marked jobs %s failed: their worker stopped sending heartbeats", failed)
+                except Exception:
+                    log.exception("Stale job reconciliation failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+
+def build_worker(queues, connection, name: str | None = None) -> ToolsmithWorker:
+    return ToolsmithWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
