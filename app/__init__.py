@@ -34,7 +34,7 @@ def create_app(config_class: type = Config) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from app import errors, cli
+    from app import cli, errors
 
     errors.register(app)
     cli.register(app)

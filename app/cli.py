@@ -34,7 +34,9 @@ def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> No
 
     unknown = [queue for queue in queues if queue not in QUEUE_NAMES]
     if unknown:
-        raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(QUEUE_NAMES)}")
+        raise click.BadParameter(
+            f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(QUEUE_NAMES)}"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_redis()
     app = current_app._get_current_object()
@@ -42,7 +44,9 @@ def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> No
     reconcile_stale_jobs()  # a worker starting after a crash reports the jobs that crash orphaned
     reconciler = StaleJobReconciler(app, config["JOB_RECONCILE_SECONDS"], config["JOB_STALE_SECONDS"])
     reconciler.start()
-    worker = build_worker([get_queue(queue) for queue in queues or QUEUE_NAMES], redis_connection(), name=name)
+    worker = build_worker(
+        [get_queue(queue) for queue in queues or QUEUE_NAMES], redis_connection(), name=name
+    )
     try:
         worker.work(burst=burst, with_scheduler=False)
     finally:
@@ -61,8 +65,12 @@ def reconcile_command() -> None:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000")
-@click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="RQ worker processes.")
+@click.option(
+    "--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="$PORT or 5000"
+)
+@click.option(
+    "--workers", "worker_count", type=int, default=1, show_default=True, help="RQ worker processes."
+)
 @with_appcontext
 def serve_command(host: str, port: int, worker_count: int) -> None:
     """Apply migrations, start embedded Redis, RQ worker(s) and the web server; Ctrl-C stops them all."""
@@ -79,10 +87,21 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
         for _ in range(worker_count):
             children.append(subprocess.Popen([*flask_cmd, "worker"]))
         gunicorn = [
-            sys.executable, "-m", "gunicorn",
-            "--bind", f"{host}:{port}",
-            "--workers", "2", "--threads", "8", "--worker-class", "gthread",
-            "--timeout", "120", "--access-logfile", "-",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--worker-class",
+            "gthread",
+            "--timeout",
+            "120",
+            "--access-logfile",
+            "-",
             "wsgi:app",
         ]
         children.append(subprocess.Popen(gunicorn))

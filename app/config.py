@@ -35,7 +35,7 @@ def normalise_database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain PostgreSQL URLs (Heroku-style `postgres://` too)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -51,7 +51,7 @@ def embedded_redis_socket(instance_path: str | os.PathLike[str]) -> Path:
 def limiter_storage_uri(redis_url: str) -> str:
     """flask-limiter (the `limits` package) spells a unix-socket Redis as `redis+unix://`."""
     if redis_url.startswith("unix://"):
-        return "redis+unix://" + redis_url[len("unix://"):]
+        return "redis+unix://" + redis_url[len("unix://") :]
     return redis_url
 
 

@@ -28,8 +28,11 @@ def _render(status: int, detail: str | None = None):
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return _render(400, f"The form's security token is missing or expired ({error.description}) "
-                            "Reload the page and try again.")
+        return _render(
+            400,
+            f"The form's security token is missing or expired ({error.description}) "
+            "Reload the page and try again.",
+        )
 
     @app.errorhandler(429)
     def too_many(error):

@@ -58,7 +58,11 @@ def _model_store() -> dict[str, Any]:
     store = Path(current_app.config["MODEL_STORE"])
     store.mkdir(parents=True, exist_ok=True)
     usage = shutil.disk_usage(store)
-    return {"path": str(store), "free_gib": round(usage.free / 2**30, 1), "total_gib": round(usage.total / 2**30, 1)}
+    return {
+        "path": str(store),
+        "free_gib": round(usage.free / 2**30, 1),
+        "total_gib": round(usage.total / 2**30, 1),
+    }
 
 
 def _services() -> dict[str, Any]:

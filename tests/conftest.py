@@ -19,7 +19,13 @@ import redis
 import sqlalchemy as sa
 
 from app import create_app
-from app.config import PROJECT_ROOT, TestConfig, embedded_redis_socket, limiter_storage_uri, normalise_database_url
+from app.config import (
+    PROJECT_ROOT,
+    TestConfig,
+    embedded_redis_socket,
+    limiter_storage_uri,
+    normalise_database_url,
+)
 from app.embedded_redis import EmbeddedRedis
 from app.extensions import db
 from app.models import User
@@ -62,7 +68,7 @@ def _migrate(database_uri: str, instance: Path) -> None:
 
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory):
-    """Run the real migrations once per session; each test then gets a copy (SQLite) or empty tables (PostgreSQL)."""
+    """Migrate once per session; each test gets a copy (SQLite) or emptied tables (PostgreSQL)."""
     instance = tmp_path_factory.mktemp("migrate-instance")
     pg_url = os.environ.get("TEST_DATABASE_URL")
     if pg_url:

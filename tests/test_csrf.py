@@ -12,11 +12,16 @@ HTMX_HEADERS = {"HX-Request": "true"}
 @pytest.mark.parametrize("headers", [{}, HTMX_HEADERS], ids=["form", "htmx"])
 def test_anonymous_posts_without_token_are_refused(client, make_user, headers):
     make_user("alice@example.com")
-    response = client.post("/auth/login", data={"email": "alice@example.com", "password": "x"}, headers=headers)
+    response = client.post(
+        "/auth/login", data={"email": "alice@example.com", "password": "x"}, headers=headers
+    )
     assert response.status_code == 400
     assert "security token" in response.get_data(as_text=True)
-    response = client.post("/auth/register", data={"email": "b@example.com", "password": "longenough",
-                                                   "confirm": "longenough"}, headers=headers)
+    response = client.post(
+        "/auth/register",
+        data={"email": "b@example.com", "password": "longenough", "confirm": "longenough"},
+        headers=headers,
+    )
     assert response.status_code == 400
 
 

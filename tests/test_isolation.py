@@ -11,8 +11,15 @@ from tests.conftest import post_form
 
 def _job_for(app, owner_id: int, title: str) -> int:
     with app.app_context():
-        job = BackgroundJob(owner_id=owner_id, kind="system_check", title=title, queue="default",
-                            func="jobs.system_check.run", status=JobStatus.SUCCEEDED, result={"secret": "A's data"})
+        job = BackgroundJob(
+            owner_id=owner_id,
+            kind="system_check",
+            title=title,
+            queue="default",
+            func="jobs.system_check.run",
+            status=JobStatus.SUCCEEDED,
+            result={"secret": "A's data"},
+        )
         db.session.add(job)
         db.session.commit()
         return job.id
@@ -47,8 +54,8 @@ def test_ownership_helpers(app, make_user):
     from flask_login import login_user
     from werkzeug.exceptions import NotFound
 
-    from app.ownership import get_manageable_or_404, get_owned_or_404, get_visible_or_404
     from app.models import User
+    from app.ownership import get_manageable_or_404, get_owned_or_404, get_visible_or_404
 
     admin = make_user("admin@example.com")
     bob = make_user("bob@example.com")

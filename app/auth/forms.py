@@ -36,7 +36,8 @@ class RegisterForm(FlaskForm):
         description=f"At least {PASSWORD_MIN} characters.",
     )
     confirm = PasswordField(
-        "Repeat password", validators=[InputRequired(), EqualTo("password", message="Passwords do not match.")]
+        "Repeat password",
+        validators=[InputRequired(), EqualTo("password", message="Passwords do not match.")],
     )
     submit = SubmitField("Create account")
 
@@ -47,7 +48,9 @@ class RegisterForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX)]
+    )
     new_password = PasswordField(
         "New password",
         validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],

@@ -53,7 +53,10 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURE_LIMIT"], methods=["POST"], deduct_when=_login_failed, scope="login-ip"
+    lambda: current_app.config["LOGIN_FAILURE_LIMIT"],
+    methods=["POST"],
+    deduct_when=_login_failed,
+    scope="login-ip",
 )
 @limiter.limit(
     lambda: current_app.config["LOGIN_FAILURE_LIMIT"],

