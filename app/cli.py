@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import click
@@ -83,6 +84,10 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
         click.echo(f"Started embedded Redis at {current_app.config['REDIS_URL']}")
     flask_cmd = [sys.executable, "-m", "flask", "--app", "wsgi"]
     children: list[subprocess.Popen] = []
+    # Ctrl-C reaches the whole process group; SIGTERM comes from process managers. Either means "stop".
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
         for _ in range(worker_count):
             children.append(subprocess.Popen([*flask_cmd, "worker"]))
@@ -106,11 +111,12 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
         ]
         children.append(subprocess.Popen(gunicorn))
         click.echo(f"Toolsmith is running on http://{host}:{port}  (Ctrl-C to stop)")
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        click.echo("A child process exited; shutting down.", err=True)
-    except KeyboardInterrupt:
-        click.echo("\nStopping…")
+        while not stopping.is_set() and all(child.poll() is None for child in children):
+            stopping.wait(0.5)
+        if stopping.is_set():
+            click.echo("\nStopping…")
+        else:
+            click.echo("A child process exited unexpectedly; shutting everything down.", err=True)
     finally:
         for child in children:
             if child.poll() is None:

@@ -107,6 +107,8 @@ class Config:
     ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 2)
     ARGON2_MEMORY_COST_KIB = _env_int("ARGON2_MEMORY_COST_KIB", 19 * 1024)
     ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 1)
+    # Open self-service sign-up; when off, only the very first account (the admin) can register.
+    REGISTRATION_OPEN = _env_bool("REGISTRATION_OPEN", True)
     # Failed sign-ins allowed per minute, per account and per client address.
     LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per minute")
     REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "10 per minute")

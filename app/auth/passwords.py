@@ -24,11 +24,21 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
+_dummy_hashes: dict[tuple[int, int, int], str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = hasher.hash(_DUMMY_PASSWORD)
+    return _dummy_hashes[key]
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when `password` matches; a missing hash still costs one hash to resist user enumeration."""
+    """True when `password` matches; a missing hash costs the same one verification (no user enumeration)."""
     hasher = _hasher()
     if password_hash is None:
-        hasher.verify(hasher.hash(_DUMMY_PASSWORD), _DUMMY_PASSWORD)
+        hasher.verify(_dummy_hash(hasher), _DUMMY_PASSWORD)
         return False
     try:
         return hasher.verify(password_hash, password)

@@ -9,7 +9,13 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import bp
 from app.auth.forms import ChangePasswordForm, LoginForm, RegisterForm, normalise_email
-from app.auth.services import AccountError, authenticate, change_password, create_account
+from app.auth.services import (
+    AccountError,
+    authenticate,
+    change_password,
+    create_account,
+    registration_allowed,
+)
 from app.extensions import limiter
 
 
@@ -37,6 +43,8 @@ def register():
     """Create an account; the first one is the admin."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
+    if not registration_allowed(current_app.config["REGISTRATION_OPEN"]):
+        return render_template("auth/registration_closed.html"), 403
     form = RegisterForm()
     if form.validate_on_submit():
         try:

@@ -14,6 +14,11 @@ class AccountError(Exception):
     """A user-facing reason an account action was refused."""
 
 
+def registration_allowed(open_registration: bool) -> bool:
+    """Sign-up is open, or nobody has registered yet (the first account must always be possible)."""
+    return open_registration or db.session.execute(sa.select(User.id).limit(1)).first() is None
+
+
 def create_account(email: str, password: str) -> User:
     """Create an account; the very first one becomes the admin."""
     is_first = db.session.execute(sa.select(User.id).limit(1)).first() is None

@@ -161,3 +161,15 @@ def test_session_cookie_flags(app, make_user):
     response = login(secure_client, "alice@example.com")
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
     assert "Secure" in cookie
+
+
+def test_closed_registration_still_allows_the_first_account(app, client):
+    app.config["REGISTRATION_OPEN"] = False
+    assert register(client, "founder@example.com").status_code == 302
+    assert _user(app, "founder@example.com").is_admin
+    other = app.test_client()
+    response = register(other, "latecomer@example.com")
+    assert response.status_code == 403
+    assert "Registration is closed" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(User.id))).scalar_one() == 1

@@ -1,0 +1,96 @@
+"""`flask serve` (what `make run` runs): migrations, embedded Redis, a worker and gunicorn, all
+stopped by Ctrl-C. Runs the real command on a free port with a fresh instance folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from http.cookiejar import CookieJar
+from urllib.parse import urlencode
+
+import pytest
+
+from app.config import PROJECT_ROOT, embedded_redis_socket
+from tests.conftest import flask_command
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.mark.slow
+def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
+    port = _free_port()
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    env.update(INSTANCE_PATH=str(instance), PORT=str(port), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "serve.log", "wb")
+    process = subprocess.Popen(
+        flask_command("serve"),
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(base + "/healthz")
+        assert (instance / "toolsmith.db").exists(), "migrations should have created the SQLite database"
+        assert embedded_redis_socket(instance).exists(), "the embedded Redis should listen on its socket"
+
+        # A visitor registers and queues a system check, which the worker started by serve runs.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        page = opener.open(base + "/auth/register").read().decode()
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+        form = {
+            "email": "first@example.com",
+            "password": "password123",
+            "confirm": "password123",
+            "csrf_token": token,
+        }
+        home = opener.open(base + "/auth/register", data=urlencode(form).encode()).read().decode()
+        assert "first@example.com" in home and "Jobs" in home
+        opener.open(base + "/jobs/system-check", data=urlencode({"csrf_token": token}).encode())
+        deadline = time.monotonic() + 60
+        while "succeeded" not in (jobs := opener.open(base + "/jobs/").read().decode()):
+            assert time.monotonic() < deadline, jobs
+            time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        try:
+            process.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert "Stopped embedded Redis." in output, output[-3000:]
+    assert not embedded_redis_socket(instance).exists() or not _redis_alive(instance)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(base + "/healthz", timeout=2)
+
+
+def _redis_alive(instance) -> bool:
+    from app.embedded_redis import EmbeddedRedis
+
+    return EmbeddedRedis(embedded_redis_socket(instance), instance / "redis").is_running()
