@@ -57,11 +57,14 @@ def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> No
 @click.command("reconcile")
 @with_appcontext
 def reconcile_command() -> None:
-    """Mark jobs whose worker died (stale heartbeat) as failed."""
+    """Mark jobs whose worker died (stale heartbeat) or that vanished from Redis as failed."""
     from app.background.services import reconcile_stale_jobs
+    from app.queueing import fail_lost_queued_jobs
 
     failed = reconcile_stale_jobs()
     click.echo(f"Marked {len(failed)} job(s) failed: {', '.join(map(str, failed)) or 'none'}")
+    lost = fail_lost_queued_jobs()
+    click.echo(f"Marked {len(lost)} queued job(s) lost from Redis: {', '.join(map(str, lost)) or 'none'}")
 
 
 @click.command("serve")

@@ -94,6 +94,40 @@ def enqueue_job(
     return job
 
 
+def fail_lost_queued_jobs(min_age_seconds: float = 60.0) -> list[int]:
+    """Fail rows still 'queued' whose RQ job no longer exists (Redis was flushed or replaced).
+
+    Without this such a row would wait for a worker forever. Young rows are skipped: their enqueue
+    may still be in flight.
+    """
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+    from rq.job import Job
+
+    from app.models import utcnow
+    from app.models.job import mark_finished
+
+    cutoff = utcnow() - timedelta(seconds=min_age_seconds)
+    rows = db.session.execute(
+        sa.select(BackgroundJob.id, BackgroundJob.rq_job_id).where(
+            BackgroundJob.status == JobStatus.QUEUED, BackgroundJob.created_at < cutoff
+        )
+    ).all()
+    connection = redis_connection()
+    lost = []
+    for job_id, rq_job_id in rows:
+        if rq_job_id and Job.exists(rq_job_id, connection=connection):
+            continue
+        reason = (
+            "The job disappeared from the queue before a worker started it (was Redis reset?). "
+            "Start it again."
+        )
+        if mark_finished(job_id, JobStatus.FAILED, error=reason, message="Lost from the queue"):
+            lost.append(job_id)
+    return lost
+
+
 def request_cancel(job: BackgroundJob) -> None:
     """Cancel a queued job at once; ask a running one to stop (cooperatively, then by RQ's stop command)."""
     from rq.command import send_stop_job_command

@@ -20,6 +20,7 @@ from rq.serializers import JSONSerializer
 from app.extensions import db
 from app.models import BackgroundJob, JobStatus
 from app.models.job import fail_stale_jobs, mark_finished
+from app.queueing import fail_lost_queued_jobs
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ class StaleJobReconciler(threading.Thread):
                     failed = fail_stale_jobs(self.stale_after)
                     if failed:
                         log.warning("Marked jobs %s failed: their worker stopped sending heartbeats", failed)
+                    lost = fail_lost_queued_jobs()
+                    if lost:
+                        log.warning("Marked jobs %s failed: they vanished from Redis", lost)
                 except Exception:
                     log.exception("Stale job reconciliation failed")
                     db.session.rollback()

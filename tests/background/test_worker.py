@@ -224,3 +224,26 @@ def test_reconcile_command(app, runner, make_user):
     result = runner.invoke(args=["reconcile"])
     assert f"Marked 1 job(s) failed: {job_id}" in result.output
     assert _job(app, job_id).status == JobStatus.FAILED
+
+
+def test_queued_job_lost_from_redis_is_failed_by_reconcile(app, runner, make_user):
+    from datetime import timedelta
+
+    import redis
+
+    from app.models import utcnow
+
+    user = make_user("alice@example.com")
+    kept_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 1)
+    lost_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 1)
+    with app.app_context():
+        for job in db.session.execute(sa.select(BackgroundJob)).scalars():
+            job.created_at = utcnow() - timedelta(minutes=5)
+        lost_rq_id = db.session.get(BackgroundJob, lost_id).rq_job_id
+        db.session.commit()
+    redis.Redis.from_url(app.config["REDIS_URL"]).delete(f"rq:job:{lost_rq_id}")
+
+    result = runner.invoke(args=["reconcile"])
+    assert f"lost from Redis: {lost_id}" in result.output
+    assert _job(app, lost_id).status == JobStatus.FAILED and "disappeared" in _job(app, lost_id).error
+    assert _job(app, kept_id).status == JobStatus.QUEUED
