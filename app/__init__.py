@@ -34,9 +34,10 @@ def create_app(config_class: type = Config) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from app import cli, errors
+    from app import cli, errors, security_headers
 
     errors.register(app)
+    security_headers.register(app)
     cli.register(app)
     return app
 

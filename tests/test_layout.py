@@ -62,3 +62,12 @@ def test_oversized_request_gets_413(app, client):
     response = client.post("/auth/login", data={"email": "x" * 4096, "password": "y"})
     assert response.status_code == 413
     assert "larger than this server accepts" in response.get_data(as_text=True)
+
+
+def test_security_headers(client):
+    response = client.get("/auth/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in response.get_data(as_text=True)  # no inline scripts for the CSP to block

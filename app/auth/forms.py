@@ -18,8 +18,17 @@ def normalise_email(value: str | None) -> str:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)], filters=[normalise_email])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    email = EmailField(
+        "Email",
+        validators=[InputRequired(), Length(max=254)],
+        filters=[normalise_email],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), Length(max=PASSWORD_MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )
     remember = BooleanField("Keep me signed in")
     submit = SubmitField("Sign in")
 
@@ -29,15 +38,18 @@ class RegisterForm(FlaskForm):
         "Email",
         validators=[InputRequired(), Length(max=254), Email(check_deliverability=False)],
         filters=[normalise_email],
+        render_kw={"autocomplete": "username"},
     )
     password = PasswordField(
         "Password",
         validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
         description=f"At least {PASSWORD_MIN} characters.",
+        render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
         "Repeat password",
         validators=[InputRequired(), EqualTo("password", message="Passwords do not match.")],
+        render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Create account")
 
@@ -49,15 +61,19 @@ class RegisterForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX)]
+        "Current password",
+        validators=[InputRequired(), Length(max=PASSWORD_MAX)],
+        render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
         "New password",
         validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
         description=f"At least {PASSWORD_MIN} characters. Other signed-in sessions are signed out.",
+        render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
         "Repeat new password",
         validators=[InputRequired(), EqualTo("new_password", message="Passwords do not match.")],
+        render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Change password")
