@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := static/vendor/htmx.min.js
 PYTEST_ARGS ?=
+# Extra pip arguments for torch only, e.g. an index that serves CPU-only builds on machines without one.
+TORCH_PIP_ARGS ?=
 
 # llama-cpp-python compiles llama.cpp: skip the parts we never use (3 min instead of 8 on 2 cores).
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
@@ -30,7 +32,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  echo "Could not create a virtual environment. On Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --upgrade pip
 	# torch first, on its own, so nothing else can pull a newer (multi-GB CUDA) build.
-	$(BIN)/python -m pip install "torch==$$(sed -n 's/^torch==//p' requirements.txt)"
+	$(BIN)/python -m pip install $(TORCH_PIP_ARGS) "torch==$$(sed -n 's/^torch==//p' requirements.txt)"
 	$(BIN)/python -m pip install -r requirements-dev.txt
 	touch $(STAMP)
 

@@ -1,0 +1,170 @@
+"""Local GGUF models on llama.cpp (llama-cpp-python), held in memory by one `LocalModelHolder`.
+
+Like llama-cpp-python's own server: a bounded LRU cache of loaded `Llama` instances, `close()` on
+eviction (frees the native memory at once instead of waiting for the garbage collector), and a lock
+per model because a `Llama` instance is not safe to use from two threads at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.serving.types import ChatResult, SamplingParams
+
+DEFAULT_SAMPLING = SamplingParams()
+
+
+@dataclass
+class _Loaded:
+    llama: Any
+    lock: threading.Lock
+
+
+class LocalModelHolder:
+    """Loads GGUF files on demand and keeps at most `max_loaded` of them in memory."""
+
+    def __init__(self, max_loaded: int = 2, n_threads: int | None = None, n_ctx: int = 4096):
+        self.max_loaded = max(1, max_loaded)
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self._models: OrderedDict[str, _Loaded] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def loaded_paths(self) -> list[str]:
+        with self._cache_lock:
+            return list(self._models)
+
+    def is_loaded(self, path: str | Path) -> bool:
+        with self._cache_lock:
+            return str(Path(path).resolve()) in self._models
+
+    def _get(self, path: str | Path) -> _Loaded:
+        from llama_cpp import Llama  # heavy native import, only where a model is served
+
+        key = str(Path(path).resolve())
+        with self._cache_lock:
+            loaded = self._models.get(key)
+            if loaded is not None:
+                self._models.move_to_end(key)
+                return loaded
+            if not Path(key).is_file():
+                raise FileNotFoundError(f"Model file not found: {key}")
+            llama = Llama(model_path=key, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+            loaded = _Loaded(llama=llama, lock=threading.Lock())
+            self._models[key] = loaded
+            while len(self._models) > self.max_loaded:
+                _, evicted = self._models.popitem(last=False)
+                with evicted.lock:  # never close a model mid-generation
+                    evicted.llama.close()
+            return loaded
+
+    def unload(self, path: str | Path) -> bool:
+        key = str(Path(path).resolve())
+        with self._cache_lock:
+            loaded = self._models.pop(key, None)
+        if loaded is None:
+            return False
+        with loaded.lock:
+            loaded.llama.close()
+        return True
+
+    def close(self) -> None:
+        for key in self.loaded_paths():
+            self.unload(key)
+
+    def chat(
+        self,
+        path: str | Path,
+        messages: list[dict[str, Any]],
+        params: SamplingParams = DEFAULT_SAMPLING,
+        tools: list[dict[str, Any]] | None = None,
+        grammar: Any = None,
+    ) -> ChatResult:
+        """Generate a whole reply."""
+        result = None
+        for item in self.stream_chat(path, messages, params, tools=tools, grammar=grammar):
+            if isinstance(item, ChatResult):
+                result = item
+        if result is None:
+            raise RuntimeError("llama.cpp produced no result")
+        return result
+
+    def stream_chat(
+        self,
+        path: str | Path,
+        messages: list[dict[str, Any]],
+        params: SamplingParams = DEFAULT_SAMPLING,
+        tools: list[dict[str, Any]] | None = None,
+        grammar: Any = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str | ChatResult]:
+        """Yield text pieces as llama.cpp produces them, then one final `ChatResult`.
+
+        `should_stop` is polled between tokens; returning True ends generation early (the stop button).
+        """
+        loaded = self._get(path)
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        stopped_early = False
+        usage: dict[str, int] = {}
+        with loaded.lock:
+            stream = loaded.llama.create_chat_completion(
+                messages=messages,
+                tools=tools,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                seed=params.seed,
+                grammar=grammar,
+                stream=True,
+            )
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                piece = choice.get("delta", {}).get("content") or ""
+                if piece:
+                    if first_token_at is None:
+                        first_token_at = time.perf_counter()
+                    pieces.append(piece)
+                    yield piece
+                finish_reason = choice.get("finish_reason") or finish_reason
+                if should_stop is not None and should_stop():
+                    stopped_early = True
+                    finish_reason = "stopped"
+                    break
+            text = "".join(pieces)
+            # Streaming responses carry no usage: count with the model's own tokenizer (exact, not estimated).
+            llama = loaded.llama
+            prompt_text = _render_prompt(llama, messages, tools)
+            usage["prompt_tokens"] = len(llama.tokenize(prompt_text.encode(), add_bos=False, special=True))
+            usage["completion_tokens"] = len(llama.tokenize(text.encode(), add_bos=False)) if text else 0
+        finished = time.perf_counter()
+        yield ChatResult(
+            text=text,
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            latency_s=finished - started,
+            time_to_first_token_s=(first_token_at - started) if first_token_at else None,
+            finish_reason=finish_reason,
+            stopped_early=stopped_early,
+        )
+
+
+def _render_prompt(llama: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    """The exact prompt llama.cpp's chat handler built, so prompt token counts match it."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return "".join(str(m.get("content", "")) for m in messages)
+    eos = llama.detokenize([llama.token_eos()]).decode(errors="ignore")
+    bos = llama.detokenize([llama.token_bos()]).decode(errors="ignore")
+    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+    return formatter(messages=messages, tools=tools).prompt

@@ -1,0 +1,36 @@
+"""Provider-neutral request and result types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int | None = None
+
+
+@dataclass
+class ChatResult:
+    """What one generation produced, with the figures analytics needs."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    time_to_first_token_s: float | None
+    finish_reason: str | None
+    usage_estimated: bool = False
+    stopped_early: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if not self.completion_tokens or not self.latency_s:
+            return None
+        generating = self.latency_s - (self.time_to_first_token_s or 0.0)
+        return self.completion_tokens / generating if generating > 0 else None

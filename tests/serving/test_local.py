@@ -1,0 +1,72 @@
+"""The real default model (SmolLM2-135M-Instruct, Q4_1) through the real llama.cpp."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app.serving.default_model import default_gguf_path
+from app.serving.local import LocalModelHolder
+from app.serving.types import ChatResult, SamplingParams
+
+# The 135M model is brittle: this exact prompt was seen to answer correctly; the bare question rambles.
+PARIS_PROMPT = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+GREEDY = SamplingParams(temperature=0.0, max_tokens=40)
+
+
+@pytest.fixture(scope="module")
+def holder():
+    models = LocalModelHolder(max_loaded=1, n_threads=2, n_ctx=2048)
+    yield models
+    models.close()
+
+
+def test_default_model_answers_paris(holder):
+    result = holder.chat(default_gguf_path(), PARIS_PROMPT, GREEDY)
+    assert "Paris" in result.text
+    assert result.prompt_tokens > 10 and result.completion_tokens > 0
+    assert 0 < result.time_to_first_token_s < result.latency_s
+    assert result.finish_reason == "stop"
+    assert result.tokens_per_second and result.tokens_per_second > 0
+
+
+def test_streaming_yields_several_chunks_then_the_result(holder):
+    items = list(holder.stream_chat(default_gguf_path(), PARIS_PROMPT, GREEDY))
+    pieces, result = items[:-1], items[-1]
+    assert isinstance(result, ChatResult)
+    assert len(pieces) >= 3 and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces) == result.text
+
+
+def test_should_stop_ends_generation_early(holder):
+    long_answer = [{"role": "user", "content": "Write a long story about a dragon."}]
+    calls = {"n": 0}
+
+    def stop_after_five() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 5
+
+    items = list(
+        holder.stream_chat(
+            default_gguf_path(), long_answer, SamplingParams(0.0, 1.0, 200), should_stop=stop_after_five
+        )
+    )
+    result = items[-1]
+    assert result.stopped_early and result.finish_reason == "stopped"
+    assert 1 <= len(items) - 1 <= 5 and result.completion_tokens < 20  # 200 were allowed
+
+
+def test_cache_is_bounded_and_closes_evicted_models(holder, tmp_path):
+    copy = tmp_path / "copy.gguf"
+    shutil.copyfile(default_gguf_path(), copy)
+    holder.chat(default_gguf_path(), PARIS_PROMPT, SamplingParams(0.0, 1.0, 2))
+    assert holder.is_loaded(default_gguf_path())
+    holder.chat(copy, PARIS_PROMPT, SamplingParams(0.0, 1.0, 2))
+    assert holder.is_loaded(copy) and not holder.is_loaded(default_gguf_path())
+    assert holder.loaded_paths() == [str(copy.resolve())]
+
+
+def test_missing_model_file_is_a_clear_error(holder, tmp_path):
+    with pytest.raises(FileNotFoundError, match="Model file not found"):
+        holder.chat(tmp_path / "nope.gguf", PARIS_PROMPT, GREEDY)
