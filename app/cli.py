@@ -21,6 +21,41 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(reconcile_command)
     app.cli.add_command(serve_command)
+    app.cli.add_command(seed_command)
+    app.cli.add_command(rotate_keys_command)
+
+
+@click.command("seed")
+@with_appcontext
+def seed_command() -> None:
+    """Register the built-in default model (idempotent); run after `flask db upgrade`."""
+    from app.serving.default_model import ensure_default_model_registered
+
+    created = ensure_default_model_registered()
+    click.echo("Registered the default model." if created else "The default model is already registered.")
+
+
+@click.command("rotate-keys")
+@with_appcontext
+def rotate_keys_command() -> None:
+    """Add a new encryption key (instance key file) and re-encrypt every stored secret with it."""
+    import sqlalchemy as sa
+
+    from app.crypto import add_new_key, reencrypt
+    from app.extensions import db
+    from app.models import LLMModel
+
+    if add_new_key():
+        click.echo("Added a new encryption key to the instance key file.")
+    else:
+        click.echo("Keys come from ENCRYPTION_KEYS: re-encrypting with its first key.")
+    rows = db.session.execute(sa.select(LLMModel).where(LLMModel.api_key_encrypted.is_not(None))).scalars()
+    count = 0
+    for row in rows:
+        row.api_key_encrypted = reencrypt(row.api_key_encrypted)
+        count += 1
+    db.session.commit()  # all or nothing: a failure above leaves every secret as it was
+    click.echo(f"Re-encrypted {count} secret(s).")
 
 
 @click.command("worker")
@@ -80,8 +115,12 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
     """Apply migrations, start embedded Redis, RQ worker(s) and the web server; Ctrl-C stops them all."""
     from flask_migrate import upgrade
 
+    from app.serving.default_model import ensure_default_model_registered
+
     click.echo("Applying database migrations…")
     upgrade()
+    if ensure_default_model_registered():
+        click.echo("Registered the default model (SmolLM2-135M-Instruct).")
     started_redis = ensure_redis()
     if started_redis:
         click.echo(f"Started embedded Redis at {current_app.config['REDIS_URL']}")
@@ -108,6 +147,7 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
             "gthread",
             "--timeout",
             "120",
+            "--no-control-socket",
             "--access-logfile",
             "-",
             "wsgi:app",

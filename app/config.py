@@ -122,6 +122,9 @@ class Config:
     RATELIMIT_SWALLOW_ERRORS = True  # a Redis outage must not turn sign-in into a 500
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
 
+    # Comma-separated Fernet keys, newest first; unset: generated into instance/encryption_keys.
+    ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS")
+
     MODEL_STORE = os.environ.get("MODEL_STORE") or str(Path(INSTANCE_PATH) / "models")
 
 
