@@ -125,6 +125,11 @@ class Config:
     # Comma-separated Fernet keys, newest first; unset: generated into instance/encryption_keys.
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS")
 
+    # Local llama.cpp serving: how many GGUF models stay loaded, and CPU threads per generation.
+    MAX_LOADED_MODELS = _env_int("MAX_LOADED_MODELS", 2)
+    LLAMA_THREADS = _env_int("LLAMA_THREADS", 0) or None  # None: llama.cpp picks
+    LLAMA_CONTEXT = _env_int("LLAMA_CONTEXT", 4096)
+
     MODEL_STORE = os.environ.get("MODEL_STORE") or str(Path(INSTANCE_PATH) / "models")
 
 

@@ -70,3 +70,13 @@ def test_cache_is_bounded_and_closes_evicted_models(holder, tmp_path):
 def test_missing_model_file_is_a_clear_error(holder, tmp_path):
     with pytest.raises(FileNotFoundError, match="Model file not found"):
         holder.chat(tmp_path / "nope.gguf", PARIS_PROMPT, GREEDY)
+
+
+def test_app_holder_is_sized_from_config(app):
+    from app.serving import local_models
+
+    app.config.update(MAX_LOADED_MODELS=3, LLAMA_THREADS=2)
+    with app.app_context():
+        holder = local_models()
+        assert holder is local_models()  # one per process
+        assert holder.max_loaded == 3 and holder.n_threads == 2
