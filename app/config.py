@@ -55,21 +55,34 @@ def limiter_storage_uri(redis_url: str) -> str:
     return redis_url
 
 
-def load_secret(instance_path: Path, name: str) -> str:
-    """Read a generated secret from the instance folder, creating it (mode 0600) on first use.
+def load_or_create_secret(path: Path, generate=lambda: secrets.token_urlsafe(48)) -> str:
+    """Read a generated secret file, creating it (mode 0600) on first use.
 
-    Persisting it keeps sessions valid across restarts and lets the web and worker processes agree.
+    Several processes (gunicorn workers, RQ workers) may start at once: the file is written in full
+    under a temporary name and hard-linked into place, which fails if another process won, so every
+    process ends up with the same, complete secret.
     """
-    path = instance_path / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        instance_path.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-        return value
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generate() + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def load_secret(instance_path: Path, name: str) -> str:
+    """A generated secret in the instance folder: sessions survive restarts and all processes agree."""
+    return load_or_create_secret(instance_path / name)
 
 
 class Config:

@@ -13,6 +13,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
+from app.config import load_or_create_secret
+
 KEY_FILE = "encryption_keys"
 
 
@@ -29,10 +31,8 @@ def load_keys() -> list[str]:
     configured = current_app.config.get("ENCRYPTION_KEYS")
     if configured:
         return [key.strip() for key in configured.split(",") if key.strip()]
-    path = _key_file()
-    if not path.exists():
-        _write_keys(path, [Fernet.generate_key().decode()])
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    ring = load_or_create_secret(_key_file(), generate=lambda: Fernet.generate_key().decode())
+    return [line.strip() for line in ring.splitlines() if line.strip()]
 
 
 def _write_keys(path: Path, keys: list[str]) -> None:

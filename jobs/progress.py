@@ -98,16 +98,13 @@ def tracked_job(job_id: int) -> Iterator[Progress]:
     try:
         yield progress
     except JobCancelled:
-        heartbeat.stopped.set()
         mark_finished(job_id, JobStatus.CANCELLED, message="Cancelled")
     except BaseException as exc:
-        heartbeat.stopped.set()
         db.session.rollback()
         detail = "".join(traceback.format_exception_only(exc)).strip()
         mark_finished(job_id, JobStatus.FAILED, error=detail, message="Failed")
         raise
     else:
-        heartbeat.stopped.set()
         mark_finished(job_id, JobStatus.SUCCEEDED, message="Done", result=progress.result)
     finally:
         heartbeat.stopped.set()

@@ -24,6 +24,7 @@ DEFAULT_SAMPLING = SamplingParams()
 class _Loaded:
     llama: Any
     lock: threading.Lock
+    formatter: Any = None  # the model's chat template, compiled once (for prompt token counts)
 
 
 class LocalModelHolder:
@@ -56,7 +57,7 @@ class LocalModelHolder:
             if not Path(key).is_file():
                 raise FileNotFoundError(f"Model file not found: {key}")
             llama = Llama(model_path=key, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
-            loaded = _Loaded(llama=llama, lock=threading.Lock())
+            loaded = _Loaded(llama=llama, lock=threading.Lock(), formatter=_chat_formatter(llama))
             self._models[key] = loaded
             while len(self._models) > self.max_loaded:
                 _, evicted = self._models.popitem(last=False)
@@ -142,7 +143,7 @@ class LocalModelHolder:
             text = "".join(pieces)
             # Streaming responses carry no usage: count with the model's own tokenizer (exact, not estimated).
             llama = loaded.llama
-            prompt_text = _render_prompt(llama, messages, tools)
+            prompt_text = _render_prompt(loaded.formatter, messages, tools)
             usage["prompt_tokens"] = len(llama.tokenize(prompt_text.encode(), add_bos=False, special=True))
             usage["completion_tokens"] = len(llama.tokenize(text.encode(), add_bos=False)) if text else 0
         finished = time.perf_counter()
@@ -157,14 +158,20 @@ class LocalModelHolder:
         )
 
 
-def _render_prompt(llama: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
-    """The exact prompt llama.cpp's chat handler built, so prompt token counts match it."""
+def _chat_formatter(llama: Any) -> Any:
+    """llama.cpp's own Jinja formatter for the GGUF's chat template, or None when it has none."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     template = llama.metadata.get("tokenizer.chat_template")
     if not template:
-        return "".join(str(m.get("content", "")) for m in messages)
+        return None
     eos = llama.detokenize([llama.token_eos()]).decode(errors="ignore")
     bos = llama.detokenize([llama.token_bos()]).decode(errors="ignore")
-    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+def _render_prompt(formatter: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    """The exact prompt llama.cpp's chat handler built, so prompt token counts match it."""
+    if formatter is None:
+        return "".join(str(m.get("content", "")) for m in messages)
     return formatter(messages=messages, tools=tools).prompt

@@ -40,6 +40,17 @@ def _wait_for(predicate, timeout: float, interval: float = 0.2):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def _wait_until_running(app, job_id: int) -> BackgroundJob:
+    return _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
+
+
+def _kill_worker_and_horse(worker: subprocess.Popen, horse_pid: int) -> None:
+    """SIGKILL the work horse and the worker parent: nothing is left to report the job's end."""
+    os.kill(horse_pid, signal.SIGKILL)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+
+
 def _enqueue(app, owner_id: int, func: str, *args) -> int:
     with app.app_context():
         return enqueue_job(
@@ -112,7 +123,7 @@ def test_killed_work_horse_marks_the_job_failed(app, signed_in, tmp_path):
     job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
     worker = start_worker(app, log_path=tmp_path / "worker.log")
     try:
-        running = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
+        running = _wait_until_running(app, job_id)
         assert running.worker_pid and running.worker_pid != worker.pid
         os.kill(running.worker_pid, signal.SIGKILL)  # the work horse only; the worker parent survives
         failed = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.FAILED and j, timeout=30)
@@ -127,13 +138,11 @@ def test_killed_worker_and_horse_mark_the_job_failed_within_a_minute(app, signed
     job_id = _enqueue(app, user.id, "tests.background.job_functions.sleep_silently", 300)
     worker = start_worker(app, log_path=tmp_path / "worker.log")
     try:
-        running = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
+        running = _wait_until_running(app, job_id)
         time.sleep(2 * app.config["JOB_HEARTBEAT_SECONDS"])
         assert _job(app, job_id).heartbeat_at > running.started_at, "the heartbeat thread should tick"
         killed_at = time.monotonic()
-        os.kill(running.worker_pid, signal.SIGKILL)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+        _kill_worker_and_horse(worker, running.worker_pid)
 
         def failed_on_page():
             card = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
@@ -153,10 +162,8 @@ def test_a_surviving_worker_reports_jobs_of_a_dead_one(app, signed_in, tmp_path)
     doomed = start_worker(app, "default", log_path=tmp_path / "doomed.log")
     survivor = None
     try:
-        running = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.RUNNING and j, timeout=60)
-        os.kill(running.worker_pid, signal.SIGKILL)
-        os.killpg(doomed.pid, signal.SIGKILL)
-        doomed.wait(timeout=10)
+        running = _wait_until_running(app, job_id)
+        _kill_worker_and_horse(doomed, running.worker_pid)
         survivor = start_worker(app, "train", log_path=tmp_path / "survivor.log")
         failed = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.FAILED and j, timeout=60)
         assert "stopped responding" in failed.error
@@ -171,7 +178,7 @@ def test_cancel_a_running_job(app, signed_in, tmp_path):
     job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
     worker = start_worker(app, log_path=tmp_path / "worker.log")
     try:
-        _wait_for(lambda: _job(app, job_id).status == JobStatus.RUNNING, timeout=60)
+        _wait_until_running(app, job_id)
         asked_at = time.monotonic()
         response = post_form(client, f"/jobs/{job_id}/cancel", headers={"HX-Request": "true"})
         assert response.status_code == 200
