@@ -43,6 +43,9 @@ def create_app(config_class: type = Config) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    from app import uploads
+
+    uploads.register(app)  # first: its hook must run before CSRFProtect's reads the request body
     db.init_app(app)
     # Batch mode lets Alembic alter SQLite tables (it recreates them under the hood).
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
@@ -65,11 +68,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.background import bp as background_bp
     from app.main import bp as main_bp
+    from app.registry import bp as registry_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(background_bp, url_prefix="/jobs")
+    app.register_blueprint(registry_bp, url_prefix="/models")
 
 
 @event.listens_for(Engine, "connect")

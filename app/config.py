@@ -144,6 +144,19 @@ class Config:
     LLAMA_CONTEXT = _env_int("LLAMA_CONTEXT", 4096)
 
     MODEL_STORE = os.environ.get("MODEL_STORE") or str(Path(INSTANCE_PATH) / "models")
+    # GGUF uploads stream straight into MODEL_STORE; refuse ones larger than this, or that would leave
+    # less than MODEL_STORE_MIN_FREE_BYTES free on its disk.
+    MAX_GGUF_UPLOAD_BYTES = _env_int("MAX_GGUF_UPLOAD_BYTES", 32 * 1024**3)
+    MODEL_STORE_MIN_FREE_BYTES = _env_int("MODEL_STORE_MIN_FREE_BYTES", 1024**3)
+
+    # Remote endpoints. Link-local and cloud metadata addresses are always refused; loopback and
+    # private networks only for admins unless this is set (a single-user install on a home network).
+    ALLOW_PRIVATE_ENDPOINTS = _env_bool("ALLOW_PRIVATE_ENDPOINTS")
+    REMOTE_TIMEOUT_SECONDS = _env_float("REMOTE_TIMEOUT_SECONDS", 60.0)
+    CONNECTION_TEST_TIMEOUT_SECONDS = _env_float("CONNECTION_TEST_TIMEOUT_SECONDS", 10.0)
+    # The Hugging Face Hub used by "Fetch model info" (a mirror or a private Hub can be set here).
+    HF_ENDPOINT = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    HF_HUB_TIMEOUT_SECONDS = _env_float("HF_HUB_TIMEOUT_SECONDS", 8.0)
 
 
 class TestConfig(Config):
@@ -156,3 +169,5 @@ class TestConfig(Config):
     JOB_HEARTBEAT_SECONDS = 1.0
     JOB_STALE_SECONDS = 6.0
     JOB_RECONCILE_SECONDS = 2.0
+    MODEL_STORE_MIN_FREE_BYTES = 16 * 1024**2
+    CONNECTION_TEST_TIMEOUT_SECONDS = 5.0

@@ -1,16 +1,36 @@
 """Serving layer: one interface to generate from messages, whatever the provider.
 
-Local GGUF models run in-process on llama.cpp (`local.py`). Remote providers (Hugging Face Inference,
-OpenAI-compatible endpoints) and tool-call parsing arrive with the model registry issue.
+Local GGUF models run in-process on llama.cpp (`local.py`); Hugging Face Inference and OpenAI-compatible
+endpoints go through their client libraries (`remote.py`). Every provider streams text pieces and ends
+with a `ChatResult` (text, tool calls, token usage, latency, time to first token).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
 from flask import current_app
 
-from app.serving.types import ChatResult, SamplingParams
+from app.serving.tool_calls import parse_tool_calls
+from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError, ToolCall
 
-__all__ = ["ChatResult", "SamplingParams", "local_models"]
+if TYPE_CHECKING:
+    from app.models import LLMModel
+    from app.serving.remote import RemoteEndpoint
+
+__all__ = [
+    "ChatResult",
+    "ConnectionCheck",
+    "SamplingParams",
+    "ServingError",
+    "ToolCall",
+    "check_connection",
+    "generate",
+    "local_models",
+    "stream_generate",
+]
 
 
 def local_models():
@@ -27,3 +47,108 @@ def local_models():
         )
         current_app.extensions["toolsmith_local_models"] = holder
     return holder
+
+
+def private_endpoints_allowed(model: LLMModel) -> bool:
+    """Loopback / private addresses: for global (admin-made) models, admins' own models, or by config."""
+    if current_app.config["ALLOW_PRIVATE_ENDPOINTS"] or model.owner_id is None:
+        return True
+    from app.extensions import db
+    from app.models import User
+
+    owner = db.session.get(User, model.owner_id)
+    return bool(owner and owner.is_admin)
+
+
+def endpoint_for(model: LLMModel, timeout_s: float | None = None) -> RemoteEndpoint:
+    from app.serving.remote import RemoteEndpoint
+
+    return RemoteEndpoint(
+        provider=model.provider,
+        base_url=model.base_url or None,
+        model_id=model.model_id or "",
+        api_key=model.api_key(),
+        allow_private=private_endpoints_allowed(model),
+        timeout_s=timeout_s or current_app.config["REMOTE_TIMEOUT_SECONDS"],
+    )
+
+
+def stream_generate(
+    model: LLMModel,
+    messages: list[dict[str, Any]],
+    params: SamplingParams | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[str | ChatResult]:
+    """Yield text pieces, then one `ChatResult` whose `tool_calls` are parsed whatever the provider."""
+    from app.models import Provider
+
+    params = params or SamplingParams(max_tokens=model.max_tokens)
+    tools = tools if tools and model.supports_tools else None
+    if model.provider == Provider.LOCAL_GGUF:
+        if not model.gguf_path:
+            raise ServingError("This local model has no GGUF file.")
+        try:
+            items = local_models().stream_chat(
+                model.gguf_path, messages, params, tools=tools, should_stop=should_stop
+            )
+            for item in items:
+                if isinstance(item, ChatResult) and not item.tool_calls:
+                    item.tool_calls = parse_tool_calls(item.text)
+                yield item
+        except FileNotFoundError as exc:
+            raise ServingError(f"The model file is missing: {model.gguf_path}") from exc
+        except ValueError as exc:  # llama.cpp refuses prompts longer than the context
+            raise ServingError(f"llama.cpp refused the request: {exc}") from exc
+        return
+    from app.serving import remote
+
+    for item in remote.stream_chat(
+        endpoint_for(model), messages, params, tools=tools, should_stop=should_stop
+    ):
+        if isinstance(item, ChatResult) and not item.tool_calls and tools:
+            item.tool_calls = parse_tool_calls(item.text)  # models that write calls as text
+        yield item
+
+
+def generate(
+    model: LLMModel,
+    messages: list[dict[str, Any]],
+    params: SamplingParams | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> ChatResult:
+    """A whole reply (the streaming path, collected)."""
+    result = None
+    for item in stream_generate(model, messages, params, tools):
+        if isinstance(item, ChatResult):
+            result = item
+    if result is None:
+        raise ServingError("The model produced no result.")
+    return result
+
+
+def check_connection(model: LLMModel) -> ConnectionCheck:
+    """ "Test connection": a real, short request. Never raises for an expected failure."""
+    from app.models import Provider
+
+    if model.provider != Provider.LOCAL_GGUF:
+        from app.serving import remote
+
+        return remote.test_connection(
+            endpoint_for(model, current_app.config["CONNECTION_TEST_TIMEOUT_SECONDS"])
+        )
+    started = time.perf_counter()
+    try:
+        result = local_models().chat(
+            model.gguf_path or "", [{"role": "user", "content": "Hi"}], SamplingParams(0.0, 1.0, 1)
+        )
+    except FileNotFoundError:
+        return ConnectionCheck(False, f"The model file is missing: {model.gguf_path}")
+    except (ValueError, RuntimeError) as exc:  # llama.cpp cannot load the file
+        return ConnectionCheck(False, f"llama.cpp could not load the model: {exc}")
+    elapsed = time.perf_counter() - started
+    return ConnectionCheck(
+        True,
+        f"Loaded in llama.cpp and generated {result.completion_tokens} token(s) in {elapsed:.2f} s.",
+        elapsed,
+    )

@@ -14,6 +14,18 @@ class SamplingParams:
     seed: int | None = None
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for, in the OpenAI shape (`arguments` already parsed)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments}
+
+
 @dataclass
 class ChatResult:
     """What one generation produced, with the figures analytics needs."""
@@ -26,6 +38,7 @@ class ChatResult:
     finish_reason: str | None
     usage_estimated: bool = False
     stopped_early: bool = False
+    tool_calls: list[ToolCall] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -34,3 +47,16 @@ class ChatResult:
             return None
         generating = self.latency_s - (self.time_to_first_token_s or 0.0)
         return self.completion_tokens / generating if generating > 0 else None
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The outcome of "Test connection": ok or not, and a sentence a user can act on."""
+
+    ok: bool
+    message: str
+    latency_s: float | None = None
+
+
+class ServingError(RuntimeError):
+    """A generation or connection failed for a reason the user should read (bad key, timeout, …)."""

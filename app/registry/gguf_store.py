@@ -1,0 +1,116 @@
+"""GGUF files in MODEL_STORE: streamed uploads, admin-registered paths, and removal of managed files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from flask import current_app, request
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from app.serving.gguf_info import GGUFError, GGUFInfo, read_gguf_info
+from app.uploads import stream_uploads_to
+
+UPLOADS_DIR = "uploads"
+INCOMING_DIR = ".incoming"
+
+
+class GGUFImportError(ValueError):
+    """A user-facing reason a GGUF file was refused; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def model_store() -> Path:
+    return Path(current_app.config["MODEL_STORE"]).resolve()
+
+
+def human_size(size: int | float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def prepare_gguf_upload() -> None:
+    """Before the body is read: refuse an oversized upload or a full disk, then stream parts into the store.
+
+    The size check uses Content-Length when the client sends one; werkzeug enforces the same cap while
+    reading bodies that come without one.
+    """
+    limit = current_app.config["MAX_GGUF_UPLOAD_BYTES"]
+    length = request.content_length
+    if length is not None and length > limit:
+        raise GGUFImportError(
+            f"The upload is {human_size(length)}; the limit is {human_size(limit)} (MAX_GGUF_UPLOAD_BYTES).",
+            413,
+        )
+    store = model_store()
+    store.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(store).free
+    needed = (length or 0) + current_app.config["MODEL_STORE_MIN_FREE_BYTES"]
+    if free < needed:
+        raise GGUFImportError(
+            f"Not enough disk space in the model store: {human_size(free)} free, "
+            f"{human_size(needed)} needed (the file plus a reserve).",
+            507,
+        )
+    stream_uploads_to(store / INCOMING_DIR, limit)
+
+
+def store_uploaded_gguf(storage: FileStorage, owner_id: int | None) -> tuple[Path, GGUFInfo]:
+    """Check an uploaded GGUF's header and keep the file under MODEL_STORE/uploads/<owner>/.
+
+    The caller must delete the returned file if it fails to save the database row.
+    """
+    original = storage.filename or ""
+    if not original.lower().endswith(".gguf"):
+        raise GGUFImportError("Choose a .gguf file (llama.cpp's model format).")
+    incoming = Path(getattr(storage.stream, "name", ""))
+    if not incoming.is_file():  # not streamed by prepare_gguf_upload: refuse rather than guess
+        raise GGUFImportError("The upload did not arrive; try again.")
+    try:
+        info = read_gguf_info(incoming)
+    except GGUFError as exc:
+        raise GGUFImportError(str(exc).replace(incoming.name, original)) from exc
+    target_dir = model_store() / UPLOADS_DIR / (f"user-{owner_id}" if owner_id else "global")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    stem = secure_filename(Path(original).stem)[:80] or "model"
+    target = target_dir / f"{stem}-{uuid.uuid4().hex[:8]}.gguf"
+    os.link(incoming, target)  # the temporary name disappears when werkzeug closes the upload
+    return target, info
+
+
+def resolve_store_path(user_path: str) -> tuple[Path, GGUFInfo]:
+    """An existing GGUF under MODEL_STORE (admins registering a file they copied there)."""
+    store = model_store()
+    candidate = Path(user_path)
+    if not candidate.is_absolute():
+        candidate = store / candidate
+    resolved = candidate.resolve()  # follows symlinks and `..`, so neither can escape the store
+    if not resolved.is_relative_to(store):
+        raise GGUFImportError(f"The path must be inside the model store ({store}).")
+    if not resolved.is_file():
+        raise GGUFImportError(f"There is no file at {resolved}.")
+    try:
+        return resolved, read_gguf_info(resolved)
+    except GGUFError as exc:
+        raise GGUFImportError(str(exc)) from exc
+
+
+def is_managed_upload(path: str | None) -> bool:
+    """Files Toolsmith stored from an upload (deleted with their model); registered paths are left alone."""
+    if not path:
+        return False
+    return Path(path).resolve().is_relative_to(model_store() / UPLOADS_DIR)
+
+
+def remove_managed_file(path: str | None) -> None:
+    if is_managed_upload(path):
+        Path(path).unlink(missing_ok=True)

@@ -1,0 +1,589 @@
+"""Remote models through their real client libraries: Hugging Face (`huggingface_hub.InferenceClient`) and
+any OpenAI-compatible server (`openai.OpenAI`: OpenAI, vLLM, Ollama, LM Studio, llama.cpp's server).
+
+Usage:
+
+    endpoint = RemoteEndpoint("openai_compatible", "http://10.0.0.5:8000/v1", "qwen2.5-0.5b", api_key)
+    for item in stream_chat(endpoint, messages, SamplingParams(temperature=0)):
+        ...  # str pieces, then one ChatResult (the same contract as `LocalModelHolder.stream_chat`)
+    check = test_connection(endpoint)  # ConnectionCheck(ok, message): never raises for expected failures
+
+Endpoint URLs come from users, so every request goes through the SSRF guard (`url_guard`). Failures become
+`ServingError`s whose message a user can act on (`describe_error`); the API key never appears in one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls
+from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError
+from app.serving.url_guard import check_url, guarded_http_client
+
+HF_INFERENCE = "hf_inference"
+OPENAI_COMPATIBLE = "openai_compatible"
+REMOTE_PROVIDERS = (HF_INFERENCE, OPENAI_COMPATIBLE)
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+HF_ROUTER_NAME = "Hugging Face Inference Providers"
+DEFAULT_SAMPLING = SamplingParams()
+SERVER_TEXT_LIMIT = 200  # characters of a server's error body shown to the user
+LISTED_MODELS_LIMIT = 20
+_NOT_OPENAI = "Is it an OpenAI-compatible endpoint? The URL usually ends in /v1."
+CONNECTION_TEST_MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+class NotJSONError(ServingError):
+    """The server answered with something other than JSON or server-sent events (an HTML page, text)."""
+
+
+@dataclass(frozen=True)
+class RemoteEndpoint:
+    """Where a remote model lives and how to reach it; `api_key` stays out of repr (and so out of logs)."""
+
+    provider: str
+    base_url: str | None
+    model_id: str
+    api_key: str | None = field(default=None, repr=False)
+    allow_private: bool = False
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.provider not in REMOTE_PROVIDERS:
+            raise ValueError(f"Unknown remote provider {self.provider!r}; expected one of {REMOTE_PROVIDERS}")
+
+    @property
+    def display_url(self) -> str:
+        """The address users recognise, for messages."""
+        if self.base_url:
+            return self.base_url
+        return HF_ROUTER_NAME if self.provider == HF_INFERENCE else OPENAI_DEFAULT_BASE_URL
+
+
+# ----------------------------------------------------------------------------------------------------
+# Generation
+
+
+def chat(
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    params: SamplingParams = DEFAULT_SAMPLING,
+    tools: list[dict[str, Any]] | None = None,
+) -> ChatResult:
+    """Generate a whole reply (streamed underneath, so time to first token is measured too)."""
+    result = None
+    for item in stream_chat(endpoint, messages, params, tools=tools):
+        if isinstance(item, ChatResult):
+            result = item
+    if result is None:  # stream_chat always ends with a result or raises; this guards refactors
+        raise ServingError(f"{endpoint.display_url} produced no result")
+    return result
+
+
+def stream_chat(
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    params: SamplingParams = DEFAULT_SAMPLING,
+    tools: list[dict[str, Any]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[str | ChatResult]:
+    """Yield text pieces as the server streams them, then one final `ChatResult`.
+
+    `should_stop` is polled between chunks; returning True closes the stream (the stop button). Failures
+    raise `ServingError` with a message from `describe_error`.
+    """
+    started = time.perf_counter()
+    error: ServingError | None = None
+    try:
+        with ExitStack() as resources:  # closes the stream and client however the consumer stops
+            if endpoint.provider == OPENAI_COMPATIBLE:
+                chunks = _open_openai_stream(endpoint, messages, params, tools, resources)
+            else:
+                chunks = _open_hf_stream(endpoint, messages, params, tools, resources)
+            yield from _collect(chunks, endpoint, messages, tools, should_stop, started)
+    except ServingError:
+        raise
+    except Exception as exc:
+        error = ServingError(describe_error(exc, endpoint))
+        if not _mentions_key(exc, endpoint):
+            raise error from exc
+    if error is not None:
+        # Raised outside the except block, so not even the implicit __context__ keeps the text with the key.
+        raise error
+
+
+def _collect(
+    chunks: Iterable[Any],
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    should_stop: Callable[[], bool] | None,
+    started: float,
+) -> Iterator[str | ChatResult]:
+    """Stream chunks to pieces and a result (openai's and huggingface_hub's chunks share field names)."""
+    pieces: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    first_token_at: float | None = None
+    finish_reason: str | None = None
+    usage: Any = None
+    raw: dict[str, Any] = {"provider": endpoint.provider}
+    stopped_early = False
+    received = 0
+    for chunk in chunks:
+        received += 1
+        raw["model"] = getattr(chunk, "model", None) or raw.get("model")
+        # With include_usage the last chunk carries usage and no choices.
+        usage = getattr(chunk, "usage", None) or usage
+        for choice in getattr(chunk, "choices", None) or []:
+            delta = choice.delta
+            piece = getattr(delta, "content", None) or ""
+            deltas = getattr(delta, "tool_calls", None) or []
+            if (piece or deltas) and first_token_at is None:
+                first_token_at = time.perf_counter()
+            if piece:
+                pieces.append(piece)
+                yield piece
+            _merge_tool_call_deltas(calls, deltas if isinstance(deltas, list) else [deltas])
+            finish_reason = choice.finish_reason or finish_reason
+        if should_stop is not None and should_stop():
+            stopped_early = True
+            finish_reason = "stopped"
+            break
+    if received == 0:
+        # Both clients skip lines that are not `data: {...}` events, so an HTML page or plain text answer
+        # arrives as an empty stream rather than an error.
+        raise NotJSONError(
+            f"The server's answer was not JSON: {endpoint.display_url} sent no events. {_NOT_OPENAI}"
+        )
+    text = "".join(pieces)
+    tool_calls = parse_openai_tool_calls([calls[i] for i in sorted(calls)])
+    if not tool_calls and tools:
+        # Servers without tool-call parsing (llama.cpp's server with a plain chat template) return the
+        # model's `<tool_call>` text as content.
+        tool_calls = parse_tool_calls(text)
+    prompt_tokens = getattr(usage, "prompt_tokens", None)
+    completion_tokens = getattr(usage, "completion_tokens", None)
+    estimated = not prompt_tokens or completion_tokens is None
+    if estimated:
+        prompt_tokens, completion_tokens = _estimate_usage(messages, text, calls)
+    finished = time.perf_counter()
+    yield ChatResult(
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_s=finished - started,
+        time_to_first_token_s=(first_token_at - started) if first_token_at else None,
+        finish_reason=finish_reason,
+        usage_estimated=estimated,
+        stopped_early=stopped_early,
+        tool_calls=tool_calls,
+        raw=raw,
+    )
+
+
+def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:
+    """Assemble streamed tool calls: a call's first delta has its id and name, later ones argument text."""
+    for delta in deltas:
+        index = getattr(delta, "index", None)
+        index = index if isinstance(index, int) else len(calls)
+        call = calls.setdefault(
+            index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if getattr(delta, "id", None):
+            call["id"] = delta.id
+        function = getattr(delta, "function", None)
+        if function is None:
+            continue
+        name = getattr(function, "name", None)
+        # Some servers repeat the full name in every delta; others never split it. Append only what is new.
+        if name and name != call["function"]["name"]:
+            call["function"]["name"] += name
+        arguments = getattr(function, "arguments", None)
+        if isinstance(arguments, str):
+            call["function"]["arguments"] += arguments
+        elif isinstance(arguments, dict):  # TGI has sent parsed arguments instead of text
+            call["function"]["arguments"] = arguments
+
+
+def _estimate_usage(
+    messages: list[dict[str, Any]], text: str, calls: dict[int, dict[str, Any]]
+) -> tuple[int, int]:
+    """About four characters per token, for servers that stream no usage (llama.cpp's server, older vLLM)."""
+    prompt_chars = sum(len(str(message.get("content") or "")) for message in messages)
+    prompt_tokens = prompt_chars // 4 + 4 * len(messages)  # plus the chat template's per-turn tokens
+    answer_chars = len(text) + sum(len(str(call["function"]["arguments"])) for call in calls.values())
+    completion_tokens = max(1, answer_chars // 4) if answer_chars else 0
+    return prompt_tokens, completion_tokens
+
+
+# ----------------------------------------------------------------------------------------------------
+# OpenAI-compatible servers
+
+
+def _openai_client(endpoint: RemoteEndpoint) -> Any:
+    import openai
+
+    return openai.OpenAI(
+        # Always explicit, so this server's OPENAI_BASE_URL / OPENAI_API_KEY never apply to a user's endpoint.
+        base_url=endpoint.base_url or OPENAI_DEFAULT_BASE_URL,
+        api_key=endpoint.api_key or "not-needed",
+        timeout=endpoint.timeout_s,
+        max_retries=0,  # a retry doubles the wait on a dead server; the user retries with a click
+        http_client=guarded_http_client(endpoint.allow_private, endpoint.timeout_s),
+        # Nor the server's OPENAI_ORG_ID / OPENAI_PROJECT_ID, which would otherwise go to any URL.
+        default_headers={"OpenAI-Organization": openai.omit, "OpenAI-Project": openai.omit},
+    )
+
+
+def _openai_request(
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    params: SamplingParams,
+    tools: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "model": endpoint.model_id,
+        "messages": messages,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        # `max_tokens`, not `max_completion_tokens`: vLLM, Ollama and llama.cpp's server all read this one.
+        "max_tokens": params.max_tokens,
+    }
+    if params.seed is not None:
+        request["seed"] = params.seed
+    if tools:
+        request["tools"] = tools
+    return request
+
+
+def _open_openai_stream(
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    params: SamplingParams,
+    tools: list[dict[str, Any]] | None,
+    resources: ExitStack,
+) -> Iterable[Any]:
+    import openai
+
+    client = resources.enter_context(_openai_client(endpoint))
+    request = _openai_request(endpoint, messages, params, tools)
+    try:
+        stream = client.chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
+    except openai.BadRequestError as exc:
+        # A few servers reject the (newer) stream_options field outright: ask again without it, and the
+        # token counts are estimated instead.
+        if "stream_options" not in _server_text(exc) and "include_usage" not in _server_text(exc):
+            raise
+        stream = client.chat.completions.create(**request, stream=True)
+    resources.callback(stream.close)
+    _require_json(stream.response.headers.get("content-type"), endpoint)
+    return stream
+
+
+def _require_json(content_type: str | None, endpoint: RemoteEndpoint) -> None:
+    """Refuse an HTML login page or a plain-text answer by content type, before parsing fails obscurely."""
+    content_type = (content_type or "").split(";")[0].strip().lower()
+    if content_type and not content_type.endswith(("json", "event-stream")):
+        raise NotJSONError(
+            f"The server's answer was not JSON ({content_type}) from {endpoint.display_url}. {_NOT_OPENAI}"
+        )
+
+
+def _test_openai(endpoint: RemoteEndpoint) -> str:
+    """List the server's models and check ours is there; servers without a model list get a 1-token chat."""
+    import openai
+
+    with _openai_client(endpoint) as client:
+        try:
+            listing = client.models.with_raw_response.list()
+            _require_json(listing.headers.get("content-type"), endpoint)
+            offered = [model.id for model in listing.parse().data]
+        except openai.APIStatusError as exc:
+            if exc.status_code not in (404, 405, 501):
+                raise
+            offered = []
+        if offered and endpoint.model_id not in offered:
+            shown = ", ".join(offered[:LISTED_MODELS_LIMIT])
+            if len(offered) > LISTED_MODELS_LIMIT:
+                shown += ", …"
+            raise _ModelNotOffered(
+                f"The server does not offer model '{endpoint.model_id}'. It offers: {shown}."
+            )
+        if offered:
+            return f"Connected: {endpoint.display_url} offers model '{endpoint.model_id}'."
+        client.chat.completions.create(
+            **_openai_request(endpoint, CONNECTION_TEST_MESSAGES, _ONE_TOKEN, None)
+        )
+        return f"Connected: model '{endpoint.model_id}' answered."
+
+
+class _ModelNotOffered(ServingError):
+    """The server answers but lists other models (llama.cpp's server would silently serve its own)."""
+
+
+_ONE_TOKEN = SamplingParams(temperature=0.0, max_tokens=1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Hugging Face: Inference Providers (router) or a dedicated Inference Endpoint / TGI URL
+#
+# InferenceClient sends everything through huggingface_hub's one process-wide httpx2 session (follows up to
+# 20 redirects) and takes no per-client transport. So a request hook on that session checks every hop while
+# this thread is inside one of our calls (a context variable), and does nothing for other Hub traffic (model
+# downloads). Unlike the OpenAI path it cannot pin the connection to the checked address, so a DNS answer
+# that changes between check and connect (rebinding) is not caught there.
+
+_HF_GUARD: ContextVar[bool | None] = ContextVar("toolsmith_hf_url_guard", default=None)
+_HF_HOOK_LOCK = threading.Lock()
+
+
+def _hf_url_guard_hook(request: Any) -> None:
+    allow_private = _HF_GUARD.get()
+    if allow_private is not None:
+        check_url(str(request.url), allow_private)
+
+
+@contextmanager
+def _hf_guarded(endpoint: RemoteEndpoint) -> Iterator[None]:
+    """Check every request (and redirect hop) huggingface_hub sends inside the block."""
+    from huggingface_hub.utils import get_session
+
+    session = get_session()  # recreated after fork or set_client_factory: install the hook each time
+    with _HF_HOOK_LOCK:
+        hooks = session.event_hooks
+        if _hf_url_guard_hook not in hooks["request"]:
+            session.event_hooks = {**hooks, "request": [*hooks["request"], _hf_url_guard_hook]}
+    token = _HF_GUARD.set(endpoint.allow_private)
+    try:
+        yield
+    finally:
+        _HF_GUARD.reset(token)
+
+
+def _hf_client(endpoint: RemoteEndpoint) -> Any:
+    from huggingface_hub import InferenceClient
+
+    if endpoint.base_url:
+        check_url(endpoint.base_url, endpoint.allow_private)
+    elif not endpoint.api_key:
+        raise ServingError(f"{HF_ROUTER_NAME} need a Hugging Face access token (hf_…) as the API key.")
+    # Without a key huggingface_hub would send this server's own HF token (HF_TOKEN or the cached login)
+    # to the user's URL; a None header is dropped before sending.
+    headers: dict[str, Any] = {} if endpoint.api_key else {"authorization": None}
+    if endpoint.base_url:
+        # Dedicated endpoint or TGI: the client appends /v1/chat/completions (or /chat/completions when the
+        # URL already ends in /v1); model_id is passed per call and only fills the payload's "model".
+        return InferenceClient(
+            base_url=endpoint.base_url, token=endpoint.api_key, timeout=endpoint.timeout_s, headers=headers
+        )
+    return InferenceClient(model=endpoint.model_id, token=endpoint.api_key, timeout=endpoint.timeout_s)
+
+
+def _hf_request(
+    endpoint: RemoteEndpoint, params: SamplingParams, tools: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+        "tools": tools or None,
+    }
+    if endpoint.base_url:
+        request["model"] = endpoint.model_id
+    return request
+
+
+def _open_hf_stream(
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    params: SamplingParams,
+    tools: list[dict[str, Any]] | None,
+    resources: ExitStack,
+) -> Iterable[Any]:
+    client = resources.enter_context(_hf_client(endpoint))
+    # The request and every redirect happen inside this call; reading the stream afterwards sends nothing.
+    with _hf_guarded(endpoint):
+        return client.chat_completion(
+            messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **_hf_request(endpoint, params, tools),
+        )
+
+
+def _test_hf(endpoint: RemoteEndpoint) -> str:
+    with _hf_client(endpoint) as client, _hf_guarded(endpoint):
+        client.chat_completion(CONNECTION_TEST_MESSAGES, **_hf_request(endpoint, _ONE_TOKEN, None))
+    return f"Connected: model '{endpoint.model_id}' answered at {endpoint.display_url}."
+
+
+# ----------------------------------------------------------------------------------------------------
+# Connection test and error messages
+
+
+def test_connection(endpoint: RemoteEndpoint) -> ConnectionCheck:
+    """Reach the server and check the model is there; failures come back as a ConnectionCheck, not raised."""
+    started = time.perf_counter()
+    try:
+        message = _test_openai(endpoint) if endpoint.provider == OPENAI_COMPATIBLE else _test_hf(endpoint)
+    except Exception as exc:
+        message = describe_error(exc, endpoint)
+        return ConnectionCheck(ok=False, message=message, latency_s=time.perf_counter() - started)
+    return ConnectionCheck(ok=True, message=message, latency_s=time.perf_counter() - started)
+
+
+def describe_error(exc: BaseException, endpoint: RemoteEndpoint | None = None) -> str:
+    """One sentence a user can act on for any failure of openai, huggingface_hub, httpx or the URL guard."""
+    message = _describe(exc, endpoint)
+    if endpoint is not None and endpoint.api_key:
+        message = message.replace(endpoint.api_key, "***")  # a server may echo the key in its error text
+    return message
+
+
+def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:
+    import httpx
+    import httpx2
+    import openai
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
+
+    chain = _exception_chain(exc)
+    where = _where(chain, endpoint)
+    for error in chain:  # the guard's own sentence wins, however deep a client wrapped it
+        if isinstance(error, ServingError):
+            return str(error)
+    status = _status_code(exc)
+    if status is not None:
+        return _describe_status(status, _server_text(exc), endpoint)
+    timeouts = (
+        openai.APITimeoutError,
+        InferenceTimeoutError,
+        httpx.TimeoutException,
+        httpx2.TimeoutException,
+    )
+    if any(isinstance(error, (*timeouts, TimeoutError)) for error in chain):
+        seconds = f"{endpoint.timeout_s:g} s" if endpoint else "the time limit"
+        return f"No answer within {seconds} from {where}."
+    if any(isinstance(error, socket.gaierror) for error in chain):
+        return f"Could not resolve host {where.rsplit(':', 1)[0]} (DNS lookup failed)."
+    if any(isinstance(error, ConnectionRefusedError) for error in chain):
+        return f"Connection refused at {where} — is the server running?"
+    certificate = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if certificate is not None:
+        return f"TLS failed with {where}: {getattr(certificate, 'reason', None) or certificate}."
+    if any(isinstance(error, (openai.APIResponseValidationError, json.JSONDecodeError)) for error in chain):
+        source = endpoint.display_url if endpoint else where
+        return f"The server's answer was not JSON from {source}. {_NOT_OPENAI}"
+    connection_errors = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError, OSError)
+    if any(isinstance(error, connection_errors) for error in chain):
+        detail = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
+        return f"Could not connect to {where}: {_truncate(detail)}."
+    if isinstance(exc, TextGenerationError):
+        return f"The server reported an error: {_truncate(str(exc))}"
+    if isinstance(exc, HfHubHTTPError):  # without a response (rare): huggingface_hub's own text
+        return _truncate(str(exc))
+    return f"{type(exc).__name__}: {_truncate(str(exc)) or 'no details'}"
+
+
+def _describe_status(status: int, text: str, endpoint: RemoteEndpoint | None) -> str:
+    said = f": {text}" if text else ""
+    if status in (401, 403):
+        if endpoint is not None and not endpoint.api_key:
+            return _sentence(f"The server wants an API key (HTTP {status}){said}")
+        return _sentence(f"The server refused the API key (HTTP {status}){said}")
+    if status == 404:
+        model = f"Model '{endpoint.model_id}' or the API path" if endpoint else "The model or API path"
+        return _sentence(
+            f"{model} not found (HTTP 404) at {endpoint.display_url if endpoint else 'the server'}{said}"
+        )
+    if status == 429:
+        return _sentence(f"The server is rate limiting requests (HTTP 429){said}") + " Try again later."
+    if status >= 500:
+        return _sentence(f"The server failed (HTTP {status}){said}")
+    return _sentence(f"The server rejected the request (HTTP {status}){said}")
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _status_code(exc: BaseException) -> int | None:
+    import openai
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return exc.response.status_code
+    return None
+
+
+def _server_text(exc: BaseException) -> str:
+    """The server's own error text, short: the message of a JSON error body, else the body itself."""
+    response = getattr(exc, "response", None)
+    try:
+        text = response.text if response is not None else ""
+    except Exception:  # a streamed response that was never read has no text to show
+        text = ""
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = None
+    # OpenAI: {"error": {"message": ...}}; TGI: {"error": "..."}; FastAPI: {"detail": ...}
+    for _ in range(2):
+        if isinstance(body, dict):
+            body = body.get("error") or body.get("message") or body.get("detail") or body
+            if isinstance(body, str):
+                text = body
+                break
+    return _truncate(text or getattr(exc, "server_message", None) or "")
+
+
+def _truncate(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _where(chain: list[BaseException], endpoint: RemoteEndpoint | None) -> str:
+    """host:port of the failed request (a redirect may have moved it), else the endpoint's address."""
+    for error in chain:
+        try:
+            url = str(error.request.url)  # type: ignore[attr-defined]
+        except Exception:  # httpx raises RuntimeError when an exception carries no request
+            continue
+        parts = urlsplit(url)
+        if parts.hostname:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            return f"{host}:{port}"
+    if endpoint is not None and endpoint.base_url:
+        parts = urlsplit(endpoint.base_url)
+        if parts.hostname:
+            return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    return endpoint.display_url if endpoint else "the server"
+
+
+def _mentions_key(exc: BaseException, endpoint: RemoteEndpoint) -> bool:
+    """Whether an exception in the chain quotes the API key (some servers echo the Authorization header)."""
+    key = endpoint.api_key
+    return bool(key) and any(key in str(error) for error in _exception_chain(exc))
