@@ -60,7 +60,8 @@ class ModelForm(FlaskForm):
     provider = SelectField(
         "Provider",
         choices=[(key, template.label) for key, template in PROVIDER_TEMPLATES.items()],
-        validators=[InputRequired(), AnyOf([p.value for p in Provider], message="Unknown provider.")],
+        # No InputRequired: the edit view sets the provider itself (it never changes after creation).
+        validators=[AnyOf([p.value for p in Provider], message="Unknown provider.")],
     )
     name = StringField("Name", validators=[Length(max=120)], filters=[strip])
     description = TextAreaField("Description", validators=[Optional(), Length(max=4000)], filters=[strip])

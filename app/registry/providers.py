@@ -38,7 +38,8 @@ PROVIDER_TEMPLATES: dict[str, ProviderTemplate] = {
             "Endpoint or a TGI server, paste its URL (https://xyz.endpoints.huggingface.cloud).",
             "model_id": "The Hub id, like username/model-name (append :provider to pin one, "
             "e.g. :together).",
-            "api_key": "A token from huggingface.co/settings/tokens with “Make calls to Inference Providers”.",
+            "api_key": "A token from huggingface.co/settings/tokens with the “Make calls to Inference "
+            "Providers” permission.",
         },
     ),
     Provider.OPENAI_COMPATIBLE: ProviderTemplate(

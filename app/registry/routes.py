@@ -65,6 +65,9 @@ def index():
 
 def _render_form(form: ModelForm, model: LLMModel | None = None, status: int = 200, error: str | None = None):
     provider = form.provider.data if model is None else model.provider
+    if provider not in PROVIDER_TEMPLATES:
+        error = error or "Unknown provider: " + "; ".join(form.provider.errors or ["choose one above"])
+        provider = Provider.OPENAI_COMPATIBLE
     return (
         render_template(
             "registry/form.html",

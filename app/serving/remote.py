@@ -40,10 +40,15 @@ SERVER_TEXT_LIMIT = 200  # characters of a server's error body shown to the user
 LISTED_MODELS_LIMIT = 20
 _NOT_OPENAI = "Is it an OpenAI-compatible endpoint? The URL usually ends in /v1."
 CONNECTION_TEST_MESSAGES = [{"role": "user", "content": "Hi"}]
+ONE_TOKEN = SamplingParams(temperature=0.0, max_tokens=1)
 
 
 class NotJSONError(ServingError):
     """The server answered with something other than JSON or server-sent events (an HTML page, text)."""
+
+
+class ModelNotOfferedError(ServingError):
+    """The server answers but lists other models (llama.cpp's server would silently serve its own)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class RemoteEndpoint:
     def __post_init__(self) -> None:
         if self.provider not in REMOTE_PROVIDERS:
             raise ValueError(f"Unknown remote provider {self.provider!r}; expected one of {REMOTE_PROVIDERS}")
+        object.__setattr__(self, "provider", str(self.provider))  # a Provider StrEnum becomes its plain value
 
     @property
     def display_url(self) -> str:
@@ -317,22 +323,13 @@ def _test_openai(endpoint: RemoteEndpoint) -> str:
             shown = ", ".join(offered[:LISTED_MODELS_LIMIT])
             if len(offered) > LISTED_MODELS_LIMIT:
                 shown += ", …"
-            raise _ModelNotOffered(
+            raise ModelNotOfferedError(
                 f"The server does not offer model '{endpoint.model_id}'. It offers: {shown}."
             )
         if offered:
             return f"Connected: {endpoint.display_url} offers model '{endpoint.model_id}'."
-        client.chat.completions.create(
-            **_openai_request(endpoint, CONNECTION_TEST_MESSAGES, _ONE_TOKEN, None)
-        )
+        client.chat.completions.create(**_openai_request(endpoint, CONNECTION_TEST_MESSAGES, ONE_TOKEN, None))
         return f"Connected: model '{endpoint.model_id}' answered."
-
-
-class _ModelNotOffered(ServingError):
-    """The server answers but lists other models (llama.cpp's server would silently serve its own)."""
-
-
-_ONE_TOKEN = SamplingParams(temperature=0.0, max_tokens=1)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -425,7 +422,7 @@ def _open_hf_stream(
 
 def _test_hf(endpoint: RemoteEndpoint) -> str:
     with _hf_client(endpoint) as client, _hf_guarded(endpoint):
-        client.chat_completion(CONNECTION_TEST_MESSAGES, **_hf_request(endpoint, _ONE_TOKEN, None))
+        client.chat_completion(CONNECTION_TEST_MESSAGES, **_hf_request(endpoint, ONE_TOKEN, None))
     return f"Connected: model '{endpoint.model_id}' answered at {endpoint.display_url}."
 
 
@@ -489,8 +486,11 @@ def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:
     if any(isinstance(error, connection_errors) for error in chain):
         detail = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
         return f"Could not connect to {where}: {_truncate(detail)}."
-    if isinstance(exc, TextGenerationError):
-        return f"The server reported an error: {_truncate(str(exc))}"
+    if isinstance(exc, (TextGenerationError, openai.APIError)):  # an error event inside the stream
+        # openai keeps the event's error in .body, huggingface_hub in args[0]; either may be text or a dict.
+        reported = getattr(exc, "body", None) or (exc.args[0] if exc.args else None)
+        text = reported if isinstance(reported, str) else _json_error_message({"error": reported})
+        return _sentence(f"The server reported an error: {_truncate(text or str(exc))}")
     if isinstance(exc, HfHubHTTPError):  # without a response (rare): huggingface_hub's own text
         return _truncate(str(exc))
     return f"{type(exc).__name__}: {_truncate(str(exc)) or 'no details'}"
@@ -546,17 +546,20 @@ def _server_text(exc: BaseException) -> str:
     except Exception:  # a streamed response that was never read has no text to show
         text = ""
     try:
-        body: Any = json.loads(text)
+        text = _json_error_message(json.loads(text)) or text
     except ValueError:
-        body = None
-    # OpenAI: {"error": {"message": ...}}; TGI: {"error": "..."}; FastAPI: {"detail": ...}
-    for _ in range(2):
-        if isinstance(body, dict):
-            body = body.get("error") or body.get("message") or body.get("detail") or body
-            if isinstance(body, str):
-                text = body
-                break
+        pass
     return _truncate(text or getattr(exc, "server_message", None) or "")
+
+
+def _json_error_message(body: Any) -> str | None:
+    """OpenAI: {"error": {"message": ...}}; TGI: {"error": "..."}; FastAPI: {"detail": "..."}."""
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error") or body.get("message") or body.get("detail")
+    if isinstance(inner, dict):
+        inner = inner.get("message") or inner.get("detail")
+    return inner if isinstance(inner, str) else None
 
 
 def _truncate(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
@@ -571,16 +574,22 @@ def _where(chain: list[BaseException], endpoint: RemoteEndpoint | None) -> str:
             url = str(error.request.url)  # type: ignore[attr-defined]
         except Exception:  # httpx raises RuntimeError when an exception carries no request
             continue
-        parts = urlsplit(url)
-        if parts.hostname:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-            return f"{host}:{port}"
-    if endpoint is not None and endpoint.base_url:
-        parts = urlsplit(endpoint.base_url)
-        if parts.hostname:
-            return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if _host_port(url):
+            return _host_port(url)
+    if endpoint is not None and endpoint.base_url and _host_port(endpoint.base_url):
+        return _host_port(endpoint.base_url)
     return endpoint.display_url if endpoint else "the server"
+
+
+def _host_port(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return ""
+    if not parts.hostname:
+        return ""
+    return f"[{parts.hostname}]:{port}" if ":" in parts.hostname else f"{parts.hostname}:{port}"
 
 
 def _mentions_key(exc: BaseException, endpoint: RemoteEndpoint) -> bool:

@@ -1,0 +1,141 @@
+"""Importing GGUF files: streamed uploads into MODEL_STORE, admin-registered paths, download, delete."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.serving.default_model import default_gguf_path
+from tests.conftest import csrf_token, post_form
+from tests.registry.conftest import model_rows
+
+
+@pytest.fixture(scope="module")
+def gguf_bytes() -> bytes:
+    return default_gguf_path().read_bytes()
+
+
+def upload(client, filename: str, content: bytes, **fields):
+    from io import BytesIO
+
+    data = {"csrf_token": csrf_token(client, "/models/new"), "provider": "local_gguf", "max_tokens": "256",
+            "enabled": "y", "supports_tools": "y", "gguf_file": (BytesIO(content), filename), **fields}
+    return client.post("/models/new", data=data, content_type="multipart/form-data")
+
+
+def store_files(app) -> list[Path]:
+    """Every file under MODEL_STORE, hidden temporary uploads included."""
+    return sorted(p for p in Path(app.config["MODEL_STORE"]).rglob("*") if p.is_file())
+
+
+def test_real_gguf_upload_is_stored_with_header_metadata(app, signed_in, gguf_bytes):
+    client, user = signed_in("alice@example.com")
+    response = upload(client, "SmolLM2 tiny.gguf", gguf_bytes, name="")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    (model,) = model_rows(app)
+    assert model.owner_id == user.id and model.name == "SmolLM2 tiny"
+    assert model.architecture == "llama" and model.quantization == "Q4_1"
+    assert 130_000_000 < model.parameter_count < 140_000_000
+    assert model.context_length == 8192 and model.has_chat_template and model.file_size == len(gguf_bytes)
+    (stored,) = store_files(app)  # the temporary upload name is gone: one file, no copy
+    assert str(stored) == model.gguf_path and f"user-{user.id}" in model.gguf_path
+    assert stored.read_bytes()[:4096] == gguf_bytes[:4096]
+    page = client.get(f"/models/{model.id}").get_data(as_text=True)
+    assert "Q4_1" in page and "llama" in page and "Download GGUF" in page
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("notes.gguf", b"just some text pretending to be a model\n" * 100, "not a GGUF file"),
+        ("model.bin", b"GGUF" + b"\0" * 100, "Choose a .gguf file"),
+    ],
+)
+def test_non_gguf_uploads_are_refused_and_leave_nothing(app, signed_in, filename, content, message):
+    client, _ = signed_in("alice@example.com")
+    response = upload(client, filename, content)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_truncated_gguf_is_refused_and_leaves_nothing(app, signed_in, gguf_bytes):
+    client, _ = signed_in("alice@example.com")
+    response = upload(client, "cut.gguf", gguf_bytes[:200_000])
+    assert response.status_code == 422
+    assert "damaged or truncated" in response.get_data(as_text=True)
+    assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_oversized_upload_is_refused_before_it_is_stored(app, signed_in, gguf_bytes):
+    app.config["MAX_GGUF_UPLOAD_BYTES"] = 1024 * 1024
+    client, _ = signed_in("alice@example.com")
+    response = upload(client, "big.gguf", gguf_bytes[: 3 * 1024 * 1024])
+    assert response.status_code == 413
+    assert "the limit is 1.0 MiB" in response.get_data(as_text=True)
+    assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_full_disk_is_refused_with_a_clear_message(app, signed_in, gguf_bytes):
+    app.config["MODEL_STORE_MIN_FREE_BYTES"] = 1024**5  # a petabyte reserve: no disk has that free
+    client, _ = signed_in("alice@example.com")
+    response = upload(client, "m.gguf", gguf_bytes[:1000])
+    assert response.status_code == 507 and "Not enough disk space" in response.get_data(as_text=True)
+    assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_admin_registers_a_path_inside_the_store_only(app, signed_in, make_user):
+    admin, _ = signed_in("admin@example.com")
+    bob, _ = signed_in("bob@example.com")
+    store = Path(app.config["MODEL_STORE"])
+    (store / "shared").mkdir(parents=True)
+    inside = store / "shared" / "smol.gguf"
+    shutil.copyfile(default_gguf_path(), inside)
+    outside = store.parent / "outside.gguf"
+    shutil.copyfile(default_gguf_path(), outside)
+    form = {"provider": "local_gguf", "max_tokens": "128", "enabled": "y"}
+
+    for path, message in [
+        ("../outside.gguf", "must be inside the model store"),
+        (str(outside), "must be inside the model store"),
+        ("shared/missing.gguf", "There is no file"),
+    ]:
+        response = post_form(admin, "/models/new", {**form, "gguf_server_path": path})
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    refused = post_form(bob, "/models/new", {**form, "gguf_server_path": "shared/smol.gguf"})
+    assert refused.status_code == 422 and "Only admins" in refused.get_data(as_text=True)
+    assert model_rows(app) == []
+
+    ok = post_form(admin, "/models/new", {**form, "gguf_server_path": "shared/smol.gguf", "shared": "y"})
+    assert ok.status_code == 302
+    (model,) = model_rows(app)
+    assert model.gguf_path == str(inside.resolve()) and model.owner_id is None and model.quantization == "Q4_1"
+    # A registered file is the admin's: deleting the model leaves it in place.
+    assert post_form(admin, f"/models/{model.id}/delete").status_code == 302
+    assert inside.exists()
+
+
+def test_download_streams_the_file_to_owner_only_and_delete_removes_it(app, signed_in, gguf_bytes):
+    alice, _ = signed_in("alice@example.com")
+    bob, _ = signed_in("bob@example.com")
+    upload(alice, "mine.gguf", gguf_bytes, name="Alice's model")
+    (model,) = model_rows(app)
+    response = alice.get(f"/models/{model.id}/download")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"] and ".gguf" in response.headers["Content-Disposition"]
+    assert response.is_streamed or response.direct_passthrough
+    assert response.get_data() == gguf_bytes
+    response.close()
+    assert bob.get(f"/models/{model.id}/download").status_code == 404
+    assert post_form(alice, f"/models/{model.id}/delete").status_code == 302
+    assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_download_of_remote_model_is_404(app, signed_in):
+    from tests.registry.conftest import add_model
+
+    client, _ = signed_in("alice@example.com")
+    add_model(client, {"provider": "hf_inference", "name": "remote", "model_id": "a/b"})
+    (model,) = model_rows(app)
+    assert client.get(f"/models/{model.id}/download").status_code == 404
