@@ -215,3 +215,16 @@ def start_worker(app, *args: str, log_path: Path | None = None) -> subprocess.Po
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+LLAMA_SERVER_ALIAS = "smollm2"
+
+
+@pytest.fixture(scope="session")
+def llama_server_url():
+    """Base URL (ending in /v1) of a real `python -m llama_cpp.server` serving the default SmolLM2 GGUF."""
+    from app.serving.default_model import default_gguf_path
+    from tests.llama_server import llama_server
+
+    with llama_server(default_gguf_path(), LLAMA_SERVER_ALIAS) as base_url:
+        yield base_url

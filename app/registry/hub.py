@@ -29,7 +29,7 @@ class HubModelFacts:
 
 def fetch_model_info(model_id: str, token: str | None) -> HubModelFacts:
     """Ask the Hub about `model_id`; raise HubLookupError with a plain reason when it cannot say."""
-    import httpx
+    import httpx2  # huggingface_hub 2.x speaks HTTP through pydantic's httpx2 fork
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -57,7 +57,7 @@ def fetch_model_info(model_id: str, token: str | None) -> HubModelFacts:
         if status in (401, 403):
             raise HubLookupError(f"The Hub refused the token (HTTP {status}).") from exc
         raise HubLookupError(f"The Hub answered with an error (HTTP {status}). Try again later.") from exc
-    except (httpx.HTTPError, OSError) as exc:
+    except (httpx2.HTTPError, OSError) as exc:
         raise HubLookupError(
             f"The Hugging Face Hub ({config['HF_ENDPOINT']}) is not reachable from this server "
             f"({type(exc).__name__}). Fill in the fields by hand; chat will still need the endpoint itself."

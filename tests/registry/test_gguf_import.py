@@ -20,8 +20,15 @@ def gguf_bytes() -> bytes:
 def upload(client, filename: str, content: bytes, **fields):
     from io import BytesIO
 
-    data = {"csrf_token": csrf_token(client, "/models/new"), "provider": "local_gguf", "max_tokens": "256",
-            "enabled": "y", "supports_tools": "y", "gguf_file": (BytesIO(content), filename), **fields}
+    data = {
+        "csrf_token": csrf_token(client, "/models/new"),
+        "provider": "local_gguf",
+        "max_tokens": "256",
+        "enabled": "y",
+        "supports_tools": "y",
+        "gguf_file": (BytesIO(content), filename),
+        **fields,
+    }
     return client.post("/models/new", data=data, content_type="multipart/form-data")
 
 
@@ -110,7 +117,9 @@ def test_admin_registers_a_path_inside_the_store_only(app, signed_in, make_user)
     ok = post_form(admin, "/models/new", {**form, "gguf_server_path": "shared/smol.gguf", "shared": "y"})
     assert ok.status_code == 302
     (model,) = model_rows(app)
-    assert model.gguf_path == str(inside.resolve()) and model.owner_id is None and model.quantization == "Q4_1"
+    assert (
+        model.gguf_path == str(inside.resolve()) and model.owner_id is None and model.quantization == "Q4_1"
+    )
     # A registered file is the admin's: deleting the model leaves it in place.
     assert post_form(admin, f"/models/{model.id}/delete").status_code == 302
     assert inside.exists()
@@ -123,7 +132,10 @@ def test_download_streams_the_file_to_owner_only_and_delete_removes_it(app, sign
     (model,) = model_rows(app)
     response = alice.get(f"/models/{model.id}/download")
     assert response.status_code == 200
-    assert "attachment" in response.headers["Content-Disposition"] and ".gguf" in response.headers["Content-Disposition"]
+    assert (
+        "attachment" in response.headers["Content-Disposition"]
+        and ".gguf" in response.headers["Content-Disposition"]
+    )
     assert response.is_streamed or response.direct_passthrough
     assert response.get_data() == gguf_bytes
     response.close()

@@ -50,8 +50,16 @@ def test_add_remote_model_then_key_is_never_rendered(app, signed_in):
 
 def test_edit_keeps_replaces_or_removes_the_key(app, signed_in):
     client, _ = signed_in("alice@example.com")
-    add_model(client, {"provider": "openai_compatible", "name": "m", "base_url": "https://api.example.com/v1",
-                       "model_id": "x", "api_key": SECRET})
+    add_model(
+        client,
+        {
+            "provider": "openai_compatible",
+            "name": "m",
+            "base_url": "https://api.example.com/v1",
+            "model_id": "x",
+            "api_key": SECRET,
+        },
+    )
     (model,) = model_rows(app)
     form = {"name": "renamed", "base_url": "https://api.example.com/v1", "model_id": "x", "max_tokens": "100"}
     assert post_form(client, f"/models/{model.id}/edit", form).status_code == 302
@@ -70,14 +78,32 @@ def test_bad_input_gets_field_messages_and_saves_nothing(app, signed_in):
     client, _ = signed_in("alice@example.com")
     cases = [
         ({"provider": "openai_compatible", "name": "x", "base_url": "", "model_id": "m"}, "Enter the server"),
-        ({"provider": "openai_compatible", "name": "x", "base_url": "ftp://h/v1", "model_id": "m"}, "http://"),
-        ({"provider": "openai_compatible", "name": "x", "base_url": "https://u:p@h.com/v1", "model_id": "m"},
-         "credentials"),
-        ({"provider": "openai_compatible", "name": "", "base_url": "https://h.com/v1", "model_id": "m"},
-         "Give the model a name"),
+        (
+            {"provider": "openai_compatible", "name": "x", "base_url": "ftp://h/v1", "model_id": "m"},
+            "http://",
+        ),
+        (
+            {
+                "provider": "openai_compatible",
+                "name": "x",
+                "base_url": "https://u:p@h.com/v1",
+                "model_id": "m",
+            },
+            "credentials",
+        ),
+        (
+            {"provider": "openai_compatible", "name": "", "base_url": "https://h.com/v1", "model_id": "m"},
+            "Give the model a name",
+        ),
         ({"provider": "hf_inference", "name": "x", "model_id": "has space"}, "no spaces"),
-        ({"provider": "hf_inference", "name": "x", "model_id": "a/b", "lora_config": "{not json"}, "Not valid JSON"),
-        ({"provider": "hf_inference", "name": "x", "model_id": "a/b", "evaluation_metrics": "[1]"}, "JSON object"),
+        (
+            {"provider": "hf_inference", "name": "x", "model_id": "a/b", "lora_config": "{not json"},
+            "Not valid JSON",
+        ),
+        (
+            {"provider": "hf_inference", "name": "x", "model_id": "a/b", "evaluation_metrics": "[1]"},
+            "JSON object",
+        ),
         ({"provider": "hf_inference", "name": "x" * 500, "model_id": "a/b"}, "120"),
         ({"provider": "nonsense", "name": "x"}, "Unknown provider"),
         ({"provider": "hf_inference", "name": "x", "model_id": "a/b", "max_tokens": "-3"}, "between"),
@@ -91,9 +117,19 @@ def test_bad_input_gets_field_messages_and_saves_nothing(app, signed_in):
 
 def test_search_and_filters_swap_only_the_list(app, signed_in, default_model_id):
     client, _ = signed_in("alice@example.com")
-    add_model(client, {"provider": "hf_inference", "name": "Zephyr chat", "model_id": "HuggingFaceH4/zephyr-7b-beta"})
-    add_model(client, {"provider": "openai_compatible", "name": "Ollama llama", "base_url": "https://ollama.example/v1",
-                       "model_id": "llama3.2:1b"})
+    add_model(
+        client,
+        {"provider": "hf_inference", "name": "Zephyr chat", "model_id": "HuggingFaceH4/zephyr-7b-beta"},
+    )
+    add_model(
+        client,
+        {
+            "provider": "openai_compatible",
+            "name": "Ollama llama",
+            "base_url": "https://ollama.example/v1",
+            "model_id": "llama3.2:1b",
+        },
+    )
     htmx = {"HX-Request": "true", "HX-Target": "model-list"}
     fragment = client.get("/models/?q=zeph", headers=htmx).get_data(as_text=True)
     assert fragment.lstrip().startswith('<div id="model-list">') and "<html" not in fragment
@@ -131,7 +167,9 @@ def test_admin_manages_global_models_users_do_not(app, signed_in, default_model_
     assert admin.get(f"/models/{default_model_id}/edit").status_code == 200
     assert post_form(admin, f"/models/{default_model_id}/toggle").status_code == 302
     assert model_rows(app)[0].enabled is False
-    response = add_model(admin, {"provider": "hf_inference", "name": "Shared", "model_id": "a/b", "shared": "y"})
+    response = add_model(
+        admin, {"provider": "hf_inference", "name": "Shared", "model_id": "a/b", "shared": "y"}
+    )
     assert response.status_code == 302
     assert model_rows(app)[-1].owner_id is None
     assert "Shared" in user.get("/models/").get_data(as_text=True)
