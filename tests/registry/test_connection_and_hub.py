@@ -30,7 +30,9 @@ def test_admin_adds_an_openai_compatible_endpoint_and_tests_it(app, signed_in, l
     (row,) = model_rows(app)
     assert row.last_test_ok is True and row.last_tested_at is not None
 
-    reply = post_form(admin, f"/models/{model_id}/try", {"prompt": PARIS_PROMPT, "temperature": "0"}, headers=HTMX)
+    reply = post_form(
+        admin, f"/models/{model_id}/try", {"prompt": PARIS_PROMPT, "temperature": "0"}, headers=HTMX
+    )
     assert reply.status_code == 200 and "Paris" in reply.get_data(as_text=True)
 
 
@@ -100,8 +102,11 @@ def test_fetch_model_info_fills_the_form_from_the_hub(app, signed_in):
     def hub(request):
         if request.path.startswith("/api/models/HuggingFaceTB/SmolLM2-135M-Instruct"):
             return HTTPAnswer(200, json.dumps(HUB_ANSWER), {"Content-Type": "application/json"})
-        return HTTPAnswer(404, json.dumps({"error": "Repository not found"}), {"Content-Type": "application/json",
-                                                                                "X-Error-Code": "RepoNotFound"})
+        return HTTPAnswer(
+            404,
+            json.dumps({"error": "Repository not found"}),
+            {"Content-Type": "application/json", "X-Error-Code": "RepoNotFound"},
+        )
 
     client, _ = signed_in("alice@example.com")
     with serve_http(hub, seen) as hub_url:
