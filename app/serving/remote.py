@@ -14,9 +14,6 @@ Endpoint URLs come from users, so every request goes through the SSRF guard (`ur
 
 from __future__ import annotations
 
-import json
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,8 +21,8 @@ from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text
 from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls
 from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError
 from app.serving.url_guard import check_url, guarded_http_client
@@ -36,9 +33,7 @@ REMOTE_PROVIDERS = (HF_INFERENCE, OPENAI_COMPATIBLE)
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 HF_ROUTER_NAME = "Hugging Face Inference Providers"
 DEFAULT_SAMPLING = SamplingParams()
-SERVER_TEXT_LIMIT = 200  # characters of a server's error body shown to the user
 LISTED_MODELS_LIMIT = 20
-_NOT_OPENAI = "Is it an OpenAI-compatible endpoint? The URL usually ends in /v1."
 CONNECTION_TEST_MESSAGES = [{"role": "user", "content": "Hi"}]
 ONE_TOKEN = SamplingParams(temperature=0.0, max_tokens=1)
 
@@ -120,7 +115,7 @@ def stream_chat(
         raise
     except Exception as exc:
         error = ServingError(describe_error(exc, endpoint))
-        if not _mentions_key(exc, endpoint):
+        if not mentions_key(exc, endpoint):
             raise error from exc
     if error is not None:
         # Raised outside the except block, so not even the implicit __context__ keeps the text with the key.
@@ -168,7 +163,7 @@ def _collect(
         # Both clients skip lines that are not `data: {...}` events, so an HTML page or plain text answer
         # arrives as an empty stream rather than an error.
         raise NotJSONError(
-            f"The server's answer was not JSON: {endpoint.display_url} sent no events. {_NOT_OPENAI}"
+            f"The server's answer was not JSON: {endpoint.display_url} sent no events. {NOT_OPENAI}"
         )
     text = "".join(pieces)
     tool_calls = parse_openai_tool_calls([calls[i] for i in sorted(calls)])
@@ -289,7 +284,7 @@ def _open_openai_stream(
     except openai.BadRequestError as exc:
         # A few servers reject the (newer) stream_options field outright: ask again without it, and the
         # token counts are estimated instead.
-        if "stream_options" not in _server_text(exc) and "include_usage" not in _server_text(exc):
+        if "stream_options" not in server_text(exc) and "include_usage" not in server_text(exc):
             raise
         stream = client.chat.completions.create(**request, stream=True)
     resources.callback(stream.close)
@@ -302,7 +297,7 @@ def _require_json(content_type: str | None, endpoint: RemoteEndpoint) -> None:
     content_type = (content_type or "").split(";")[0].strip().lower()
     if content_type and not content_type.endswith(("json", "event-stream")):
         raise NotJSONError(
-            f"The server's answer was not JSON ({content_type}) from {endpoint.display_url}. {_NOT_OPENAI}"
+            f"The server's answer was not JSON ({content_type}) from {endpoint.display_url}. {NOT_OPENAI}"
         )
 
 
@@ -439,160 +434,3 @@ def test_connection(endpoint: RemoteEndpoint) -> ConnectionCheck:
         message = describe_error(exc, endpoint)
         return ConnectionCheck(ok=False, message=message, latency_s=time.perf_counter() - started)
     return ConnectionCheck(ok=True, message=message, latency_s=time.perf_counter() - started)
-
-
-def describe_error(exc: BaseException, endpoint: RemoteEndpoint | None = None) -> str:
-    """One sentence a user can act on for any failure of openai, huggingface_hub, httpx or the URL guard."""
-    message = _describe(exc, endpoint)
-    if endpoint is not None and endpoint.api_key:
-        message = message.replace(endpoint.api_key, "***")  # a server may echo the key in its error text
-    return message
-
-
-def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:
-    import httpx
-    import httpx2
-    import openai
-    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
-
-    chain = _exception_chain(exc)
-    where = _where(chain, endpoint)
-    for error in chain:  # the guard's own sentence wins, however deep a client wrapped it
-        if isinstance(error, ServingError):
-            return str(error)
-    status = _status_code(exc)
-    if status is not None:
-        return _describe_status(status, _server_text(exc), endpoint)
-    timeouts = (
-        openai.APITimeoutError,
-        InferenceTimeoutError,
-        httpx.TimeoutException,
-        httpx2.TimeoutException,
-    )
-    if any(isinstance(error, (*timeouts, TimeoutError)) for error in chain):
-        seconds = f"{endpoint.timeout_s:g} s" if endpoint else "the time limit"
-        return f"No answer within {seconds} from {where}."
-    if any(isinstance(error, socket.gaierror) for error in chain):
-        return f"Could not resolve host {where.rsplit(':', 1)[0]} (DNS lookup failed)."
-    if any(isinstance(error, ConnectionRefusedError) for error in chain):
-        return f"Connection refused at {where} — is the server running?"
-    certificate = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
-    if certificate is not None:
-        return f"TLS failed with {where}: {getattr(certificate, 'reason', None) or certificate}."
-    if any(isinstance(error, (openai.APIResponseValidationError, json.JSONDecodeError)) for error in chain):
-        source = endpoint.display_url if endpoint else where
-        return f"The server's answer was not JSON from {source}. {_NOT_OPENAI}"
-    connection_errors = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError, OSError)
-    if any(isinstance(error, connection_errors) for error in chain):
-        detail = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
-        return f"Could not connect to {where}: {_truncate(detail)}."
-    if isinstance(exc, (TextGenerationError, openai.APIError)):  # an error event inside the stream
-        # openai keeps the event's error in .body, huggingface_hub in args[0]; either may be text or a dict.
-        reported = getattr(exc, "body", None) or (exc.args[0] if exc.args else None)
-        text = reported if isinstance(reported, str) else _json_error_message({"error": reported})
-        return _sentence(f"The server reported an error: {_truncate(text or str(exc))}")
-    if isinstance(exc, HfHubHTTPError):  # without a response (rare): huggingface_hub's own text
-        return _truncate(str(exc))
-    return f"{type(exc).__name__}: {_truncate(str(exc)) or 'no details'}"
-
-
-def _describe_status(status: int, text: str, endpoint: RemoteEndpoint | None) -> str:
-    said = f": {text}" if text else ""
-    if status in (401, 403):
-        if endpoint is not None and not endpoint.api_key:
-            return _sentence(f"The server wants an API key (HTTP {status}){said}")
-        return _sentence(f"The server refused the API key (HTTP {status}){said}")
-    if status == 404:
-        model = f"Model '{endpoint.model_id}' or the API path" if endpoint else "The model or API path"
-        return _sentence(
-            f"{model} not found (HTTP 404) at {endpoint.display_url if endpoint else 'the server'}{said}"
-        )
-    if status == 429:
-        return _sentence(f"The server is rate limiting requests (HTTP 429){said}") + " Try again later."
-    if status >= 500:
-        return _sentence(f"The server failed (HTTP {status}){said}")
-    return _sentence(f"The server rejected the request (HTTP {status}){said}")
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?", "…")) else text + "."
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _status_code(exc: BaseException) -> int | None:
-    import openai
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        return exc.response.status_code
-    return None
-
-
-def _server_text(exc: BaseException) -> str:
-    """The server's own error text, short: the message of a JSON error body, else the body itself."""
-    response = getattr(exc, "response", None)
-    try:
-        text = response.text if response is not None else ""
-    except Exception:  # a streamed response that was never read has no text to show
-        text = ""
-    try:
-        text = _json_error_message(json.loads(text)) or text
-    except ValueError:
-        pass
-    return _truncate(text or getattr(exc, "server_message", None) or "")
-
-
-def _json_error_message(body: Any) -> str | None:
-    """OpenAI: {"error": {"message": ...}}; TGI: {"error": "..."}; FastAPI: {"detail": "..."}."""
-    if not isinstance(body, dict):
-        return None
-    inner = body.get("error") or body.get("message") or body.get("detail")
-    if isinstance(inner, dict):
-        inner = inner.get("message") or inner.get("detail")
-    return inner if isinstance(inner, str) else None
-
-
-def _truncate(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _where(chain: list[BaseException], endpoint: RemoteEndpoint | None) -> str:
-    """host:port of the failed request (a redirect may have moved it), else the endpoint's address."""
-    for error in chain:
-        try:
-            url = str(error.request.url)  # type: ignore[attr-defined]
-        except Exception:  # httpx raises RuntimeError when an exception carries no request
-            continue
-        if _host_port(url):
-            return _host_port(url)
-    if endpoint is not None and endpoint.base_url and _host_port(endpoint.base_url):
-        return _host_port(endpoint.base_url)
-    return endpoint.display_url if endpoint else "the server"
-
-
-def _host_port(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return ""
-    if not parts.hostname:
-        return ""
-    return f"[{parts.hostname}]:{port}" if ":" in parts.hostname else f"{parts.hostname}:{port}"
-
-
-def _mentions_key(exc: BaseException, endpoint: RemoteEndpoint) -> bool:
-    """Whether an exception in the chain quotes the API key (some servers echo the Authorization header)."""
-    key = endpoint.api_key
-    return bool(key) and any(key in str(error) for error in _exception_chain(exc))

@@ -180,3 +180,23 @@ def test_state_changes_need_the_csrf_token(app, signed_in, default_model_id):
     for path in (f"/models/{default_model_id}/toggle", f"/models/{default_model_id}/delete", "/models/new"):
         assert client.post(path, data={"provider": "hf_inference"}).status_code == 400
     assert model_rows(app)[0].enabled is True
+
+
+def test_key_never_reaches_the_logs(app, signed_in, caplog):
+    import logging
+
+    from tests.llama_server import free_port
+
+    client, _ = signed_in("alice@example.com")
+    with caplog.at_level(logging.DEBUG):
+        add_model(
+            client,
+            {"provider": "openai_compatible", "name": "m", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+             "model_id": "x", "api_key": SECRET},
+        )  # fmt: skip
+        (model,) = model_rows(app)
+        post_form(client, f"/models/{model.id}/test")  # alice is the admin: loopback is allowed, and refused
+        post_form(client, f"/models/{model.id}/try", {"prompt": "hi"})
+        client.get(f"/models/{model.id}/edit")
+    assert model_rows(app)[0].last_test_ok is False
+    assert SECRET not in caplog.text
