@@ -194,6 +194,7 @@ def edit(model_id: int):
     model = get_manageable_or_404(LLMModel, model_id)
     if request.method == "GET":
         form = ModelForm(formdata=None, obj=model)
+        form.api_key.data = None  # `obj` would bind the decrypting method; the key is never put in a form
         form.training_date.data = model.training_date.date() if model.training_date else None
         form.lora_config.data = _json_text(model.lora_config)
         form.evaluation_metrics.data = _json_text(model.evaluation_metrics)
