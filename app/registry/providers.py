@@ -36,8 +36,7 @@ PROVIDER_TEMPLATES: dict[str, ProviderTemplate] = {
         help={
             "base_url": "Leave empty for the Inference Providers router. For a dedicated Inference "
             "Endpoint or a TGI server, paste its URL (https://xyz.endpoints.huggingface.cloud).",
-            "model_id": "The Hub id, like username/model-name (append :provider to pin one, "
-            "e.g. :together).",
+            "model_id": "The Hub id, like username/model-name (append :provider to pin one, e.g. :together).",
             "api_key": "A token from huggingface.co/settings/tokens with the “Make calls to Inference "
             "Providers” permission.",
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -34,9 +35,8 @@ from app.registry.services import (
     list_models,
     new_model,
     record_connection_test,
-    user_may_use_private_endpoints,
 )
-from app.serving import SamplingParams, ServingError, generate
+from app.serving import SamplingParams, ServingError, generate, user_may_use_private_endpoints
 from app.uploads import streams_uploads
 
 UNPROCESSABLE = 422
@@ -204,8 +204,7 @@ def edit(model_id: int):
     if not form.validate_on_submit():
         return _render_form(form, model, status=UNPROCESSABLE)
     if model.provider != Provider.LOCAL_GGUF:
-        owner_may = user_may_use_private_endpoints(current_user)
-        blocked = endpoint_address_error(form.base_url.data, owner_may)
+        blocked = endpoint_address_error(form.base_url.data, user_may_use_private_endpoints(current_user))
         if blocked:
             form.base_url.errors.append(blocked)
             return _render_form(form, model, status=UNPROCESSABLE)
@@ -216,8 +215,6 @@ def edit(model_id: int):
 
 
 def _json_text(value) -> str:
-    import json
-
     return json.dumps(value, indent=2, sort_keys=True) if value else ""
 
 

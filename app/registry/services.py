@@ -8,7 +8,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_login import current_user
 
 from app.extensions import db
@@ -68,6 +67,7 @@ def can_manage(model: LLMModel, user: User | None = None) -> bool:
 def endpoint_address_error(url: str | None, allow_private: bool) -> str | None:
     """Why a base URL may not be saved (a refused address), or None. Unresolvable hosts are allowed:
     DNS may differ where the model is used, and "Test connection" reports it clearly."""
+    from app.serving import ServingError
     from app.serving.url_guard import BlockedAddressError, check_url
 
     if not url:
@@ -76,13 +76,9 @@ def endpoint_address_error(url: str | None, allow_private: bool) -> str | None:
         check_url(url, allow_private=allow_private)
     except BlockedAddressError as exc:
         return str(exc)
-    except Exception:  # resolution failures and the like are for "Test connection" to report
-        return None
+    except ServingError:  # an unresolvable host is for "Test connection" to report
+        pass
     return None
-
-
-def user_may_use_private_endpoints(user: User) -> bool:
-    return user.is_admin or current_app.config["ALLOW_PRIVATE_ENDPOINTS"]
 
 
 def apply_form(model: LLMModel, form: ModelForm, user: User) -> None:

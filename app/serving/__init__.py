@@ -49,15 +49,19 @@ def local_models():
     return holder
 
 
+def user_may_use_private_endpoints(user) -> bool:
+    """The one rule for loopback / private addresses: admins, or everyone when the operator allows it."""
+    return bool(user and user.is_admin) or current_app.config["ALLOW_PRIVATE_ENDPOINTS"]
+
+
 def private_endpoints_allowed(model: LLMModel) -> bool:
-    """Loopback / private addresses: for global (admin-made) models, admins' own models, or by config."""
-    if current_app.config["ALLOW_PRIVATE_ENDPOINTS"] or model.owner_id is None:
+    """A global model was set up by an admin; a user's model gets its owner's rights."""
+    if model.owner_id is None:
         return True
     from app.extensions import db
     from app.models import User
 
-    owner = db.session.get(User, model.owner_id)
-    return bool(owner and owner.is_admin)
+    return user_may_use_private_endpoints(db.session.get(User, model.owner_id))
 
 
 def endpoint_for(model: LLMModel, timeout_s: float | None = None) -> RemoteEndpoint:
