@@ -67,6 +67,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.background import bp as background_bp
+    from app.chat import bp as chat_bp
     from app.main import bp as main_bp
     from app.registry import bp as registry_bp
 
@@ -75,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(background_bp, url_prefix="/jobs")
     app.register_blueprint(registry_bp, url_prefix="/models")
+    app.register_blueprint(chat_bp, url_prefix="/chat")
 
 
 @event.listens_for(Engine, "connect")

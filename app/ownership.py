@@ -52,3 +52,16 @@ def get_visible_or_404(model: type[OwnedT], object_id: int) -> OwnedT:
 
 def get_manageable_or_404(model: type[OwnedT], object_id: int) -> OwnedT:
     return _one_or_404(manageable(model), model, object_id)
+
+
+def get_owned_child_or_404(child: type, child_id: int, parent: type[OwnedT], parent_key) -> object:
+    """A row reached through its owned parent (a chat message through its session): same 404 rule."""
+    query = (
+        sa.select(child)
+        .join(parent, parent.id == parent_key)
+        .where(child.id == child_id, parent.owner_id == current_user.id)
+    )
+    row = db.session.execute(query).scalar_one_or_none()
+    if row is None:
+        abort(404)
+    return row

@@ -1,11 +1,27 @@
 """Database models. Import from here: `from app.models import User, BackgroundJob`."""
 
 from app.models.base import OwnedMixin, utcnow
+from app.models.chat import (
+    FINAL_MESSAGE_STATES,
+    ChatMessage,
+    ChatMode,
+    ChatSession,
+    ChatSessionTag,
+    MessageStatus,
+)
 from app.models.job import ACTIVE_JOB_STATES, FINAL_JOB_STATES, BackgroundJob, JobStatus
 from app.models.llm import LLMModel, Provider
+from app.models.spec import ApiSpec
 from app.models.user import User
 
 __all__ = [
+    "FINAL_MESSAGE_STATES",
+    "ApiSpec",
+    "ChatMessage",
+    "ChatMode",
+    "ChatSession",
+    "ChatSessionTag",
+    "MessageStatus",
     "ACTIVE_JOB_STATES",
     "FINAL_JOB_STATES",
     "BackgroundJob",

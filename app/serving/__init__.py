@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from app.serving.tool_calls import parse_tool_calls
+from app.serving.tool_calls import fold_tools_into_messages, parse_tool_calls
 from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError, ToolCall
 
 if TYPE_CHECKING:
@@ -83,18 +83,24 @@ def stream_generate(
     params: SamplingParams | None = None,
     tools: list[dict[str, Any]] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    grammar: Any = None,
 ) -> Iterator[str | ChatResult]:
-    """Yield text pieces, then one `ChatResult` whose `tool_calls` are parsed whatever the provider."""
+    """Yield text pieces, then one `ChatResult` whose `tool_calls` are parsed whatever the provider.
+
+    Local models always get the tools (folded into the system turn when their template cannot lay them
+    out); a remote model without native tool support gets them as text in the system turn and its calls
+    are parsed from the reply. `grammar` (a `LlamaGrammar`) constrains local decoding only.
+    """
     from app.models import Provider
 
     params = params or SamplingParams(max_tokens=model.max_tokens)
-    tools = tools if tools and model.supports_tools else None
+    tools = tools or None
     if model.provider == Provider.LOCAL_GGUF:
         if not model.gguf_path:
             raise ServingError("This local model has no GGUF file.")
         try:
             items = local_models().stream_chat(
-                model.gguf_path, messages, params, tools=tools, should_stop=should_stop
+                model.gguf_path, messages, params, tools=tools, grammar=grammar, should_stop=should_stop
             )
             for item in items:
                 if isinstance(item, ChatResult) and not item.tool_calls:
@@ -107,10 +113,13 @@ def stream_generate(
         return
     from app.serving import remote
 
+    offered = bool(tools)
+    if tools and not model.supports_tools:
+        messages, tools = fold_tools_into_messages(messages, tools)
     for item in remote.stream_chat(
         endpoint_for(model), messages, params, tools=tools, should_stop=should_stop
     ):
-        if isinstance(item, ChatResult) and not item.tool_calls and tools:
+        if isinstance(item, ChatResult) and not item.tool_calls and offered:
             item.tool_calls = parse_tool_calls(item.text)  # models that write calls as text
         yield item
 

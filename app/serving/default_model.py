@@ -43,7 +43,7 @@ def ensure_default_model_registered() -> bool:
             provider=Provider.LOCAL_GGUF,
             gguf_path=str(path),
             supports_streaming=True,
-            supports_tools=False,
+            supports_tools=True,  # tools are offered in the system turn (see tool_calls)
             context_length=info.context_length,
             max_tokens=512,
             enabled=True,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.serving.tool_calls import fold_tools_into_messages
 from app.serving.types import ChatResult, SamplingParams
 
 DEFAULT_SAMPLING = SamplingParams()
@@ -25,6 +26,7 @@ class _Loaded:
     llama: Any
     lock: threading.Lock
     formatter: Any = None  # the model's chat template, compiled once (for prompt token counts)
+    renders_tools: bool = False  # the template itself lays out `tools` (a Hermes / Qwen style template)
 
 
 class LocalModelHolder:
@@ -57,7 +59,13 @@ class LocalModelHolder:
             if not Path(key).is_file():
                 raise FileNotFoundError(f"Model file not found: {key}")
             llama = Llama(model_path=key, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
-            loaded = _Loaded(llama=llama, lock=threading.Lock(), formatter=_chat_formatter(llama))
+            template = llama.metadata.get("tokenizer.chat_template") or ""
+            loaded = _Loaded(
+                llama=llama,
+                lock=threading.Lock(),
+                formatter=_chat_formatter(llama),
+                renders_tools="tools" in template,
+            )
             self._models[key] = loaded
             while len(self._models) > self.max_loaded:
                 _, evicted = self._models.popitem(last=False)
@@ -110,6 +118,8 @@ class LocalModelHolder:
         `should_stop` is polled between tokens; returning True ends generation early (the stop button).
         """
         loaded = self._get(path)
+        if not loaded.renders_tools:
+            messages, tools = fold_tools_into_messages(messages, tools)
         started = time.perf_counter()
         first_token_at: float | None = None
         pieces: list[str] = []

@@ -20,10 +20,40 @@ _TAGGED = re.compile(
 )
 
 
+def tool_specs(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tools in the OpenAI shape `{"type": "function", "function": {...}}`, whichever shape they came in."""
+    return [
+        t if t.get("type") == "function" and "function" in t else {"type": "function", "function": t}
+        for t in tools
+    ]
+
+
+def tools_system_prompt(tools: list[dict[str, Any]]) -> str:
+    """The system-turn text that offers tools (Qwen 2.5 / Hermes wording, which tool-tuned models know).
+
+    Used when a model's own chat template cannot render tools; the tool-aware template installed for
+    training renders exactly this text, so a trained model sees at serving time what it saw in training.
+    """
+    lines = "\n".join(json.dumps(spec, ensure_ascii=False) for spec in tool_specs(tools))
+    return (
+        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags:\n"
+        f"<tools>\n{lines}\n</tools>\n\n"
+        "For each function call, return a json object with function name and arguments within "
+        "<tool_call></tool_call> XML tags:\n"
+        '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+
+
 def format_tool_call(name: str, arguments: dict[str, Any]) -> str:
     """How an assistant turn spells one call (the training target and what parsing expects back)."""
     payload = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
     return f"{TOOL_CALL_OPEN}{payload}{TOOL_CALL_CLOSE}"
+
+
+def format_tool_response(content: str) -> str:
+    """How a tool's result is handed back to a model whose template has no tool role (Qwen 2.5 style)."""
+    return f"<tool_response>\n{content}\n</tool_response>"
 
 
 def _as_call(payload: Any) -> ToolCall | None:
@@ -67,6 +97,39 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
             if call is not None:
                 calls.append(call)
     return calls
+
+
+def fold_tools_into_messages(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+) -> tuple[list[dict[str, Any]], None]:
+    """For a chat template that knows nothing of tools: offer them in the system turn and spell calls and
+    results as text, in the same format a tool-aware template would render (see `tool_calls`)."""
+    folded: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "assistant" and message.get("tool_calls"):
+            calls = parse_openai_tool_calls(message["tool_calls"])
+            text = "\n".join(format_tool_call(call.name, call.arguments) for call in calls)
+            content = message.get("content") or ""
+            folded.append(
+                {
+                    "role": "assistant",
+                    "content": content if TOOL_CALL_OPEN in content else (content + "\n" + text).strip(),
+                }
+            )
+        elif role == "tool":
+            folded.append(
+                {"role": "user", "content": format_tool_response(str(message.get("content") or ""))}
+            )
+        else:
+            folded.append({"role": role, "content": message.get("content") or ""})
+    if tools:
+        offer = tools_system_prompt(tools)
+        if folded and folded[0]["role"] == "system":
+            folded[0] = {"role": "system", "content": f"{folded[0]['content']}\n\n{offer}".strip()}
+        else:
+            folded.insert(0, {"role": "system", "content": offer})
+    return folded, None
 
 
 def parse_openai_tool_calls(tool_calls: list[Any] | None) -> list[ToolCall]:

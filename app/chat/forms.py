@@ -1,0 +1,102 @@
+"""Chat forms. Every state-changing request goes through one of these (CSRF included)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional
+
+from app.chat.services import MAX_MESSAGE_CHARS
+from app.models import ChatMode
+
+TOOL_CHOICES = [
+    ("auto", "Auto: answer in words or call a tool"),
+    ("required", "Required: always call a tool"),
+    ("none", "None: do not offer the tools"),
+]
+MODES = [(ChatMode.CHAT.value, "Chat"), (ChatMode.API.value, "NL → API call")]
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class NewSessionForm(FlaskForm):
+    model = SelectField("Model", coerce=_optional_int, validators=[InputRequired("Pick a model.")])
+    mode = SelectField("Mode", choices=MODES, default=ChatMode.CHAT.value)
+    spec = SelectField("Spec (NL → API mode)", coerce=_optional_int, validators=[Optional()])
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.mode.data == ChatMode.API and self.spec.data is None:
+            self.spec.errors = ["NL → API mode needs a spec: import one on the Specs page first."]
+            return False
+        return True
+
+
+class MessageForm(FlaskForm):
+    content = TextAreaField(
+        "Message",
+        validators=[
+            InputRequired("Type a message."),
+            Length(max=MAX_MESSAGE_CHARS, message=f"At most {MAX_MESSAGE_CHARS:,} characters."),
+        ],
+    )
+
+
+class ToolResultForm(FlaskForm):
+    call_id = HiddenField(validators=[InputRequired(), Length(max=64)])
+    content = TextAreaField(
+        "Tool result",
+        validators=[InputRequired("Type what the tool returned."), Length(max=MAX_MESSAGE_CHARS)],
+    )
+
+
+class SettingsForm(FlaskForm):
+    model = SelectField("Model", coerce=_optional_int, validators=[InputRequired("Pick a model.")])
+    system_prompt = TextAreaField("System prompt", validators=[Optional(), Length(max=8000)])
+    temperature = FloatField("Temperature", validators=[InputRequired(), NumberRange(0.0, 2.0)])
+    top_p = FloatField("Top-p", validators=[InputRequired(), NumberRange(0.01, 1.0)])
+    max_tokens = IntegerField("Max tokens", validators=[InputRequired(), NumberRange(1, 8192)])
+    tool_choice = SelectField("Tool choice", choices=TOOL_CHOICES)
+    constrained = BooleanField(
+        "Constrained tool calls (local models)",
+        description="A llama.cpp grammar built from the tools' schemas: a call is valid by construction.",
+    )
+
+
+class ToolsForm(FlaskForm):
+    source = SelectField("Source", choices=[("spec", "Operations of a spec"), ("json", "Pasted JSON")])
+    spec = SelectField("Spec", coerce=_optional_int, validators=[Optional()])
+    tools_json = TextAreaField(
+        "Function definitions (JSON)",
+        description='A list of {"name", "description", "parameters"} objects (OpenAI shape also accepted).',
+        validators=[Optional()],
+    )
+
+
+class RenameForm(FlaskForm):
+    title = StringField("Title", validators=[InputRequired("A title is required."), Length(max=120)])
+
+
+class TagsForm(FlaskForm):
+    tags = StringField(
+        "Tags", description="Comma-separated, e.g. eval, petstore", validators=[Length(max=500)]
+    )
+
+
+class ActionForm(FlaskForm):
+    """CSRF only: stop, delete, remove tools."""
+
+
+class ModeForm(FlaskForm):
+    mode = SelectField(choices=MODES, validators=[AnyOf([m for m, _ in MODES])])

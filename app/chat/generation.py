@@ -1,0 +1,277 @@
+"""Running one assistant reply: build the request, stream it, check its tool calls, store the figures.
+
+The reply row is created `pending` by the send; the streaming request claims it (one atomic UPDATE, so a
+reconnecting browser never starts a second generation), streams pieces to the page, and always leaves
+the row final: complete, stopped (stop button or the browser went away; the partial text is kept) or
+error (with the reason).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus, Provider, utcnow
+from app.serving import ChatResult, SamplingParams, ServingError, stream_generate
+
+STOP_POLL_SECONDS = 0.2
+
+
+@dataclass
+class ReplyPlan:
+    """What goes to the model for one reply."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    params: SamplingParams
+    tool_choice: str
+    grammar: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def constrained(self) -> bool:
+        return self.grammar is not None
+
+
+def claim(message_id: int) -> bool:
+    """Move a pending reply to streaming; False when another request already took it."""
+    result = db.session.execute(
+        sa.update(ChatMessage)
+        .where(ChatMessage.id == message_id, ChatMessage.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.STREAMING)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def session_tools(session: ChatSession) -> list[dict[str, Any]]:
+    """Chat mode: the attached tools. NL → API mode: the spec's operations, always."""
+    if session.mode == ChatMode.API and session.spec is not None:
+        from app.openapi.normalise import NormalisedSpec
+        from app.openapi.tools import spec_tools
+
+        return spec_tools(NormalisedSpec.from_dict(session.spec.normalised))
+    return list(session.tools or [])
+
+
+def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
+    history = [m for m in session.messages if m.id < reply.id]
+    tools = session_tools(session)
+    tool_choice = "required" if session.mode == ChatMode.API else session.tool_choice
+    if tool_choice == "required" and history and history[-1].role == "tool":
+        tool_choice = "auto"  # a result came back: let the model answer in words
+    if tool_choice == "none":
+        tools = []
+    messages: list[dict[str, Any]] = []
+    if session.system_prompt.strip():
+        messages.append({"role": "system", "content": session.system_prompt.strip()})
+    messages.extend(_as_request_message(m) for m in history if _belongs_in_request(m))
+    plan = ReplyPlan(
+        messages=messages,
+        tools=tools,
+        params=SamplingParams(session.temperature, session.top_p, session.max_tokens),
+        tool_choice=tool_choice,
+    )
+    model = session.model
+    if tools and session.constrained and model is not None and model.provider == Provider.LOCAL_GGUF:
+        from app.serving.grammar import grammar_for
+
+        plan.grammar = grammar_for(tools, "required" if tool_choice == "required" else "auto")
+    return plan
+
+
+def _belongs_in_request(message: ChatMessage) -> bool:
+    if message.role == "assistant":
+        return message.status in (MessageStatus.COMPLETE, MessageStatus.STOPPED) and bool(
+            message.content or message.tool_calls
+        )
+    return message.role in ("user", "tool")
+
+
+def _as_request_message(message: ChatMessage) -> dict[str, Any]:
+    """A stored turn in the OpenAI message shape the serving layer takes."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+                }
+                for call in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+class StopPoller:
+    """`should_stop` for the serving layer: reads the message's stop flag at most every 0.2 s.
+
+    A fresh connection each time, so a stop committed by another request or process is seen at once.
+    """
+
+    def __init__(self, message_id: int, interval_s: float = STOP_POLL_SECONDS):
+        self.message_id = message_id
+        self.interval_s = interval_s
+        self._checked_at = 0.0
+        self._stopped = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._stopped and now - self._checked_at >= self.interval_s:
+            self._checked_at = now
+            with db.engine.connect() as connection:
+                flag = connection.execute(
+                    sa.select(ChatMessage.stop_requested).where(ChatMessage.id == self.message_id)
+                ).scalar()
+            self._stopped = bool(flag)
+        return self._stopped
+
+
+def run_reply(message: ChatMessage) -> Iterator[str]:
+    """Generate the (claimed) reply, yielding text pieces; the row is final when this ends, however."""
+    session = message.session
+    model = session.model
+    pieces: list[str] = []
+    finished = False
+    if model is None or not model.enabled:
+        _finish_error(message, "This session's model is gone or disabled: pick another one in Settings.")
+        return
+    if session.mode == ChatMode.API and session.spec is None:
+        _finish_error(message, "This session's spec was deleted: start a new NL → API session.")
+        return
+    try:
+        plan = plan_reply(session, message)
+        message.model_id, message.model_name = model.id, model.name
+        db.session.commit()
+        items = stream_generate(
+            model, plan.messages, plan.params, plan.tools, StopPoller(message.id), grammar=plan.grammar
+        )
+    except ServingError as exc:
+        _finish_error(message, str(exc))
+        return
+    try:
+        result: ChatResult | None = None
+        for item in items:
+            if isinstance(item, ChatResult):
+                result = item
+            else:
+                pieces.append(item)
+                yield item
+        if result is None:
+            raise ServingError("The model produced no result.")
+        _finish(message, result, plan)
+        finished = True
+    except ServingError as exc:
+        _finish_error(message, str(exc), "".join(pieces))
+        finished = True
+    finally:
+        items.close()  # releases the local model's lock at once when the browser went away
+        if not finished:
+            _finish_stopped(message, "".join(pieces))
+
+
+def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
+    from app.serving.tool_schema import check_tool_call
+
+    message.content = result.text
+    message.status = MessageStatus.STOPPED if result.stopped_early else MessageStatus.COMPLETE
+    message.prompt_tokens = result.prompt_tokens
+    message.completion_tokens = result.completion_tokens
+    message.tokens_estimated = result.usage_estimated
+    if result.usage_estimated:
+        _recount_tokens(message, plan, result)
+    message.latency_ms = round(result.latency_s * 1000, 2)
+    ttft = result.time_to_first_token_s
+    message.ttft_ms = round(ttft * 1000, 2) if ttft is not None else None
+    calls = []
+    for index, call in enumerate(result.tool_calls):
+        issues = check_tool_call(plan.tools, call.name, call.arguments) if plan.tools else []
+        calls.append(
+            {
+                "id": call.id or f"call_{message.id}_{index}",
+                "name": call.name,
+                "arguments": call.arguments,
+                "issues": [{"kind": i.kind, "path": i.path, "message": i.message} for i in issues],
+            }
+        )
+    message.tool_calls = calls or None
+    message.tool_calls_valid = all(not c["issues"] for c in calls) if calls else None
+    message.constrained = plan.constrained if plan.tools else None
+    if message.session.mode == ChatMode.API:
+        _check_api_request(message)
+    _close(message)
+
+
+def _recount_tokens(message: ChatMessage, plan: ReplyPlan, result: ChatResult) -> None:
+    """The provider reported no usage: count with a real tokenizer (still marked as estimated)."""
+    from app.serving.token_count import count_tokens
+
+    prompt = "\n".join(str(m.get("content") or "") for m in plan.messages)
+    prompt_count = count_tokens(prompt)
+    completion_count = count_tokens(result.text + "".join(json.dumps(c.arguments) for c in result.tool_calls))
+    if prompt_count is not None and completion_count is not None:
+        message.prompt_tokens = prompt_count + 4 * len(plan.messages)  # the template's per-turn tokens
+        message.completion_tokens = completion_count
+
+
+def _check_api_request(message: ChatMessage) -> None:
+    """NL → API mode: the first call as an HTTP request, checked against the spec, check by check."""
+    from app.openapi.http_check import check_tool_call as check_against_spec
+    from app.openapi.normalise import NormalisedSpec
+    from app.openapi.tools import UnknownOperation, tool_call_to_request
+
+    spec = NormalisedSpec.from_dict(message.session.spec.normalised)
+    if not message.tool_calls:
+        message.api_request = {"error": "The model did not produce an API call.", "checks": []}
+        message.api_request_valid = False
+        return
+    call = message.tool_calls[0]
+    checks = check_against_spec(spec, call["name"], call["arguments"])
+    record: dict[str, Any] = {"checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}
+    try:
+        request = tool_call_to_request(spec, call["name"], call["arguments"])
+        record.update(
+            method=request.method,
+            url=request.url,
+            headers=request.headers,
+            body=request.body,
+            operation_id=request.operation_id,
+        )
+    except (UnknownOperation, ValueError, TypeError) as exc:
+        record["error"] = str(exc)
+    message.api_request = record
+    message.api_request_valid = bool(checks) and all(c.ok for c in checks)
+
+
+def _finish_error(message: ChatMessage, reason: str, partial: str = "") -> None:
+    message.status = MessageStatus.ERROR
+    message.error = reason
+    message.content = partial
+    _close(message)
+
+
+def _finish_stopped(message: ChatMessage, partial: str) -> None:
+    db.session.rollback()  # whatever was half-done when the browser went away
+    message = db.session.get(ChatMessage, message.id)
+    if message is None or message.is_final:
+        return
+    message.status = MessageStatus.STOPPED
+    message.content = partial
+    _close(message)
+
+
+def _close(message: ChatMessage) -> None:
+    message.finished_at = utcnow()
+    message.session.updated_at = message.finished_at
+    db.session.commit()

@@ -1,0 +1,230 @@
+"""Chat sessions and turns: everything the routes do that is not HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import (
+    ApiSpec,
+    ChatMessage,
+    ChatMode,
+    ChatSession,
+    ChatSessionTag,
+    LLMModel,
+    MessageStatus,
+    utcnow,
+)
+from app.ownership import owned, visible
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 40
+MAX_MESSAGE_CHARS = 32_000
+MAX_TOOLS_JSON_BYTES = 256 * 1024
+_TAG_OK = re.compile(r"^[\w][\w .:+-]*$")
+
+
+def usable_models() -> list[LLMModel]:
+    """Enabled models the user can see, for the model pickers."""
+    query = visible(LLMModel).where(LLMModel.enabled.is_(True)).order_by(LLMModel.name)
+    return list(db.session.execute(query).scalars())
+
+
+def usable_model(model_id: int | None) -> LLMModel | None:
+    if model_id is None:
+        return None
+    query = visible(LLMModel).where(LLMModel.enabled.is_(True), LLMModel.id == model_id)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def user_specs() -> list[ApiSpec]:
+    query = owned(ApiSpec).order_by(ApiSpec.name, ApiSpec.version_number.desc())
+    return list(db.session.execute(query).scalars())
+
+
+def owned_spec(spec_id: int | None) -> ApiSpec | None:
+    if spec_id is None:
+        return None
+    return db.session.execute(owned(ApiSpec).where(ApiSpec.id == spec_id)).scalar_one_or_none()
+
+
+def list_sessions(tag: str | None = None, search: str | None = None) -> list[ChatSession]:
+    query = owned(ChatSession).order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())
+    if tag:
+        query = query.where(
+            ChatSession.id.in_(sa.select(ChatSessionTag.session_id).where(ChatSessionTag.tag == tag))
+        )
+    if search:
+        query = query.where(ChatSession.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    return list(db.session.execute(query.limit(200)).scalars())
+
+
+def user_tags() -> list[str]:
+    """Every tag on the user's sessions, for the sidebar filter and analytics."""
+    query = (
+        sa.select(ChatSessionTag.tag)
+        .join(ChatSession, ChatSession.id == ChatSessionTag.session_id)
+        .where(ChatSession.owner_id == current_user.id)
+        .distinct()
+        .order_by(ChatSessionTag.tag)
+    )
+    return list(db.session.execute(query).scalars())
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def create_session(model: LLMModel, mode: str, spec: ApiSpec | None) -> ChatSession:
+    session = ChatSession(owner_id=current_user.id, model_id=model.id, mode=mode, max_tokens=model.max_tokens)
+    if mode == ChatMode.API:
+        session.spec_id = spec.id if spec else None
+        session.title = f"API calls: {spec.label}" if spec else "API calls"
+        session.temperature = 0.0  # one right request per prompt: greedy decoding
+        session.tool_choice = "required"
+    db.session.add(session)
+    db.session.commit()
+    return session
+
+
+def parse_tags(text: str) -> tuple[list[str], str | None]:
+    """Comma-separated tags, trimmed and lower-cased; an error message instead when one is unusable."""
+    tags: list[str] = []
+    for raw in (text or "").split(","):
+        tag = raw.strip().lower()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH or not _TAG_OK.match(tag):
+            return (
+                [],
+                f"“{tag[:MAX_TAG_LENGTH]}” is not a usable tag: letters, digits, space, . : + - _ only.",
+            )
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        return [], f"At most {MAX_TAGS} tags per session."
+    return tags, None
+
+
+def set_tags(session: ChatSession, tags: list[str]) -> None:
+    session.tag_rows = [ChatSessionTag(tag=tag) for tag in tags]
+    db.session.commit()
+
+
+def delete_session(session: ChatSession) -> None:
+    db.session.delete(session)
+    db.session.commit()
+
+
+def attach_spec_tools(session: ChatSession, spec: ApiSpec) -> None:
+    from app.openapi.normalise import NormalisedSpec
+    from app.openapi.tools import spec_tools
+
+    session.tools = spec_tools(NormalisedSpec.from_dict(spec.normalised))
+    session.spec_id = spec.id
+    db.session.commit()
+
+
+def parse_pasted_tools(text: str) -> tuple[list[dict], list[str]]:
+    """Pasted function definitions, validated; errors say where the problem is."""
+    from app.serving.tool_schema import validate_tool_definitions
+
+    if len(text.encode()) > MAX_TOOLS_JSON_BYTES:
+        return [], [f"The tool definitions are larger than {MAX_TOOLS_JSON_BYTES // 1024} KB."]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], [f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."]
+    tools, errors = validate_tool_definitions(data)
+    if not tools and not errors:
+        errors = ["No tool definitions found."]
+    return tools, errors
+
+
+def attach_pasted_tools(session: ChatSession, tools: list[dict]) -> None:
+    session.tools = tools
+    session.spec_id = None
+    db.session.commit()
+
+
+def remove_tools(session: ChatSession) -> None:
+    session.tools = []
+    if session.mode == ChatMode.CHAT:
+        session.spec_id = None
+    db.session.commit()
+
+
+def session_messages(session: ChatSession) -> list[ChatMessage]:
+    query = sa.select(ChatMessage).where(ChatMessage.session_id == session.id).order_by(ChatMessage.id)
+    return list(db.session.execute(query).scalars())
+
+
+@dataclass
+class Turn:
+    """The rows one send creates: what the user said (or a tool result) and the pending reply."""
+
+    prompt: ChatMessage
+    reply: ChatMessage
+
+
+def add_user_turn(session: ChatSession, text: str) -> Turn:
+    prompt = ChatMessage(session_id=session.id, role="user", content=text)
+    if session.title in ("", "New chat"):
+        session.title = _title_from(text)
+    return _with_pending_reply(session, prompt)
+
+
+def add_tool_result(session: ChatSession, call_message: ChatMessage, call_id: str, content: str) -> Turn:
+    call = next((c for c in call_message.tool_calls or [] if c.get("id") == call_id), None)
+    prompt = ChatMessage(
+        session_id=session.id,
+        role="tool",
+        content=content,
+        tool_call_id=call_id,
+        tool_name=call.get("name") if call else None,
+    )
+    return _with_pending_reply(session, prompt)
+
+
+def _with_pending_reply(session: ChatSession, prompt: ChatMessage) -> Turn:
+    model = session.model
+    reply = ChatMessage(
+        session_id=session.id,
+        role="assistant",
+        status=MessageStatus.PENDING,
+        model_id=model.id if model else None,
+        model_name=model.name if model else None,
+    )
+    session.updated_at = utcnow()
+    db.session.add_all([prompt, reply])
+    db.session.commit()
+    return Turn(prompt=prompt, reply=reply)
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return (line[:57] + "…") if len(line) > 60 else (line or "New chat")
+
+
+def request_stop(message: ChatMessage) -> None:
+    """Ask the generation to stop; the streaming request polls this flag (any process, any host)."""
+    if not message.is_final:
+        message.stop_requested = True
+        db.session.commit()
+
+
+def answerable_calls(messages: list[ChatMessage]) -> set[str]:
+    """Tool-call ids of the last assistant turn that have no result yet: where the result form shows."""
+    last = next((m for m in reversed(messages) if m.role == "assistant"), None)
+    if last is None or not last.tool_calls or not last.is_final:
+        return set()
+    later = messages[messages.index(last) + 1 :]
+    if any(m.role == "user" for m in later):
+        return set()
+    answered = {m.tool_call_id for m in later if m.role == "tool"}
+    return {c["id"] for c in last.tool_calls if c.get("id") and c["id"] not in answered}

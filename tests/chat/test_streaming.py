@@ -1,0 +1,104 @@
+"""Streaming through the real default model, and the stop button."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+
+from tests.chat.conftest import (
+    PINNED_PROMPT,
+    htmx_post,
+    message_row,
+    new_session,
+    save_settings,
+    send,
+    stream_events,
+)
+
+TOKEN_SPAN = re.compile(r"^<span>(.*)</span>$", re.S)
+
+
+def _token_text(data: str) -> str:
+    return html.unescape(TOKEN_SPAN.match(data).group(1))
+
+
+def test_reply_streams_token_by_token_and_is_stored_whole(app, signed_in, default_model_id):
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    save_settings(client, session_id, default_model_id, max_tokens=48)
+    reply_id = send(client, session_id, PINNED_PROMPT)
+    events = stream_events(client, reply_id)  # also loads the model, so the timing below is generation only
+    assert "Paris" in message_row(app, reply_id).content
+
+    save_settings(client, session_id, default_model_id, max_tokens=160)
+    reply_id = send(client, session_id, "Write a long poem about the sea, the wind and the stars.")
+    started = time.perf_counter()
+    events = stream_events(client, reply_id)
+    tokens = [(at, data) for at, event, data in events if event == "token"]
+    assert len(tokens) >= 40, events
+    first_at, last_at = tokens[0][0] - started, tokens[-1][0] - started
+    # The first piece reaches the client well before the answer is finished.
+    assert first_at < last_at / 4, (first_at, last_at)
+    assert events[-1][1] == "done"
+
+    streamed = "".join(_token_text(data) for _, data in tokens)
+    row = message_row(app, reply_id)
+    assert row.status == "complete"
+    assert row.content == streamed
+    assert row.prompt_tokens > 10 and row.completion_tokens >= 5 and not row.tokens_estimated
+    assert row.latency_ms > row.ttft_ms > 0
+    assert row.model_name == "SmolLM2-135M-Instruct"
+    # The final card replaces the streaming bubble and carries the figures.
+    assert f'id="msg-{reply_id}"' in events[-1][2] and "tokens" in events[-1][2]
+
+
+def test_stream_is_started_once(app, signed_in, default_model_id):
+    """A reconnecting browser gets the finished card, never a second generation."""
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    save_settings(client, session_id, default_model_id, max_tokens=8)
+    reply_id = send(client, session_id, PINNED_PROMPT)
+    stream_events(client, reply_id)
+    again = stream_events(client, reply_id)
+    assert [event for _, event, _ in again] == ["done"]
+    assert message_row(app, reply_id).status == "complete"
+
+
+def test_stop_button_ends_generation_and_keeps_the_partial_answer(app, signed_in, default_model_id):
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    save_settings(client, session_id, default_model_id, max_tokens=400, temperature=0.8)
+    reply_id = send(client, session_id, "Write a long story about a dragon who learns to bake bread.")
+
+    stopper = app.test_client()
+    with client.session_transaction() as flask_session:
+        cookie = dict(flask_session)
+    with stopper.session_transaction() as other:
+        other.update(cookie)  # same signed-in browser, second connection
+
+    def press_stop():
+        time.sleep(0.6)
+        response = htmx_post(stopper, f"/chat/messages/{reply_id}/stop")
+        assert response.status_code == 204
+
+    thread = threading.Thread(target=press_stop)
+    thread.start()
+    events = stream_events(client, reply_id)
+    thread.join()
+    row = message_row(app, reply_id)
+    assert row.status == "stopped"
+    assert 0 < row.completion_tokens < 400
+    streamed = "".join(_token_text(d) for _, e, d in events if e == "token")
+    assert row.content == streamed and row.content
+    assert "stopped" in events[-1][2]
+
+
+def test_stop_needs_csrf(app, signed_in, default_model_id):
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    reply_id = send(client, session_id, "Hi")
+    response = client.post(f"/chat/messages/{reply_id}/stop")
+    assert response.status_code == 400
+    assert message_row(app, reply_id).stop_requested is False
