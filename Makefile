@@ -13,13 +13,23 @@ TORCH_PIP_ARGS ?=
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint install clean-venv
+.PHONY: run test lint install clean-venv browser
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/flask --app wsgi serve
 
-test: $(STAMP) $(ASSETS)
+test: $(STAMP) $(ASSETS) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's chromium through chromedriver. Install them when missing and we may
+# (root with apt-get); otherwise the test says why it skipped.
+browser:
+	@if ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing chromium and chromium-driver for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium/chromedriver missing and not root: the browser test will skip"; fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,61 @@
+"""A live server on loopback and headless Chromium (Debian's chromium + chromedriver, through Selenium).
+
+`make test` installs chromium when it is missing and it may (root with apt-get). Without it the browser
+tests skip with the reason, except under CI (CI=true), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.llama_server import free_port
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _browser_paths() -> tuple[str | None, str | None]:
+    binary = next((path for name in CHROMIUM_CANDIDATES if (path := shutil.which(name))), None)
+    return binary, shutil.which("chromedriver")
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served by werkzeug on 127.0.0.1 in a thread (threaded: streams and posts overlap)."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    binary, driver_path = _browser_paths()
+    if not binary or not driver_path:
+        reason = (
+            "headless Chromium is not installed (need Debian's `chromium` and `chromium-driver`; "
+            "`make test` installs them when run as root)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager try to download a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+from tests.chat.conftest import default_model_id  # noqa: F401

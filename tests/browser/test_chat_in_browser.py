@@ -1,0 +1,60 @@
+"""One real browser run: sign in, start a chat with the default model, watch the answer stream in."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.extensions import db
+from app.models import ChatSession
+from tests.chat.conftest import PINNED_PROMPT
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = pytest.mark.slow
+
+
+def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, live_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    make_user("browser@example.com")
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{live_server}/auth/login")
+    browser.find_element(By.NAME, "email").send_keys("browser@example.com")
+    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
+
+    wait.until(ec.element_to_be_clickable((By.ID, "new-chat-button"))).click()
+    wait.until(ec.presence_of_element_located((By.ID, "composer")))
+    with app.app_context():  # greedy decoding, so the pinned prompt's answer is known
+        db.session.execute(db.update(ChatSession).values(temperature=0.0, max_tokens=48))
+        db.session.commit()
+
+    box = browser.find_element(By.CSS_SELECTOR, "#composer textarea")
+    box.send_keys(PINNED_PROMPT)
+    browser.find_element(By.ID, "send-button").click()
+
+    seen_while_streaming = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pieces = browser.find_elements(By.CSS_SELECTOR, "article.streaming .stream-text span")
+        if pieces:
+            seen_while_streaming = True
+        finished = browser.find_elements(By.CSS_SELECTOR, "article.msg-assistant[data-status=complete]")
+        if finished:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the answer never finished in the page")
+
+    answer = finished[0].find_element(By.CSS_SELECTOR, ".msg-body").text
+    assert "Paris" in answer
+    assert "tokens" in finished[0].text  # the per-message figures
+    # The composer was reset for the next message, and the bubble came from the event stream.
+    assert browser.find_element(By.CSS_SELECTOR, "#composer textarea").get_attribute("value") == ""
+    assert seen_while_streaming or browser.execute_script(
+        "return performance.getEntriesByType('resource').some(e => e.name.includes('/stream'))"
+    )
