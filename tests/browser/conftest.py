@@ -58,4 +58,6 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
 from tests.chat.conftest import default_model_id  # noqa: F401
