@@ -228,3 +228,14 @@ def llama_server_url():
 
     with llama_server(default_gguf_path(), LLAMA_SERVER_ALIAS) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def default_model_id(app) -> int:
+    """The offline default model registered (as the app does at start-up); its id."""
+    from app.models import LLMModel
+    from app.serving.default_model import ensure_default_model_registered
+
+    with app.app_context():
+        ensure_default_model_registered()
+        return db.session.execute(db.select(LLMModel.id).where(LLMModel.owner_id.is_(None))).scalar_one()

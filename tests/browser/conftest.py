@@ -60,4 +60,3 @@ def browser():
     driver.quit()
 
 
-from tests.chat.conftest import default_model_id  # noqa: F401

@@ -5,24 +5,13 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
-
 from app.extensions import db
-from app.models import ChatMessage, LLMModel
+from app.models import ChatMessage
 from tests.conftest import csrf_token
 
 STREAM_URL = re.compile(r'sse-connect="/chat/messages/(\d+)/stream"')
 # SmolLM2-135M answers this one correctly at temperature 0 (see ARCHITECTURE.md): pinned on purpose.
 PINNED_PROMPT = "What is the capital of France? Answer in one sentence."
-
-
-@pytest.fixture
-def default_model_id(app) -> int:
-    from app.serving.default_model import ensure_default_model_registered
-
-    with app.app_context():
-        ensure_default_model_registered()
-        return db.session.execute(db.select(LLMModel.id)).scalar_one()
 
 
 def htmx_post(client, path: str, data: dict | None = None, **kwargs):
