@@ -65,6 +65,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
+    from app.analytics import bp as analytics_bp
     from app.auth import bp as auth_bp
     from app.background import bp as background_bp
     from app.chat import bp as chat_bp
@@ -77,6 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(background_bp, url_prefix="/jobs")
     app.register_blueprint(registry_bp, url_prefix="/models")
     app.register_blueprint(chat_bp, url_prefix="/chat")
+    app.register_blueprint(analytics_bp, url_prefix="/analytics")
 
 
 @event.listens_for(Engine, "connect")

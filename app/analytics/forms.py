@@ -1,0 +1,34 @@
+"""The analytics filter: a GET form (no state changes, so no CSRF token), parsed with wtforms."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, SelectMultipleField
+from wtforms.validators import Optional, ValidationError
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+class AnalyticsFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    start = DateField("From", validators=[Optional()])
+    end = DateField("To", validators=[Optional()])
+    tag = SelectField("Session tag", validators=[Optional()], validate_choice=False)
+    models = SelectMultipleField("Compare models", coerce=int, validators=[Optional()], validate_choice=False)
+
+    def validate_end(self, field) -> None:
+        start, end = self.date_range()
+        if end < start:
+            raise ValidationError("The end date is before the start date.")
+        if (end - start).days > MAX_DAYS:
+            raise ValidationError(f"Pick at most {MAX_DAYS} days.")
+
+    def date_range(self) -> tuple[date, date]:
+        end = self.end.data or date.today()
+        start = self.start.data or end - timedelta(days=DEFAULT_DAYS - 1)
+        return start, end

@@ -1,0 +1,72 @@
+"""The current user's assistant replies as `MessageRecord`s, filtered in SQL (dates, tag, models)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from flask_login import current_user
+
+from app.analytics.metrics import MessageRecord
+from app.extensions import db
+from app.models import FINAL_MESSAGE_STATES, ChatMessage, ChatSession, ChatSessionTag
+
+
+@dataclass
+class AnalyticsFilter:
+    start: date
+    end: date
+    tag: str | None = None
+    model_ids: list[int] = field(default_factory=list)
+
+
+def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
+    """Every finished reply in the user's own sessions; another user's messages never match."""
+    query = (
+        sa.select(ChatMessage)
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(
+            ChatSession.owner_id == current_user.id,
+            ChatMessage.role == "assistant",
+            ChatMessage.status.in_([str(s) for s in FINAL_MESSAGE_STATES]),
+            ChatMessage.created_at >= datetime.combine(filters.start, time.min),
+            ChatMessage.created_at < datetime.combine(filters.end + timedelta(days=1), time.min),
+        )
+        .order_by(ChatMessage.id)
+    )
+    if filters.tag:
+        tagged = sa.select(ChatSessionTag.session_id).where(ChatSessionTag.tag == filters.tag)
+        query = query.where(ChatMessage.session_id.in_(tagged))
+    if filters.model_ids:
+        query = query.where(ChatMessage.model_id.in_(filters.model_ids))
+    return [_record(row) for row in db.session.execute(query).scalars()]
+
+
+def _record(message: ChatMessage) -> MessageRecord:
+    return MessageRecord(
+        model_id=message.model_id,
+        model_name=message.model_name or "(deleted model)",
+        created_at=message.created_at,
+        prompt_tokens=message.prompt_tokens,
+        completion_tokens=message.completion_tokens,
+        tokens_estimated=bool(message.tokens_estimated),
+        latency_ms=message.latency_ms,
+        ttft_ms=message.ttft_ms,
+        tool_calls=len(message.tool_calls or []),
+        tool_calls_valid=message.tool_calls_valid,
+        constrained=message.constrained,
+        status=message.status,
+    )
+
+
+def models_with_messages() -> list[tuple[int, str]]:
+    """(id, name) of every model the user has replies from, for the compare picker."""
+    query = (
+        sa.select(ChatMessage.model_id, sa.func.max(ChatMessage.model_name))
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(ChatSession.owner_id == current_user.id, ChatMessage.model_id.is_not(None))
+        .group_by(ChatMessage.model_id)
+        .order_by(sa.func.max(ChatMessage.model_name))
+    )
+    return [(model_id, name or "") for model_id, name in db.session.execute(query)]
