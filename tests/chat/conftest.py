@@ -53,8 +53,11 @@ def send(client, session_id: int, text: str) -> int:
     return int(STREAM_URL.search(response.get_data(as_text=True)).group(1))
 
 
-def stream_events(client, message_id: int) -> list[tuple[float, str, str]]:
-    """(arrival time, event, data) for each server-sent event, read as the bytes arrive."""
+def stream_events(client, message_id: int, on_event=None) -> list[tuple[float, str, str]]:
+    """(arrival time, event, data) for each server-sent event, read as the bytes arrive.
+
+    `on_event(event, data)` runs as each event arrives, while the generation is paused mid-stream.
+    """
     response = client.get(f"/chat/messages/{message_id}/stream", buffered=False)
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
@@ -67,6 +70,8 @@ def stream_events(client, message_id: int) -> list[tuple[float, str, str]]:
             event = next((line[7:] for line in block.split("\n") if line.startswith("event: ")), "message")
             data = "\n".join(line[6:] for line in block.split("\n") if line.startswith("data: "))
             events.append((time.perf_counter(), event, data))
+            if on_event is not None:
+                on_event(event, data)
     response.close()
     return events
 
