@@ -71,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.chat import bp as chat_bp
     from app.main import bp as main_bp
     from app.registry import bp as registry_bp
+    from app.specs import bp as specs_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -79,6 +80,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(registry_bp, url_prefix="/models")
     app.register_blueprint(chat_bp, url_prefix="/chat")
     app.register_blueprint(analytics_bp, url_prefix="/analytics")
+    app.register_blueprint(specs_bp, url_prefix="/specs")
 
 
 @event.listens_for(Engine, "connect")

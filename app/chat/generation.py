@@ -227,9 +227,10 @@ def _recount_tokens(message: ChatMessage, plan: ReplyPlan, result: ChatResult) -
 
 def _check_api_request(message: ChatMessage) -> None:
     """NL → API mode: the first call as an HTTP request, checked against the spec, check by check."""
+    from app.openapi.errors import SpecError
     from app.openapi.http_check import check_tool_call as check_against_spec
     from app.openapi.normalise import NormalisedSpec
-    from app.openapi.tools import UnknownOperation, tool_call_to_request
+    from app.openapi.tools import tool_call_to_request
 
     spec = NormalisedSpec.from_dict(message.session.spec.normalised)
     if not message.tool_calls:
@@ -248,7 +249,7 @@ def _check_api_request(message: ChatMessage) -> None:
             body=request.body,
             operation_id=request.operation_id,
         )
-    except (UnknownOperation, ValueError, TypeError) as exc:
+    except (SpecError, ValueError, TypeError) as exc:
         record["error"] = str(exc)
     message.api_request = record
     message.api_request_valid = bool(checks) and all(c.ok for c in checks)

@@ -1,0 +1,274 @@
+"""Check an HTTP request (or a model's tool call) against a normalised spec, as a fixed checklist.
+
+The six checks always come in the same order, each exactly once, so a UI can show them as a list:
+`operation_exists`, `method_matches`, `required_parameters`, `parameter_values`, `body_schema`,
+`no_unknown_parameters`. When there is no operation to check against, the later checks are reported as
+not ok and `skipped`, with a detail that starts with "skipped:". A missing required body is reported by
+`required_parameters` alone; `body_schema` then has nothing to check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from app.openapi.errors import SpecError, UnknownOperation
+from app.openapi.normalise import NormalisedSpec, Operation
+from app.openapi.tools import find_operation, tool_call_to_request
+from app.openapi.values import from_text, scalar_from_text, schema_errors, types_of
+
+CHECK_NAMES = (
+    "operation_exists",
+    "method_matches",
+    "required_parameters",
+    "parameter_values",
+    "body_schema",
+    "no_unknown_parameters",
+)
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the checklist; `skipped` when it could not run because an earlier check failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    skipped: bool = False
+
+
+def check_request(
+    spec: NormalisedSpec,
+    method: str,
+    url: str,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    base_url: str | None = None,
+) -> list[Check]:
+    """Check one HTTP request. `url` may be absolute or a path; a base URL's path prefix is stripped."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    match = match_path(spec, path, base_url)
+    if match is None:
+        templates = sorted({op.path for op in spec.operations})
+        shown = ", ".join(templates[:12]) + (", ..." if len(templates) > 12 else "")
+        missing = Check("operation_exists", False, f"No path of the spec matches {path!r} (paths: {shown}).")
+        return _skipping([missing], "skipped: no matching operation")
+    template, path_values = match
+    exists = Check("operation_exists", True, f"{path} matches {template}")
+    candidates = [op for op in spec.operations if op.path == template]
+    op = next((op for op in candidates if op.method == method.lower()), None)
+    if op is None:
+        allowed = ", ".join(op.method.upper() for op in candidates)
+        wrong = Check(
+            "method_matches", False, f"{method.upper()} is not allowed on {template}; allowed: {allowed}."
+        )
+        return _skipping([exists, wrong], "skipped: no operation for this method")
+    matches = Check("method_matches", True, f"{method.upper()} {template} is {op.operation_id}")
+    return [exists, matches, *_operation_checks(op, path_values, query, headers or {}, body)]
+
+
+def check_tool_call(
+    spec: NormalisedSpec, name: str, arguments: dict[str, Any] | str | None, base_url: str | None = None
+) -> list[Check]:
+    """Check a model's tool call: the request it stands for (`tool_call_to_request`) against the spec."""
+    try:
+        op = find_operation(spec, name)
+    except UnknownOperation as exc:
+        return _skipping([Check("operation_exists", False, exc.message)], "skipped: no matching operation")
+    exists = Check("operation_exists", True, f"{name} is {op.method.upper()} {op.path}")
+    method = Check("method_matches", True, f"{op.method.upper()} is the method of {name}")
+    try:
+        request = tool_call_to_request(spec, name, arguments, base_url)
+    except SpecError as exc:
+        arguments_wrong = Check("required_parameters", False, exc.message)
+        return _skipping([exists, method, arguments_wrong], "skipped: the arguments are not a JSON object")
+    query = {key: value if isinstance(value, list) else [value] for key, value in request.query.items()}
+    extra = {f"argument {key!r}" for key in request.extra_arguments}
+    return [
+        exists,
+        method,
+        *_operation_checks(op, request.path_params, query, request.headers, request.body, extra),
+    ]
+
+
+def match_path(
+    spec: NormalisedSpec, path: str, base_url: str | None = None
+) -> tuple[str, dict[str, str]] | None:
+    """The spec's path template that `path` matches (literal segments beat `{params}`) and the values."""
+    prefixes = {urlsplit(base).path.rstrip("/") for base in [base_url or "", *spec.base_urls]} - {""}
+    candidates = [
+        path[len(prefix) :] or "/"
+        for prefix in sorted(prefixes, key=len, reverse=True)
+        if path == prefix or path.startswith(prefix + "/")
+    ]
+    for candidate in [*candidates, path]:
+        best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+        for template in dict.fromkeys(op.path for op in spec.operations):
+            found = _match_template(template, candidate)
+            if found is not None and (best is None or found[0] > best[0]):
+                best = (found[0], template, found[1])
+        if best is not None:
+            return best[1], best[2]
+    return None
+
+
+def _match_template(template: str, path: str) -> tuple[tuple[int, ...], dict[str, str]] | None:
+    wanted = template.strip("/").split("/")
+    given = path.strip("/").split("/")
+    if len(wanted) != len(given):
+        return None
+    score: list[int] = []
+    values: dict[str, str] = {}
+    for pattern, segment in zip(wanted, given, strict=True):
+        if "{" not in pattern:
+            if unquote(segment) != pattern:
+                return None
+            score.append(1)
+            continue
+        regex = "".join(
+            f"(?P<p{index}>[^/]+)" if piece.startswith("{") else re.escape(piece)
+            for index, piece in enumerate(re.split(r"(\{[^}]*\})", pattern))
+            if piece
+        )
+        found = re.fullmatch(regex, segment)
+        if found is None:
+            return None
+        for index, piece in enumerate(re.split(r"(\{[^}]*\})", pattern)):
+            if piece.startswith("{"):
+                values[piece[1:-1]] = unquote(found[f"p{index}"])
+        score.append(0)
+    return tuple(score), values
+
+
+def _operation_checks(
+    op: Operation,
+    path_values: dict[str, str],
+    query: dict[str, list[str]],
+    headers: dict[str, str],
+    body: Any,
+    extra: set[str] | None = None,
+) -> list[Check]:
+    header_values = {str(key).lower(): str(value) for key, value in headers.items()}
+    given: list[tuple[str, Any, Any]] = []  # (label, text, parameter)
+    missing = []
+    for parameter in op.parameters:
+        label = f"{parameter.location} parameter {parameter.name!r}"
+        if parameter.location == "path":
+            text = path_values.get(parameter.name)
+        elif parameter.location == "query":
+            text = query.get(parameter.name)
+        elif parameter.location == "header":
+            text = header_values.get(parameter.name.lower())
+        else:
+            continue
+        if text is None:
+            if parameter.required:
+                missing.append(label)
+        else:
+            given.append((label, text, parameter))
+    if op.request_body is not None and op.request_body.required and body is None:
+        missing.append("the request body")
+    required = (
+        Check("required_parameters", False, "Missing: " + ", ".join(missing) + ".")
+        if missing
+        else Check("required_parameters", True, "Every required parameter is present.")
+    )
+    problems = []
+    for label, text, parameter in given:
+        if isinstance(text, list) and len(text) > 1 and "array" not in types_of(parameter.schema):
+            problems.append(f"{label} is given {len(text)} times")
+            continue
+        value = from_text(text, parameter.schema, parameter.explode)
+        problems.extend(schema_errors(value, parameter.schema, label))
+    values = (
+        Check("parameter_values", False, "; ".join(problems) + ".")
+        if problems
+        else Check(
+            "parameter_values", True, f"{len(given)} parameter value(s) valid." if given else "No parameters."
+        )
+    )
+    known = {parameter.name for parameter in op.parameters if parameter.location == "query"}
+    unknown = sorted({f"query parameter {key!r}" for key in query if key not in known} | (extra or set()))
+    unknown_check = (
+        Check("no_unknown_parameters", False, "Not in the spec: " + ", ".join(unknown) + ".")
+        if unknown
+        else Check("no_unknown_parameters", True, "No unknown parameters.")
+    )
+    return [required, values, _body_check(op, header_values.get("content-type"), body), unknown_check]
+
+
+def _body_check(op: Operation, content_type: str | None, body: Any) -> Check:
+    spec_body = op.request_body
+    if body is None:
+        return Check("body_schema", True, "No body expected." if spec_body is None else "No body sent.")
+    if spec_body is None:
+        return Check(
+            "body_schema", False, f"{op.method.upper()} {op.path} takes no request body, but one was sent."
+        )
+    media_type = spec_body.media_type
+    if content_type:
+        sent = content_type.split(";")[0].strip().lower()
+        accepted = [media.split(";")[0].strip().lower() for media in spec_body.media_types]
+        if not any(_media_matches(sent, media) for media in accepted):
+            return Check(
+                "body_schema", False, f"Content-Type {sent!r} is not accepted; use {', '.join(accepted)}."
+            )
+        media_type = next(
+            (media for media in spec_body.media_types if _media_matches(sent, media.lower())), sent
+        )
+    value, error = _parse_body(body, media_type, spec_body.schema)
+    if error:
+        return Check("body_schema", False, error)
+    errors = schema_errors(value, spec_body.schema, "body")
+    if errors:
+        return Check("body_schema", False, "; ".join(errors) + ".")
+    return Check("body_schema", True, f"The body matches the {media_type} schema.")
+
+
+def _parse_body(body: Any, media_type: str, schema: Any) -> tuple[Any, str | None]:
+    base = media_type.split(";")[0].strip().lower()
+    if isinstance(body, bytes | bytearray):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return body, None if "json" not in base else "The body is not UTF-8 text."
+    if base in _FORM_TYPES:
+        if isinstance(body, str):
+            body = {
+                key: values[0] if len(values) == 1 else values
+                for key, values in parse_qs(body, keep_blank_values=True).items()
+            }
+        if isinstance(body, dict):
+            properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+            body = {key: _form_value(value, properties.get(key, {})) for key, value in body.items()}
+        return body, None
+    if (base.endswith("json") or base == "*/*") and isinstance(body, str):
+        try:
+            return json.loads(body), None
+        except ValueError as exc:
+            return body, f"The body is not valid JSON: {exc}."
+    return body, None
+
+
+def _form_value(value: Any, schema: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return from_text(value, schema)
+    return scalar_from_text(value, schema)
+
+
+def _media_matches(sent: str, accepted: str) -> bool:
+    if accepted in ("*/*", sent):
+        return True
+    return accepted.endswith("/*") and sent.startswith(accepted[:-1])
+
+
+def _skipping(done: list[Check], reason: str) -> list[Check]:
+    """`done`, then every later check as not ok and skipped, with `reason` as the detail."""
+    names = {check.name for check in done}
+    return [*done, *(Check(name, False, reason, skipped=True) for name in CHECK_NAMES if name not in names)]

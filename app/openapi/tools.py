@@ -1,0 +1,180 @@
+"""Operations → OpenAI-style function tools, and a model's tool call → the HTTP request it stands for.
+
+Each path, query and header parameter becomes an argument named after it (cookie parameters are left out:
+a browser sends those, not a model); the request body becomes one argument, `body` (or `request_body` when
+a parameter is already called `body`). Two parameters with the same name in different places get the
+place appended to the second one (`id_header`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from app.openapi.errors import SpecError, UnknownOperation
+from app.openapi.normalise import NormalisedSpec, Operation, Parameter
+
+MAX_DESCRIPTION = 300
+BODY = "body"
+
+
+@dataclass
+class HttpRequest:
+    """One HTTP request: `url` is the base URL + `path` + query string; `path_params` as sent, in text.
+
+    `extra_arguments` holds tool-call arguments that match no parameter; they are not sent.
+    """
+
+    method: str
+    url: str
+    path: str
+    query: dict[str, str | list[str]]
+    headers: dict[str, str]
+    body: Any | None
+    operation_id: str
+    path_params: dict[str, str] = field(default_factory=dict)
+    extra_arguments: dict[str, Any] = field(default_factory=dict)
+
+
+def argument_names(op: Operation) -> list[tuple[str, Parameter | None]]:
+    """The tool's argument names in order, each with its parameter (None for the request body)."""
+    names: list[tuple[str, Parameter | None]] = []
+    taken: set[str] = set()
+    for parameter in op.parameters:
+        if parameter.location == "cookie":
+            continue
+        name = parameter.name if parameter.name not in taken else f"{parameter.name}_{parameter.location}"
+        taken.add(name)
+        names.append((name, parameter))
+    if op.request_body is not None:
+        name = BODY if BODY not in taken else "request_body"
+        while name in taken:
+            name += "_"
+        names.append((name, None))
+    return names
+
+
+def operation_tool(op: Operation) -> dict[str, Any]:
+    """The operation as `{"type": "function", "function": {name, description, parameters}}`."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, parameter in argument_names(op):
+        if parameter is not None:
+            schema, description, is_required = parameter.schema, parameter.description, parameter.required
+        else:
+            body = op.request_body
+            assert body is not None
+            schema, description, is_required = body.schema, body.description, body.required
+        schema = dict(schema) if isinstance(schema, dict) else {}
+        if description and "description" not in schema:
+            schema["description"] = description
+        properties[name] = schema
+        if is_required:
+            required.append(name)
+    parameters: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    return {
+        "type": "function",
+        "function": {"name": op.operation_id, "description": tool_description(op), "parameters": parameters},
+    }
+
+
+def spec_tools(spec: NormalisedSpec) -> list[dict[str, Any]]:
+    """One tool per operation, in document order."""
+    return [operation_tool(op) for op in spec.operations]
+
+
+def tool_description(op: Operation) -> str:
+    """Summary, else description, else `METHOD /path`; one line of at most ~300 characters."""
+    text = re.sub(r"\s+", " ", op.summary or op.description).strip() or f"{op.method.upper()} {op.path}"
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1].rstrip() + "…"
+
+
+def find_operation(spec: NormalisedSpec, name: str) -> Operation:
+    """The operation a tool name stands for; `UnknownOperation` when there is none."""
+    op = spec.operation(name) if isinstance(name, str) else None
+    if op is None:
+        known = ", ".join(op.operation_id for op in spec.operations[:20]) or "none"
+        more = ", ..." if len(spec.operations) > 20 else ""
+        raise UnknownOperation(f"The spec has no operation named {name!r} (known: {known}{more}).")
+    return op
+
+
+def tool_call_to_request(
+    spec: NormalisedSpec, name: str, arguments: dict[str, Any] | str | None, base_url: str | None = None
+) -> HttpRequest:
+    """The HTTP request that calling tool `name` with `arguments` (a dict or JSON text) stands for.
+
+    `base_url` defaults to the spec's first one. A missing path parameter stays as `{name}` in the URL.
+    """
+    op = find_operation(spec, name)
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except ValueError as exc:
+            raise SpecError(f"The arguments of {name!r} are not valid JSON: {exc}.") from exc
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise SpecError(f"The arguments of {name!r} must be a JSON object, not {type(arguments).__name__}.")
+    remaining = dict(arguments)
+    path_params: dict[str, str] = {}
+    query: dict[str, str | list[str]] = {}
+    headers: dict[str, str] = {}
+    body = None
+    for name_, parameter in argument_names(op):
+        if name_ not in remaining:
+            continue
+        value = remaining.pop(name_)
+        if parameter is None:
+            body = value
+            continue
+        if value is None:
+            continue
+        if parameter.location == "path":
+            path_params[parameter.name] = as_text(value, explode=False)
+        elif parameter.location == "query":
+            query[parameter.name] = (
+                [as_text(item) for item in value]
+                if isinstance(value, list) and parameter.explode
+                else as_text(value, explode=False)
+            )
+        elif parameter.location == "header":
+            headers[parameter.name] = as_text(value, explode=False)
+    if body is not None and op.request_body is not None:
+        headers.setdefault("Content-Type", op.request_body.media_type)
+    path = re.sub(
+        r"\{([^}/]+)\}",
+        lambda match: quote(path_params[match[1]], safe="") if match[1] in path_params else match[0],
+        op.path,
+    )
+    base = (base_url if base_url is not None else (spec.base_urls[0] if spec.base_urls else "")).rstrip("/")
+    url = base + path + ("?" + urlencode(query, doseq=True, quote_via=quote) if query else "")
+    return HttpRequest(
+        method=op.method.upper(),
+        url=url,
+        path=path,
+        query=query,
+        headers=headers,
+        body=body,
+        operation_id=op.operation_id,
+        path_params=path_params,
+        extra_arguments=remaining,
+    )
+
+
+def as_text(value: Any, explode: bool = True) -> str:
+    """A JSON value as it travels in a URL or header: booleans `true`/`false`, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, list) and not explode:
+        return ",".join(as_text(item) for item in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

@@ -1,0 +1,137 @@
+"""Parameter values as they travel (text in a URL, a header or a form) → typed JSON values, and checking them.
+
+Text is converted by the schema's type (`"42"` → 42 for an integer, `"true"` → True for a boolean); text
+that does not convert is left as it is, so JSON Schema reports the wrong type in its own words. Formats are
+asserted, OpenAPI's own ones included: int32/int64 ranges, uri, email, uuid, date, date-time, byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, relevance
+
+FORMATS = FormatChecker()
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
+
+
+@FORMATS.checks("int32")
+def _is_int32(value: object) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or -(2**31) <= value < 2**31
+
+
+@FORMATS.checks("int64")
+def _is_int64(value: object) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or -(2**63) <= value < 2**63
+
+
+@FORMATS.checks("email")
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or bool(_EMAIL.fullmatch(value))
+
+
+@FORMATS.checks("uri")
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if any(character.isspace() for character in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(_SCHEME.fullmatch(parts.scheme)) and bool(parts.netloc or parts.path)
+
+
+@FORMATS.checks("byte")
+def _is_base64(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def types_of(schema: Any) -> list[str]:
+    """The JSON types a schema allows, as a list (`"integer"` → `["integer"]`, none → `[]`)."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(kind, str):
+        return [kind]
+    return [item for item in kind if isinstance(item, str)] if isinstance(kind, list) else []
+
+
+def from_text(value: str | list[str], schema: Any, explode: bool = True) -> Any:
+    """A parameter's text (a list when repeated in the query string) → the value its schema describes."""
+    types = types_of(schema)
+    if "array" in types:
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        texts = list(value) if isinstance(value, list) else [value]
+        if not explode:
+            texts = [part for text in texts for part in (text.split(",") if text else [])]
+        return [scalar_from_text(text, items) for text in texts]
+    if isinstance(value, list):
+        return scalar_from_text(value[0], schema) if len(value) == 1 else value
+    return scalar_from_text(value, schema)
+
+
+def scalar_from_text(text: Any, schema: Any) -> Any:
+    """One text value → integer, number, boolean, null or object when the schema wants one of those."""
+    if not isinstance(text, str):
+        return text
+    types = types_of(schema)
+    if not types or "string" in types:
+        return text
+    if "integer" in types and _INTEGER.fullmatch(text):
+        return int(text)
+    if "number" in types and _NUMBER.fullmatch(text):
+        number = float(text)
+        return int(number) if number.is_integer() and _INTEGER.fullmatch(text) else number
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "null" in types and text in ("", "null"):
+        return None
+    if ("object" in types or "array" in types) and text.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def schema_errors(value: Any, schema: Any, label: str = "value", limit: int = 3) -> list[str]:
+    """What is wrong with `value` (called `label`) under `schema`, JSON Schema 2020-12 with formats.
+
+    Most relevant first, each as "label.field[0]: message".
+    """
+    if not isinstance(schema, dict | bool):
+        return []
+    try:
+        errors = sorted(
+            Draft202012Validator(schema, format_checker=FORMATS).iter_errors(value), key=relevance
+        )
+    except Exception as exc:  # a bad regex or an odd keyword: the spec's fault, said plainly
+        return [f"{label}: the spec's schema cannot be used to check it ({type(exc).__name__}: {exc})"]
+    return [_describe(error, label) for error in errors[:limit]]
+
+
+def _describe(error: ValidationError, label: str) -> str:
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    if error.validator == "format":
+        message = f"{_short(error.instance)} is not a valid {error.validator_value}"
+    return f"{label}{error.json_path[1:]}: {message}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,198 @@
+"""Grammar-constrained tool calls for local llama.cpp models.
+
+A GBNF grammar built from the offered tools' schemas makes even an untrained 135M model answer in
+the one tool-call format (`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, see
+`tool_calls`) with a real tool name and arguments that match its schema. Two modes:
+
+- `required`: the reply is exactly one call and nothing else.
+- `auto`: the reply is either one call or plain text that does not start with `<`.
+
+The JSON part comes from llama-cpp-python's own converter (`llama_cpp.llama_grammar.SchemaConverter`,
+llama.cpp's `json_schema_to_grammar.py`) with two fixes: its string rule lets raw control characters
+(a newline) into strings, which `json.loads` then rejects, so strings here follow JSON strictly; and
+its literals do not escape backslashes, so a `"` in a property name or enum value broke the grammar.
+Schemas the converter cannot handle (remote `$ref`, some `allOf` shapes) fall back to "any JSON object"
+for that tool's arguments: name and format stay constrained, and `tool_schema.check_tool_call` still
+judges the arguments. The call is spelled tight, `<tool_call>{...}</tool_call>` as `format_tool_call`
+writes it: with newlines inside the tags the 135M model picked the right tool less often.
+
+What caching buys, checked against llama-cpp-python 0.3.36 (figures: docs/benchmarks.md):
+
+- `LlamaGrammar` is only a holder for the GBNF text (`from_string` parses nothing). Each generation
+  (`Llama.generate` → `_init_sampler` → `LlamaSampler.add_grammar`) builds a new native grammar sampler
+  from that text, and `llama_sampler_sample` advances the parse state of that per-generation sampler
+  only. So one `LlamaGrammar` can be reused across generations and threads, and `grammar_for` does.
+- What the cache saves is the schema → GBNF conversion and llama.cpp's check of the result (~0.7 ms for
+  three small tools, more for big schemas); a cached lookup is ~8 µs. llama.cpp parses the GBNF again
+  for every generation (~0.03 ms), which cannot be avoided from here.
+- The real cost is per token: llama.cpp checks every vocabulary entry (49k for SmolLM2) against the
+  grammar at each step, ~2.8 ms even for a fixed literal and ~3.4 ms for a tool call, against ~8 ms to
+  decode a token of the 135M model on 2 cores. The grammar's shape hardly matters; checking only the
+  token the sampler picked, and the whole vocabulary only when the grammar rejects it (llama.cpp's own
+  server does this), is what would close the gap; `stream_chat` cannot do that through `grammar=`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Literal
+
+from app.serving.tool_schema import close_object_schemas, function_of
+
+GrammarMode = Literal["required", "auto"]
+GRAMMAR_MODES: tuple[GrammarMode, ...] = ("required", "auto")
+GRAMMAR_CACHE_SIZE = 64
+
+TOOL_CALL_OPEN = "<tool_call>"  # the same literals as app.serving.tool_calls
+TOOL_CALL_CLOSE = "</tool_call>"
+_ANY_OBJECT: dict[str, Any] = {"type": "object"}
+# JSON strings: no raw control characters (llama.cpp's converter allows them; json.loads does not).
+_STRICT_CHAR_RULE = (
+    r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+)
+
+
+class GrammarError(ValueError):
+    """The tools cannot be turned into a grammar llama.cpp accepts."""
+
+
+def tool_call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """JSON Schema of one call `{"name": ..., "arguments": {...}}` to any of `tools` (either shape)."""
+    return _calls_schema(_named_parameters(tools))
+
+
+def tool_grammar_text(tools: list[dict[str, Any]], mode: GrammarMode = "required") -> str:
+    """GBNF for a reply in `mode` (see the module docstring); cached per tool set and mode."""
+    return _grammar_text(_cache_key(tools), _checked_mode(mode))
+
+
+def grammar_for(tools: list[dict[str, Any]], mode: GrammarMode = "required") -> Any:
+    """The `llama_cpp.LlamaGrammar` to pass as `grammar=`; cached, and safe to reuse across generations."""
+    return _grammar(_cache_key(tools), _checked_mode(mode))
+
+
+def clear_grammar_cache() -> None:
+    """Forget every cached grammar (for benchmarks and tests that time a first build)."""
+    _grammar.cache_clear()
+    _grammar_text.cache_clear()
+
+
+def _cache_key(tools: list[dict[str, Any]]) -> str:
+    # Key order is kept on purpose: it sets the order the grammar asks for properties in.
+    try:
+        return json.dumps(tools, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise GrammarError(f"Tools must be plain JSON: {exc}") from exc
+
+
+def _checked_mode(mode: str) -> GrammarMode:
+    if mode not in GRAMMAR_MODES:
+        raise GrammarError(f"Unknown grammar mode {mode!r}; expected one of {', '.join(GRAMMAR_MODES)}.")
+    return mode  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=GRAMMAR_CACHE_SIZE)
+def _grammar(tools_json: str, mode: GrammarMode) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(_grammar_text(tools_json, mode), verbose=False)
+
+
+@functools.lru_cache(maxsize=GRAMMAR_CACHE_SIZE)
+def _grammar_text(tools_json: str, mode: GrammarMode) -> str:
+    tools = json.loads(tools_json)
+    named = [(name, _convertible(parameters)) for name, parameters in _named_parameters(tools)]
+    schema = _calls_schema(named)
+    rules = _json_rules(schema, "call")
+    rules["call-block"] = f"{_literal(TOOL_CALL_OPEN)} call {_literal(TOOL_CALL_CLOSE)}"
+    if mode == "required":
+        rules["root"] = "call-block"
+    else:
+        rules["root"] = "call-block | text"
+        rules["text"] = r"[^<] [^\x00]*"
+    text = "\n".join(f"{name} ::= {rule}" for name, rule in sorted(rules.items()))
+    _check_gbnf(text)
+    return text
+
+
+def _named_parameters(tools: Any) -> list[tuple[str, dict[str, Any]]]:
+    named: list[tuple[str, dict[str, Any]]] = []
+    for tool in tools if isinstance(tools, list) else []:
+        function = function_of(tool)
+        if function is None or not isinstance(function.get("name"), str):
+            continue
+        parameters = function.get("parameters")
+        named.append((function["name"], parameters if isinstance(parameters, dict) else _ANY_OBJECT))
+    return named
+
+
+def _calls_schema(named: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    alternatives = [_call_schema(name, parameters) for name, parameters in named]
+    if not alternatives:
+        raise GrammarError("No tools to build a grammar from.")
+    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+
+
+def _call_schema(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"name": {"const": name}, "arguments": close_object_schemas(parameters)},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+
+
+def _convertible(parameters: dict[str, Any]) -> dict[str, Any]:
+    """`parameters` when llama.cpp's converter handles them, else "any JSON object"."""
+    try:
+        rules = _json_rules(_call_schema("probe", parameters), "")  # "" names the top rule "root"
+        _check_gbnf("\n".join(f"{name} ::= {rule}" for name, rule in rules.items()))
+    except Exception:  # the converter asserts on shapes it does not know; any failure means fall back
+        return _ANY_OBJECT
+    return parameters
+
+
+def _json_rules(schema: dict[str, Any], root_name: str) -> dict[str, str]:
+    converter = _converter_class()(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    converter.visit(converter.resolve_refs(schema, "tools"), root_name)
+    rules = dict(converter._rules)  # the converter has no public accessor for rules by name
+    if "char" in rules:
+        rules["char"] = _STRICT_CHAR_RULE
+    return rules
+
+
+@functools.cache
+def _converter_class() -> type:
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    class Converter(SchemaConverter):
+        def _format_literal(self, literal: str) -> str:
+            # The stock one leaves backslashes alone, so a `"` or `\n` in a property name or enum value
+            # (JSON-escaped by then) makes GBNF that llama.cpp cannot parse.
+            escaped = (
+                literal.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+            )
+            return f'"{escaped}"'
+
+        def _generate_constant_rule(self, value: Any) -> str:
+            return self._format_literal(json.dumps(value, ensure_ascii=False))  # "Zürich", not "Z\u00fcrich"
+
+    return Converter
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text)  # GBNF string literals escape like JSON for these plain ASCII tags
+
+
+def _check_gbnf(text: str) -> None:
+    """Have llama.cpp parse the grammar now, so a bad one fails here and not mid-chat.
+
+    No vocabulary is needed: llama.cpp only uses it for lazy (trigger-word) grammars, which these are not.
+    """
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(None, text.encode(), b"root")
+    if not sampler:
+        raise GrammarError("llama.cpp rejected the generated grammar (see its log for the rule).")
+    llama_cpp.llama_sampler_free(sampler)

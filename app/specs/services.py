@@ -1,0 +1,68 @@
+"""Importing an OpenAPI document: parse safely, validate, normalise, store as a new version."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import ApiSpec
+from app.openapi.errors import SpecError, SpecProblem
+from app.openapi.normalise import normalise
+from app.openapi.parsing import load_document
+from app.openapi.validate import validate_document
+from app.ownership import owned
+
+
+class SpecImportError(Exception):
+    def __init__(self, problems: list[SpecProblem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def import_spec(data: bytes | str, filename: str | None, name: str | None) -> ApiSpec:
+    """A new `ApiSpec` row (the next version when the name exists), or `SpecImportError` and no row."""
+    max_bytes = current_app.config["MAX_SPEC_UPLOAD_BYTES"]
+    try:
+        document = load_document(data, filename, max_bytes=max_bytes)
+        problems = validate_document(document)
+        if problems:
+            raise SpecImportError(problems)
+        spec = normalise(document)
+    except SpecError as exc:
+        raise SpecImportError([SpecProblem(exc.message, exc.location)]) from exc
+    name = (name or spec.title or (filename or "spec").rsplit(".", 1)[0]).strip()[:120] or "spec"
+    latest = db.session.execute(
+        sa.select(sa.func.max(ApiSpec.version_number)).where(
+            ApiSpec.owner_id == current_user.id, ApiSpec.name == name
+        )
+    ).scalar()
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    row = ApiSpec(
+        owner_id=current_user.id,
+        name=name,
+        version_number=(latest or 0) + 1,
+        title=spec.title[:300],
+        api_version=spec.version[:64],
+        spec_format=spec.spec_format,
+        source_filename=(filename or "")[:255] or None,
+        raw_text=text,
+        normalised=spec.to_dict(),
+        operation_count=len(spec.operations),
+        base_urls=spec.base_urls,
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def list_specs() -> list[ApiSpec]:
+    return list(
+        db.session.execute(owned(ApiSpec).order_by(ApiSpec.name, ApiSpec.version_number.desc())).scalars()
+    )
+
+
+def delete_spec(spec: ApiSpec) -> None:
+    db.session.delete(spec)
+    db.session.commit()

@@ -1,0 +1,177 @@
+"""Grammar-constrained tool calls: the grammar itself, its cache, and the real default model under it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from llama_cpp import LlamaGrammar
+
+from app.serving.default_model import default_gguf_path
+from app.serving.grammar import GrammarError, grammar_for, tool_call_schema, tool_grammar_text
+from app.serving.local import LocalModelHolder
+from app.serving.tool_calls import parse_tool_calls, tools_system_prompt
+from app.serving.tool_schema import check_tool_call, validate_tool_definitions
+from app.serving.types import SamplingParams
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "City name, e.g. Oslo"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+PETS = {
+    "name": "findPetsByStatus",  # the bare shape works too
+    "parameters": {
+        "type": "object",
+        "properties": {"status": {"type": "string", "enum": ["available", "pending", "sold"]}},
+        "required": ["status"],
+    },
+}
+PET = {
+    "name": "getPetById",
+    "parameters": {"type": "object", "properties": {"petId": {"type": "integer"}}, "required": ["petId"]},
+}
+
+
+def test_one_tool_gives_one_call_schema_that_rejects_extra_arguments():
+    schema = tool_call_schema([WEATHER])
+    validator = Draft202012Validator(schema)
+    assert "anyOf" not in schema
+    assert validator.is_valid({"name": "get_weather", "arguments": {"city": "Oslo"}})
+    assert not validator.is_valid({"name": "get_weather", "arguments": {"city": "Oslo", "country": "NO"}})
+    assert not validator.is_valid({"name": "get_time", "arguments": {"city": "Oslo"}})
+
+
+def test_several_tools_give_one_alternative_each():
+    schema = tool_call_schema([WEATHER, PETS, PET])
+    assert len(schema["anyOf"]) == 3
+    assert Draft202012Validator(schema).is_valid({"name": "getPetById", "arguments": {"petId": 7}})
+
+
+@pytest.mark.parametrize("tools", [[WEATHER], [WEATHER, PETS, PET]])
+def test_required_grammar_is_one_tagged_call_to_an_offered_tool(tools):
+    text = tool_grammar_text(tools, "required")
+    assert "root ::= call-block\n" in text + "\n"
+    assert '"<tool_call>" call "</tool_call>"' in text
+    for tool in tools:
+        name = tool.get("function", tool)["name"]
+        assert f'"\\"{name}\\""' in text
+        for argument in tool.get("function", tool)["parameters"]["properties"]:
+            assert f'"\\"{argument}\\""' in text  # each tool's own schema, not a fallback
+
+
+def test_auto_grammar_also_allows_plain_text():
+    text = tool_grammar_text([WEATHER, PETS], "auto")
+    assert "root ::= call-block | text" in text
+    assert isinstance(grammar_for([WEATHER, PETS], "auto"), LlamaGrammar)
+
+
+def test_a_schema_llama_cpp_cannot_convert_still_constrains_the_call_format():
+    remote = {
+        "name": "remote",
+        "parameters": {"type": "object", "properties": {"x": {"$ref": "https://x.test/s"}}},
+    }
+    text = tool_grammar_text([WEATHER, remote])
+    assert '"\\"remote\\""' in text and '"\\"get_weather\\""' in text
+
+
+def test_bad_requests_are_grammar_errors():
+    with pytest.raises(GrammarError):
+        tool_grammar_text([])
+    with pytest.raises(GrammarError, match="Unknown grammar mode"):
+        grammar_for([WEATHER], "sometimes")
+
+
+def test_grammars_are_cached_per_tool_set_and_mode():
+    grammar = grammar_for([WEATHER, PETS])
+    assert grammar_for(copy.deepcopy([WEATHER, PETS])) is grammar
+    assert tool_grammar_text([WEATHER, PETS]) is tool_grammar_text(copy.deepcopy([WEATHER, PETS]))
+    assert grammar_for([WEATHER, PETS], "auto") is not grammar
+    assert grammar_for([PETS, WEATHER]) is not grammar
+
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+LEAF_SCHEMAS = st.one_of(
+    st.sampled_from(
+        [{"type": t} for t in ("string", "integer", "number", "boolean", "null", "object", "array")]
+    ),
+    st.builds(
+        lambda p: {"type": "string", "pattern": p},
+        st.sampled_from(["^[a-z]+$", "^\\d{3}-\\d{4}$", "(", "a|b"]),
+    ),
+    st.builds(lambda values: {"enum": values}, st.lists(JSON_SCALARS, min_size=1, max_size=4)),
+    st.builds(lambda value: {"const": value}, st.text(max_size=8)),
+    st.builds(lambda n: {"type": "string", "minLength": n, "maxLength": n + 3}, st.integers(0, 4)),
+)
+SCHEMAS = st.recursive(
+    LEAF_SCHEMAS,
+    lambda children: st.one_of(
+        st.builds(lambda items: {"type": "array", "items": items}, children),
+        st.builds(
+            lambda props: {"type": "object", "properties": props},
+            st.dictionaries(st.text(max_size=6), children, max_size=3),
+        ),
+        st.builds(lambda alts: {"anyOf": alts}, st.lists(children, min_size=1, max_size=3)),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=8), SCHEMAS, max_size=4), min_size=1, max_size=3))
+def test_any_valid_tool_set_gets_a_grammar(property_sets):
+    pasted = [
+        {
+            "name": f"tool_{i}",
+            "parameters": {"type": "object", "properties": props, "required": list(props)[:1]},
+        }
+        for i, props in enumerate(property_sets)
+    ]
+    tools, errors = validate_tool_definitions(pasted)
+    assume(not errors)
+    for mode in ("required", "auto"):
+        text = tool_grammar_text(tools, mode)
+        assert all(f'"\\"tool_{i}\\""' in text for i in range(len(tools)))
+
+
+@pytest.fixture(scope="module")
+def holder():
+    models = LocalModelHolder(max_loaded=1, n_threads=2, n_ctx=2048)
+    yield models
+    models.close()
+
+
+def test_default_model_under_the_grammar_calls_get_weather_for_oslo(holder):
+    """The untrained 135M model rambles when free; constrained, it makes the call (twice: one grammar
+    object serves many generations, each starting from a fresh parse state)."""
+    tools = [WEATHER]
+    messages = [
+        {"role": "system", "content": tools_system_prompt(tools)},
+        {"role": "user", "content": "What's the weather in Oslo?"},
+    ]
+    grammar = grammar_for(tools, "required")
+    replies = [
+        holder.chat(
+            default_gguf_path(), messages, SamplingParams(temperature=0.0, max_tokens=64), grammar=grammar
+        )
+        for _ in range(2)
+    ]
+    assert replies[0].text == replies[1].text
+    calls = parse_tool_calls(replies[0].text)
+    assert len(calls) == 1
+    assert calls[0].name == "get_weather" and "Oslo" in calls[0].arguments["city"]
+    assert check_tool_call(tools, calls[0].name, calls[0].arguments) == []
+    assert replies[0].finish_reason == "stop"
