@@ -222,6 +222,9 @@ def _body_check(op: Operation, content_type: str | None, body: Any) -> Check:
         media_type = next(
             (media for media in spec_body.media_types if _media_matches(sent, media.lower())), sent
         )
+    base = media_type.split(";")[0].strip().lower()
+    if not (base.endswith("json") or base == "*/*" or base in _FORM_TYPES) and isinstance(body, bytes | str):
+        return Check("body_schema", True, f"A {base} body is sent as it is; it has no JSON schema to check.")
     value, error = _parse_body(body, media_type, spec_body.schema)
     if error:
         return Check("body_schema", False, error)

@@ -17,7 +17,7 @@ from typing import Any
 from app.openapi.errors import SpecError
 from app.openapi.refs import lookup, ref_name
 
-MAX_EXPANDED_NODES = 500_000
+MAX_EXPANDED_NODES = 200_000
 MAX_SCHEMA_DEPTH = 48
 MAX_REF_HOPS = 32
 

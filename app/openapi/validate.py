@@ -54,16 +54,46 @@ class _RefuseEveryScheme(dict):
 _NO_FETCH = _RefuseEveryScheme()
 
 
+def _located(schema_validator: type) -> type:
+    """The library's schema keyword validator, with meta-schema errors placed where the schema sits.
+
+    Its errors about a schema carry a path inside that schema only; prefix the schema's own path.
+    """
+    if not hasattr(schema_validator, "_validate_schema_meta"):
+        return schema_validator
+
+    class Located(schema_validator):
+        def _validate_schema_meta(self, schema: Any, schema_value: Any) -> Any:
+            error = super()._validate_schema_meta(schema, schema_value)
+            if error is not None:
+                error.path.extendleft(reversed(getattr(schema, "parts", ())))
+            return error
+
+    return Located
+
+
 class _V2(OpenAPIV2SpecValidator):
     resolver_handlers = _NO_FETCH
+    keyword_validators = {
+        **OpenAPIV2SpecValidator.keyword_validators,
+        "schema": _located(OpenAPIV2SpecValidator.keyword_validators["schema"]),
+    }
 
 
 class _V30(OpenAPIV30SpecValidator):
     resolver_handlers = _NO_FETCH
+    keyword_validators = {
+        **OpenAPIV30SpecValidator.keyword_validators,
+        "schema": _located(OpenAPIV30SpecValidator.keyword_validators["schema"]),
+    }
 
 
 class _V31(OpenAPIV31SpecValidator):
     resolver_handlers = _NO_FETCH
+    keyword_validators = {
+        **OpenAPIV31SpecValidator.keyword_validators,
+        "schema": _located(OpenAPIV31SpecValidator.keyword_validators["schema"]),
+    }
 
 
 def validate_document(doc: dict) -> list[SpecProblem]:
@@ -78,7 +108,7 @@ def validate_document(doc: dict) -> list[SpecProblem]:
     try:
         checked = _without_misplaced_vocabulary(localise(doc))
         for error in _uncached_errors(spec_validator(checked)):
-            problem = _problem_from(error, checked)
+            problem = _problem_from(error)
             if problem not in problems:
                 problems.append(problem)
             if len(problems) >= MAX_PROBLEMS:
@@ -105,29 +135,24 @@ def spec_validator(doc: dict) -> SpecValidator:
 def _without_misplaced_vocabulary(doc: dict) -> dict:
     # swagger-core's code-first output puts `$vocabulary: "<uri>"` in ordinary schemas. The keyword only
     # means something in a meta-schema (where it is an object), so a text value is dropped, not reported.
-    holders = []
-    stack: list[Any] = [doc]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("$vocabulary"), str):
-                holders.append(node)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    if not holders:
+    if not any(isinstance(node.get("$vocabulary"), str) for node in _mappings(doc)):
         return doc
     doc = copy.deepcopy(doc)
-    stack = [doc]
+    for node in _mappings(doc):
+        if isinstance(node.get("$vocabulary"), str):
+            del node["$vocabulary"]
+    return doc
+
+
+def _mappings(root: Any) -> Iterator[dict]:
+    stack = [root]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if isinstance(node.get("$vocabulary"), str):
-                del node["$vocabulary"]
+            yield node
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return doc
 
 
 def _uncached_errors(validator: SpecValidator) -> Iterator[ValidationError]:
@@ -138,7 +163,7 @@ def _uncached_errors(validator: SpecValidator) -> Iterator[ValidationError]:
     return iter(uncached(validator)) if uncached is not None else validator.iter_errors()
 
 
-def _problem_from(error: ValidationError, doc: dict) -> SpecProblem:
+def _problem_from(error: ValidationError) -> SpecProblem:
     # oneOf/anyOf failures in the meta-schema hide the useful reason among their sub-errors.
     # The "or a Reference Object" branch ("'$ref' is a required property") is never the helpful one.
     branches = [sub for sub in error.context or () if sub.message != "'$ref' is a required property"]
@@ -147,31 +172,4 @@ def _problem_from(error: ValidationError, doc: dict) -> SpecProblem:
     message = detailed.message
     if len(message) > 300:
         message = message[:297] + "..."
-    return SpecProblem(message, format_location(_anchor_path(doc, path)) if path else None)
-
-
-def _anchor_path(doc: dict, path: list[Any]) -> list[Any]:
-    # Errors about one schema come with a path inside that schema; find the first place it fits.
-    if _exists(doc, path):
-        return path
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(doc, ())]
-    while stack:
-        node, location = stack.pop(0)
-        if isinstance(node, dict):
-            if location and _exists(node, path):
-                return [*location, *path]
-            stack.extend((value, (*location, key)) for key, value in node.items())
-        elif isinstance(node, list):
-            stack.extend((value, (*location, index)) for index, value in enumerate(node))
-    return path
-
-
-def _exists(node: Any, path: list[Any]) -> bool:
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            return False
-    return True
+    return SpecProblem(message, format_location(path) if path else None)

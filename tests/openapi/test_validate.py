@@ -84,3 +84,11 @@ def test_an_undetectable_version_is_one_problem():
     problems = validate_document({"info": {"title": "t", "version": "1"}, "paths": {}})
     assert len(problems) == 1
     assert "neither" in problems[0].message
+
+
+def test_an_invalid_3_1_schema_is_still_reported_where_it_is():
+    doc = copy.deepcopy(fixture_doc(PETSTORE_V31))
+    doc["components"]["schemas"]["Tag"]["properties"]["name"]["type"] = 5
+    problems = validate_document(doc)
+    assert len(problems) == 1
+    assert problems[0].location == "components.schemas.Tag.properties.name.type"
