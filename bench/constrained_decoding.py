@@ -104,22 +104,20 @@ class Generation:
 
 @dataclass
 class ModeStats:
-    """Per prompt, the fastest of the repeats (background load only ever adds time), and the first reply."""
+    """Per prompt, the fastest of the rounds (background load only ever adds time)."""
 
     best: dict[str, Generation] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
 
     def add(self, question: str, generation: Generation) -> None:
-        self.latencies.append(generation.latency_s)
         kept = self.best.get(question)
-        if kept is None:
-            self.best[question] = generation
-        elif generation.tokens and generation.decode_s / generation.tokens < kept.decode_s / max(
+        if kept is None or generation.decode_s / max(generation.tokens, 1) < kept.decode_s / max(
             kept.tokens, 1
         ):
-            self.best[question] = Generation(
-                kept.text, generation.tokens, generation.decode_s, kept.latency_s
-            )
+            self.best[question] = generation
+
+    @property
+    def median_latency_s(self) -> float:
+        return statistics.median(g.latency_s for g in self.best.values())
 
     @property
     def tokens_per_second(self) -> float:
@@ -298,7 +296,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--repeats", type=int, default=5, help="generations per prompt and mode (fastest kept)"
+        "--repeats", type=int, default=3, help="generations per prompt and mode (fastest kept)"
     )
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     args = parser.parse_args()
@@ -343,14 +341,14 @@ def main() -> None:
         if key.startswith("per_token_ms "):
             print(f"  {key.removeprefix('per_token_ms ')}: {value:.2f} ms/token")
     print()
-    print("| mode | decode tokens/s | vs free | median latency | valid calls | right tool |")
+    print("| mode | decode tokens/s | vs free | latency (median) | valid calls | right tool |")
     print("|---|---|---|---|---|---|")
     for name, stats in modes.items():
         baseline = modes["plain free" if name.startswith("plain") else "free"].tokens_per_second
         valid, right = stats.score()
         print(
             f"| {name} | {stats.tokens_per_second:.0f} | {stats.tokens_per_second / baseline:.2f}x "
-            f"| {statistics.median(stats.latencies) * 1000:.0f} ms | {valid}/{n} | {right}/{n} |"
+            f"| {stats.median_latency_s * 1000:.0f} ms | {valid}/{n} | {right}/{n} |"
         )
     ratio = modes["grammar"].tokens_per_second / modes["free"].tokens_per_second
     print(f"\nconstrained / free decode speed through LocalModelHolder: {ratio:.2f}x (target >= 0.7x)")
