@@ -41,7 +41,9 @@ def test_reply_streams_token_by_token_and_is_stored_whole(app, signed_in, defaul
     assert len(tokens) >= 40, events
     first_at, last_at = tokens[0][0] - started, tokens[-1][0] - started
     # The first piece reaches the client well before the answer is finished.
-    assert first_at < last_at / 2 and last_at - first_at > 0.2, (first_at, last_at)
+    # (An absolute margin: on a loaded machine prompt processing can take longer than generation.)
+    assert last_at - first_at > 0.2, (first_at, last_at)
+    assert len({round(at, 3) for at, _ in tokens}) > 10  # pieces arrived spread out, not in one burst
     assert events[-1][1] == "done"
 
     streamed = "".join(_token_text(data) for _, data in tokens)
