@@ -157,7 +157,11 @@ def send(session_id: int):
         if not form.content.errors:
             form.content.errors = ["Type a message."]
         return render_template("chat/_composer.html", session=chat, message_form=form), UNPROCESSABLE
-    turn = services.add_user_turn(chat, form.content.data.strip())
+    return _turn_response(chat, services.add_user_turn(chat, form.content.data.strip()))
+
+
+def _turn_response(chat: ChatSession, turn: services.Turn, **extra):
+    """After a send: the page again without JS, else the two new bubbles and a fresh composer."""
     if not htmx:
         return redirect(url_for("chat.session", session_id=chat.id))
     return render_template(
@@ -166,6 +170,7 @@ def send(session_id: int):
         turn=turn,
         message_form=MessageForm(formdata=None),
         action_form=ActionForm(),
+        **extra,
     )
 
 
@@ -188,16 +193,7 @@ def tool_result(session_id: int, message_id: int):
         )
         return render_template("chat/_error.html", message=reason), UNPROCESSABLE
     turn = services.add_tool_result(chat, message, form.call_id.data, form.content.data)
-    if not htmx:
-        return redirect(url_for("chat.session", session_id=chat.id))
-    return render_template(
-        "chat/_turn.html",
-        session=chat,
-        turn=turn,
-        message_form=MessageForm(formdata=None),
-        action_form=ActionForm(),
-        answered_call=form.call_id.data,
-    )
+    return _turn_response(chat, turn, answered_call=form.call_id.data)
 
 
 @bp.route("/messages/<int:message_id>/stream")
