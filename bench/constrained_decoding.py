@@ -11,9 +11,10 @@ free and once with the `required` grammar (`app.serving.grammar`), and prints:
 - grammar build time on first use vs a cached lookup, and llama.cpp's own per-generation parse;
 - how many replies were a valid call (`parse_tool_calls` + `check_tool_call`), and how many called
   the tool the question asks for;
-- where the grammar's cost goes: llama.cpp checking the whole vocabulary against the grammar at every
-  step, and what checking only the token greedy decoding picked (llama.cpp's own server does this)
-  would give instead, measured with a logits processor on a second copy of the model.
+- where the grammar's cost goes: llama.cpp's `grammar=` checks the whole vocabulary against the grammar
+  at every step ("plain grammar=", the old way); the app's `GrammarSampler` checks only the sampled
+  token and masks the vocabulary only when the grammar rejects it ("grammar", and "plain
+  GrammarSampler" on a second copy of the model, which also counts the full masks).
 
 No Flask app and no database. Results are recorded in docs/benchmarks.md.
 """
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from app.serving.default_model import default_gguf_path  # noqa: E402
 from app.serving.grammar import clear_grammar_cache, grammar_for, tool_grammar_text  # noqa: E402
+from app.serving.grammar_sampling import GrammarSampler, _token_data, _token_data_array  # noqa: E402
 from app.serving.local import LocalModelHolder  # noqa: E402
 from app.serving.tool_calls import parse_tool_calls, tools_system_prompt  # noqa: E402
 from app.serving.tool_schema import check_tool_call  # noqa: E402
@@ -185,68 +187,6 @@ def time_grammar_build() -> tuple[float, float]:
     return first * 1000, cached * 1000
 
 
-class GreedyGrammarCheck:
-    """A logits processor for greedy decoding that checks only the top token against the grammar.
-
-    Only when the grammar rejects it does it mask the whole vocabulary, as llama.cpp's common sampler
-    does (`grammar_first = false`). Exact for temperature 0 only: a prototype for the benchmark.
-    """
-
-    def __init__(self, llama: Any, grammar_text: str):
-        import llama_cpp
-        import numpy as np
-
-        self._lib = llama_cpp
-        self._np = np
-        self._sampler = llama_cpp.llama_sampler_init_grammar(
-            llama._model.vocab, grammar_text.encode(), b"root"
-        )
-        self._seen: int | None = None
-        self._all = _token_data(llama.n_vocab())
-        self._all_array = _token_data_array(self._all)
-        self._one = _token_data(1)
-        self._one_array = _token_data_array(self._one)
-        self.full_masks = 0
-        self.steps = 0
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self._seen is None:
-            self._seen = len(input_ids)  # the prompt
-        for token in input_ids[self._seen :]:
-            self._lib.llama_sampler_accept(self._sampler, int(token))
-        self._seen = len(input_ids)
-        self.steps += 1
-        self._one["id"] = int(self._np.argmax(scores))
-        self._one["logit"] = 0.0
-        self._lib.llama_sampler_apply(self._sampler, ctypes.byref(self._one_array))
-        if self._one["logit"][0] != float("-inf"):
-            return scores
-        self.full_masks += 1
-        self._all["logit"] = scores
-        self._lib.llama_sampler_apply(self._sampler, ctypes.byref(self._all_array))
-        return self._all["logit"].copy()
-
-    def close(self) -> None:
-        self._lib.llama_sampler_free(self._sampler)
-
-
-def _token_data(n: int) -> Any:
-    """A numpy array laid out like llama.cpp's `llama_token_data[n]`, ids 0..n-1."""
-    import numpy as np
-
-    dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
-    data = np.zeros(n, dtype=dtype)
-    data["id"] = np.arange(n)
-    return data
-
-
-def _token_data_array(data: Any) -> Any:
-    import llama_cpp
-
-    pointer = data.ctypes.data_as(llama_cpp.llama_token_data_p)
-    return llama_cpp.llama_token_data_array(data=pointer, size=len(data), selected=-1, sorted=False)
-
-
 OSLO_CALL = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
 
 
@@ -292,7 +232,7 @@ def native_grammar_costs(llama: Any) -> dict[str, float]:
 
 
 def main() -> None:
-    from llama_cpp import Llama, LogitsProcessorList
+    from llama_cpp import Llama
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -308,11 +248,12 @@ def main() -> None:
     holder = LocalModelHolder(max_loaded=1, n_threads=args.threads, n_ctx=2048)
     llama = Llama(
         model_path=str(path), n_ctx=2048, n_threads=args.threads, verbose=False
-    )  # for the prototype
+    )  # a second copy for the plain llama-cpp-python modes
     holder.chat(path, messages_for(PROMPTS[0][0]), SamplingParams(0.0, 1.0, 4))  # load and warm up
     native = native_grammar_costs(llama)
 
-    modes = {name: ModeStats() for name in ("free", "grammar", "plain free", "plain top-token check")}
+    names = ("free", "grammar", "plain free", "plain grammar=", "plain GrammarSampler")
+    modes = {name: ModeStats() for name in names}
     full_masks = steps = 0
     # Every mode runs once per round, so background load on a shared machine hits them alike.
     for _ in range(args.repeats):
@@ -320,9 +261,10 @@ def main() -> None:
             modes["free"].add(question, holder_generation(holder, path, question, None))
             modes["grammar"].add(question, holder_generation(holder, path, question, grammar))
             modes["plain free"].add(question, plain_generation(llama, question))
-            check = GreedyGrammarCheck(llama, grammar_text)
-            generation = plain_generation(llama, question, logits_processor=LogitsProcessorList([check]))
-            modes["plain top-token check"].add(question, generation)
+            modes["plain grammar="].add(question, plain_generation(llama, question, grammar=grammar))
+            check = GrammarSampler(llama, grammar_text, GREEDY)
+            generation = plain_generation(llama, question, logits_processor=[check])
+            modes["plain GrammarSampler"].add(question, generation)
             full_masks, steps = full_masks + check.full_masks, steps + check.steps
             check.close()
     holder.close()
@@ -353,10 +295,9 @@ def main() -> None:
     ratio = modes["grammar"].tokens_per_second / modes["free"].tokens_per_second
     print(f"\nconstrained / free decode speed through LocalModelHolder: {ratio:.2f}x (target >= 0.7x)")
     same = sum(
-        modes["plain top-token check"].best[q].text == modes["grammar"].best[q].text
-        for q, _expected in PROMPTS
+        modes["plain grammar="].best[q].text == modes["grammar"].best[q].text for q, _expected in PROMPTS
     )
-    print(f"top-token check: same replies as the grammar for {same}/{n} prompts; it masked the whole")
+    print(f"GrammarSampler: same replies as llama.cpp's grammar= for {same}/{n} prompts; it masked the whole")
     print(
         f"vocabulary on {full_masks / max(steps, 1):.0%} of steps (where greedy's pick broke the grammar)\n"
     )

@@ -25,12 +25,10 @@ What caching buys, checked against llama-cpp-python 0.3.36 (figures: docs/benchm
 - What the cache saves is the schema → GBNF conversion and llama.cpp's check of the result (~0.7 ms for
   three small tools, more for big schemas); a cached lookup is ~8 µs. llama.cpp parses the GBNF again
   for every generation (~0.03 ms), which cannot be avoided from here.
-- The real cost is per token: llama.cpp checks every vocabulary entry (49k for SmolLM2) against the
-  grammar at each step, ~2.8 ms even for a fixed literal and ~3.4 ms for a tool call, against ~7 ms to
-  decode a token of the 135M model on 2 cores, so constrained decoding runs at ~0.62x of free. The
-  grammar's shape hardly matters. Checking only the token the sampler picked, and the whole vocabulary
-  only when the grammar rejects it (llama.cpp's own server does this), would reach ~0.9x, but
-  `stream_chat` cannot do that through `grammar=`.
+- The real cost is per token: llama.cpp's `grammar=` checks every vocabulary entry (49k for SmolLM2)
+  against the grammar at each step, ~3 ms against ~7 ms to decode a token of the 135M model on 2
+  cores (0.62x of free). So `LocalModelHolder` does not pass `grammar=`: `grammar_sampling` checks the
+  sampled token first and masks the vocabulary only when the grammar rejects it (0.83x).
 """
 
 from __future__ import annotations
