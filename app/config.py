@@ -148,6 +148,7 @@ class Config:
     # less than MODEL_STORE_MIN_FREE_BYTES free on its disk.
     MAX_GGUF_UPLOAD_BYTES = _env_int("MAX_GGUF_UPLOAD_BYTES", 32 * 1024**3)
     MAX_SPEC_UPLOAD_BYTES = _env_int("MAX_SPEC_UPLOAD_BYTES", 5 * 1024**2)
+    MAX_CONFIG_UPLOAD_BYTES = _env_int("MAX_CONFIG_UPLOAD_BYTES", 256 * 1024)
     MODEL_STORE_MIN_FREE_BYTES = _env_int("MODEL_STORE_MIN_FREE_BYTES", 1024**3)
 
     # Remote endpoints. Link-local and cloud metadata addresses are always refused; loopback and

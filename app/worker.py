@@ -21,6 +21,7 @@ from app.extensions import db
 from app.models import BackgroundJob, JobStatus
 from app.models.job import fail_stale_jobs, mark_finished
 from app.queueing import fail_lost_queued_jobs
+from app.worker_capabilities import publish_in_background
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,13 @@ class ToolsmithWorker(Worker):
     """RQ Worker that keeps `BackgroundJob` rows truthful."""
 
     flask_app: Flask | None = None
+
+    def register_birth(self):
+        super().register_birth()
+        try:
+            publish_in_background(self.connection, self.name)
+        except Exception:  # capabilities are advisory: never keep a worker from starting
+            log.exception("Could not publish the capabilities of worker %s", self.name)
 
     def main_work_horse(self, job, queue):
         db.engine.dispose(close=False)  # the parent's pooled connections must not be reused after fork

@@ -9,9 +9,11 @@ from app.models.chat import (
     ChatSessionTag,
     MessageStatus,
 )
+from app.models.dataset import Dataset, DatasetKind
 from app.models.job import ACTIVE_JOB_STATES, FINAL_JOB_STATES, BackgroundJob, JobStatus
 from app.models.llm import LLMModel, Provider
 from app.models.spec import ApiSpec
+from app.models.training_config import TrainingConfig
 from app.models.user import User
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "ChatMode",
     "ChatSession",
     "ChatSessionTag",
+    "Dataset",
+    "DatasetKind",
     "MessageStatus",
     "ACTIVE_JOB_STATES",
     "FINAL_JOB_STATES",
@@ -29,6 +33,7 @@ __all__ = [
     "LLMModel",
     "OwnedMixin",
     "Provider",
+    "TrainingConfig",
     "User",
     "utcnow",
 ]

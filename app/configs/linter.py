@@ -1,0 +1,355 @@
+"""The config linter: every mistake that would waste a training run, caught before it starts.
+
+Errors block save, download and submit; warnings do not. Each finding names the field it is about
+(`training.batch_size`), so the editor shows it next to that field, and a rule id, so tests can
+check that each rule fires on its minimal bad config and on no good one. `lint` never raises, on
+any JSON value at all (a hypothesis test holds it to that): what it cannot type-check it reports.
+
+What the linter needs to know beyond the config comes in a `LintContext`: who is asking (admins
+only may run a repository's own code), the user's datasets and registry models by name, the model's
+architecture (context length, size), the memory of the machine the worker runs on, and, at submit
+time, whether a CUDA worker is connected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.configs.estimates import MemoryEstimate, ModelFacts, estimate_memory
+from app.configs.schema import TrainingConfigSpec, parse_config
+from app.serving.tool_schema import validate_tool_definitions
+
+Severity = Literal["error", "warning"]
+
+HIGH_LEARNING_RATE = 1e-3
+LARGE_BATCH = 64
+FEWEST_STEPS = 10
+MOST_EPOCHS = 10
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    kind: str  # "sft" | "dpo"
+    rows: int
+
+
+@dataclass(frozen=True)
+class CudaCheck:
+    """Whether a connected `train` worker has a CUDA device, and why not when it has none."""
+
+    available: bool
+    reason: str = ""
+
+
+@dataclass
+class LintContext:
+    is_admin: bool = False
+    datasets: Mapping[str, DatasetFacts] = field(default_factory=dict)
+    registry_models: frozenset[str] = frozenset()
+    model_facts: ModelFacts | None = None
+    machine_memory_bytes: int | None = None
+    cuda: CudaCheck | None = None  # known at submit time only
+    submitting: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    path: str  # dotted field path, "" for the whole config
+    message: str
+    rule: str
+
+
+@dataclass
+class LintReport:
+    config: TrainingConfigSpec | None
+    findings: list[Finding]
+    memory: MemoryEstimate | None = None
+    machine_memory_bytes: int | None = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None and not self.errors
+
+    @property
+    def status(self) -> str:
+        """valid | warnings | errors, as the config cards show it."""
+        if self.errors:
+            return "errors"
+        return "warnings" if self.warnings else "valid"
+
+    def by_path(self) -> dict[str, list[Finding]]:
+        grouped: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            grouped.setdefault(finding.path, []).append(finding)
+        return grouped
+
+    def rules(self) -> set[str]:
+        return {f.rule for f in self.findings}
+
+
+def lint(raw: Any, context: LintContext | None = None) -> LintReport:
+    context = context or LintContext()
+    config, problems = parse_config(raw)
+    if config is None:
+        rule = "unknown_key"
+        findings = [
+            Finding("error", path, message, rule if message.startswith("Unknown key") else "wrong_type")
+            for path, message in problems
+        ]
+        return LintReport(None, findings)
+    findings: list[Finding] = []
+    memory = None
+    if config.model.name.strip() and context.model_facts is not None:
+        memory = estimate_memory(config, context.model_facts)
+    for rule in RULES:
+        findings.extend(rule(config, context, memory))
+    return LintReport(config, findings, memory, context.machine_memory_bytes)
+
+
+# --- rules: each takes (config, context, memory estimate) and yields findings -------------------------
+
+
+def _error(path: str, message: str, rule: str) -> Finding:
+    return Finding("error", path, message, rule)
+
+
+def _warning(path: str, message: str, rule: str) -> Finding:
+    return Finding("warning", path, message, rule)
+
+
+def model_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
+    if not c.model.name.strip():
+        yield _error(
+            "model.name",
+            "A base model is required: a Hub id or a folder under the model store.",
+            "model_required",
+        )
+    if c.model.trust_remote_code and not ctx.is_admin:
+        yield _error(
+            "model.trust_remote_code",
+            "Only an admin may run a model repository's own code (trust_remote_code).",
+            "trust_remote_code_admin",
+        )
+    if c.model.torch_dtype == "float32":
+        yield _warning(
+            "model.torch_dtype",
+            "float32 needs twice the memory of bfloat16 for weights and activations "
+            "(CPU workers train in float32 anyway).",
+            "float32_memory",
+        )
+    if c.model.device == "cuda" and ctx.cuda is not None and not ctx.cuda.available:
+        yield _error(
+            "model.device", f"No CUDA worker is available: {ctx.cuda.reason}", "cuda_device_unavailable"
+        )
+
+
+def tokenizer_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
+    if c.tokenizer.max_length < 16:
+        yield _error("tokenizer.max_length", "Max length must be at least 16 tokens.", "max_length_small")
+    facts = ctx.model_facts
+    if facts and facts.context_length and c.tokenizer.max_length > facts.context_length:
+        yield _warning(
+            "tokenizer.max_length",
+            f"Longer than the model's context ({facts.context_length} tokens): "
+            "positions past it were never trained.",
+            "max_length_over_context",
+        )
+
+
+def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstimate | None):
+    t = c.training
+    if t.batch_size < 1:
+        yield _error("training.batch_size", "Batch size must be at least 1.", "batch_size_min")
+    elif t.batch_size > LARGE_BATCH:
+        yield _warning(
+            "training.batch_size", f"A batch of {t.batch_size} rows may run out of memory.", "large_batch"
+        )
+    if memory is not None and ctx.machine_memory_bytes and memory.total_bytes > ctx.machine_memory_bytes:
+        yield _warning(
+            "training.batch_size",
+            f"Needs about {memory.total_gib:.1f} GiB; "
+            f"the worker has {ctx.machine_memory_bytes / 2**30:.1f} GiB. "
+            "Lower the batch size or max length (use gradient accumulation to keep the effective batch).",
+            "large_batch",
+        )
+    if not t.learning_rate > 0 or not math.isfinite(t.learning_rate):
+        yield _error(
+            "training.learning_rate", "Learning rate must be greater than 0.", "learning_rate_positive"
+        )
+    elif t.learning_rate > HIGH_LEARNING_RATE:
+        yield _warning(
+            "training.learning_rate",
+            f"Above {HIGH_LEARNING_RATE:g} training may be unstable (loss spikes, NaN); "
+            "LoRA usually wants 1e-4 to 5e-4.",
+            "high_learning_rate",
+        )
+    if t.max_steps is None and not t.num_epochs > 0:
+        yield _error(
+            "training.num_epochs", "Epochs must be greater than 0 (or set max steps).", "epochs_positive"
+        )
+    if t.max_steps is not None and t.max_steps < 1:
+        yield _error(
+            "training.max_steps", "Max steps must be at least 1 (empty = train by epochs).", "max_steps_min"
+        )
+    if t.gradient_accumulation_steps < 1:
+        yield _error("training.gradient_accumulation_steps", "Must be at least 1.", "accumulation_min")
+    if not 0 <= t.warmup_ratio < 1:
+        yield _error(
+            "training.warmup_ratio", "Warmup ratio must be from 0 up to (not including) 1.", "warmup_range"
+        )
+    if t.use_lora:
+        if t.lora_r is None:
+            yield _error("training.lora_r", "LoRA is on: its rank r is required.", "lora_r_required")
+        elif t.lora_r < 1:
+            yield _error("training.lora_r", "LoRA rank must be at least 1.", "lora_r_required")
+        if t.lora_alpha < 1:
+            yield _error("training.lora_alpha", "LoRA alpha must be at least 1.", "lora_alpha_min")
+        if not 0 <= t.lora_dropout < 1:
+            yield _error(
+                "training.lora_dropout",
+                "Dropout must be from 0 up to (not including) 1.",
+                "lora_dropout_range",
+            )
+        if isinstance(t.lora_target_modules, list) and not [m for m in t.lora_target_modules if m.strip()]:
+            yield _error(
+                "training.lora_target_modules", "Name at least one module, or use all-linear.", "lora_targets"
+            )
+    if t.use_qlora:
+        if not t.use_lora:
+            yield _error(
+                "training.use_qlora",
+                "QLoRA trains LoRA adapters on a 4-bit base: turn LoRA on.",
+                "qlora_needs_lora",
+            )
+        if ctx.cuda is not None and not ctx.cuda.available:
+            if ctx.submitting:
+                yield _error(
+                    "training.use_qlora", f"QLoRA needs a CUDA worker: {ctx.cuda.reason}", "qlora_needs_cuda"
+                )
+            else:
+                yield _warning(
+                    "training.use_qlora",
+                    f"QLoRA needs a CUDA worker, checked when the run starts: {ctx.cuda.reason}",
+                    "qlora_needs_cuda",
+                )
+    if t.method == "dpo" and not t.dpo_beta > 0:
+        yield _error("training.dpo_beta", "DPO beta must be greater than 0.", "dpo_beta_positive")
+
+
+def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
+    d, t = c.data, c.training
+    if d.max_samples is not None and d.max_samples < 1:
+        yield _error(
+            "data.max_samples", "Max samples must be at least 1 (empty = all rows).", "max_samples_min"
+        )
+    if not 0 < d.train_split < 1:
+        yield _error(
+            "data.train_split",
+            "The train split is a share strictly between 0 and 1 (0.9 keeps 10% for evaluation).",
+            "train_split_range",
+        )
+    dataset = ctx.datasets.get(d.dataset) if d.dataset else None
+    if d.dataset and dataset is None:
+        yield _error("data.dataset", f"You have no dataset named {d.dataset!r}.", "dataset_unknown")
+    if not 0 <= d.eval_split < 1 or (0 < d.train_split < 1 and d.train_split + d.eval_split > 1 + 1e-9):
+        yield _error(
+            "data.eval_split",
+            "The eval split is a share from 0 to 1, and train + eval cannot exceed 1.",
+            "eval_split_range",
+        )
+    if c.evaluation.eval_set and c.evaluation.eval_set not in ctx.datasets:
+        yield _error(
+            "evaluation.eval_set", f"You have no dataset named {c.evaluation.eval_set!r}.", "dataset_unknown"
+        )
+    if t.method == "dpo" and dataset is not None and dataset.kind != "dpo":
+        yield _error(
+            "data.dataset",
+            "DPO trains on preference pairs (prompt, chosen, rejected): pick a preference dataset.",
+            "dpo_needs_preference_dataset",
+        )
+    if t.method == "sft" and dataset is not None and dataset.kind == "dpo" and d.strategy == "as_is":
+        yield _warning(
+            "data.dataset",
+            "A preference dataset in SFT: only the chosen answers are trained on.",
+            "sft_on_preference",
+        )
+    if d.strategy == "teacher":
+        if t.method == "dpo":
+            yield _error(
+                "data.strategy",
+                "Teacher Mode writes SFT targets; use it with method sft.",
+                "teacher_needs_sft",
+            )
+        if not d.teacher_model:
+            yield _error(
+                "data.teacher_model",
+                "Teacher Mode needs a teacher model from the registry.",
+                "teacher_required",
+            )
+        elif d.teacher_model not in ctx.registry_models:
+            yield _error(
+                "data.teacher_model",
+                f"No model named {d.teacher_model!r} in your registry.",
+                "teacher_unknown",
+            )
+    if dataset is not None and dataset.rows > 0:
+        yield from _step_count_rules(c, dataset.rows)
+
+
+def _step_count_rules(c: TrainingConfigSpec, rows: int):
+    t, d = c.training, c.data
+    if t.batch_size < 1 or t.gradient_accumulation_steps < 1 or not 0 < d.train_split < 1:
+        return  # already an error
+    used = min(rows, d.max_samples) if d.max_samples and d.max_samples > 0 else rows
+    train_rows = max(1, int(used * d.train_split))
+    steps_per_epoch = max(1, math.ceil(train_rows / (t.batch_size * t.gradient_accumulation_steps)))
+    steps = t.max_steps if t.max_steps else math.ceil(steps_per_epoch * t.num_epochs)
+    epochs = steps / steps_per_epoch
+    if steps < FEWEST_STEPS:
+        yield _warning(
+            "training.num_epochs" if not t.max_steps else "training.max_steps",
+            f"Only {steps} optimizer steps for {train_rows} training rows: too few to learn much.",
+            "too_few_steps",
+        )
+    elif epochs > MOST_EPOCHS:
+        yield _warning(
+            "training.max_steps" if t.max_steps else "training.num_epochs",
+            f"{steps} steps is {epochs:.0f} passes over {train_rows} rows: the model will memorise them.",
+            "too_many_steps",
+        )
+
+
+def tools_rules(c: TrainingConfigSpec, _ctx: LintContext, _memory):
+    if not c.tools:
+        return
+    _, problems = validate_tool_definitions(c.tools)
+    for problem in problems:
+        yield _error("tools", problem, "tools_invalid")
+
+
+def output_rules(c: TrainingConfigSpec, _ctx: LintContext, _memory):
+    if c.logging.logging_steps < 1:
+        yield _error("logging.logging_steps", "Log at least every 1 step.", "logging_steps_min")
+    if not c.export.quantization_types:
+        yield _warning(
+            "export.quantization_types", "No quantization type: the run will not produce a GGUF.", "no_export"
+        )
+    if c.evaluation.enabled and c.evaluation.eval_set and c.evaluation.eval_set == c.data.dataset:
+        yield _warning(
+            "evaluation.eval_set", "Evaluating on the training dataset overstates accuracy.", "eval_on_train"
+        )
+
+
+RULES = (model_rules, tokenizer_rules, training_rules, data_rules, tools_rules, output_rules)

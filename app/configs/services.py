@@ -1,0 +1,196 @@
+"""Training configs for the signed-in user: lint with what the app knows, save, copy, read uploads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_login import current_user
+
+from app.configs.estimates import ModelFacts, facts_from_gguf, facts_from_hf_config
+from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, LintReport, lint
+from app.configs.schema import DEFAULT_BASE_MODEL
+from app.extensions import db
+from app.models import Dataset, LLMModel, TrainingConfig
+from app.ownership import owned, visible
+from app.serving.default_model import DEFAULT_MODEL_NAME, default_gguf_path
+
+
+class ConfigUploadError(ValueError):
+    def __init__(self, findings: list[Finding]):
+        super().__init__("; ".join(f.message for f in findings))
+        self.findings = findings
+
+
+def user_datasets() -> dict[str, DatasetFacts]:
+    rows = db.session.execute(owned(Dataset)).scalars()
+    return {row.name: DatasetFacts(kind=row.kind, rows=row.sample_count) for row in rows}
+
+
+def registry_model_names() -> frozenset[str]:
+    query = visible(LLMModel).where(LLMModel.enabled.is_(True))
+    return frozenset(row.name for row in db.session.execute(query).scalars())
+
+
+def model_facts(name: str) -> ModelFacts | None:
+    """Architecture numbers for the estimates: the default base from its GGUF, a local folder from its
+    config.json; None for a Hub id we have no copy of (no network at lint time)."""
+    name = name.strip()
+    if name in (DEFAULT_BASE_MODEL, DEFAULT_MODEL_NAME):
+        try:
+            return facts_from_gguf(str(default_gguf_path()))
+        except (FileNotFoundError, ValueError):
+            return None
+    store = Path(current_app.config["MODEL_STORE"]).resolve()
+    folder = (store / name).resolve()
+    if not name or not folder.is_relative_to(store) or folder == store:
+        return None  # never read outside the model store
+    config_file = folder / "config.json"
+    return facts_from_hf_config(config_file) if config_file.is_file() else None
+
+
+def worker_memory_bytes() -> int | None:
+    """Memory of the machine the train worker runs on: the connected worker's report, else this one's."""
+    from app.worker_capabilities import train_worker_capabilities
+
+    reports = train_worker_capabilities()
+    sizes = [r["memory_bytes"] for r in reports if r.get("memory_bytes")]
+    if sizes:
+        return max(sizes)
+    import psutil
+
+    return psutil.virtual_memory().total
+
+
+def cuda_check() -> CudaCheck:
+    from app.worker_capabilities import train_worker_capabilities
+
+    reports = train_worker_capabilities()
+    if not reports:
+        return CudaCheck(False, "no worker is listening on the train queue.")
+    if any(r.get("cuda") for r in reports):
+        return CudaCheck(True)
+    names = ", ".join(sorted(r.get("name", "?") for r in reports))
+    return CudaCheck(False, f"the connected train worker(s) ({names}) have no CUDA device.")
+
+
+def lint_for_user(raw: Any, submitting: bool = False) -> LintReport:
+    name = ""
+    if (
+        isinstance(raw, dict)
+        and isinstance(raw.get("model"), dict)
+        and isinstance(raw["model"].get("name"), str)
+    ):
+        name = raw["model"]["name"]
+    uses_qlora = (
+        isinstance(raw, dict)
+        and isinstance(raw.get("training"), dict)
+        and raw["training"].get("use_qlora") is True
+    )
+    context = LintContext(
+        is_admin=bool(current_user.is_admin),
+        datasets=user_datasets(),
+        registry_models=registry_model_names(),
+        model_facts=model_facts(name) if name else None,
+        machine_memory_bytes=worker_memory_bytes(),
+        cuda=cuda_check() if uses_qlora or submitting else None,
+        submitting=submitting,
+    )
+    return lint(raw, context)
+
+
+def findings_json(findings: list[Finding]) -> list[dict[str, str]]:
+    return [{"path": f.path, "message": f.message, "rule": f.rule} for f in findings]
+
+
+@dataclass
+class SaveResult:
+    config: TrainingConfig | None
+    report: LintReport
+
+
+def save_config(
+    raw: Any,
+    name: str,
+    description: str = "",
+    template_type: str | None = None,
+    existing: TrainingConfig | None = None,
+) -> SaveResult:
+    """Lint and, when there is no error, store (a new row or `existing`). Errors save nothing."""
+    report = lint_for_user(raw)
+    if not report.ok:
+        return SaveResult(None, report)
+    row = existing or TrainingConfig(owner_id=current_user.id, template_type=template_type)
+    row.name = name.strip()[:120] or "Untitled config"
+    row.description = description.strip()
+    row.config = report.config.model_dump(mode="json")
+    row.validation_status = report.status
+    row.errors = []
+    row.warnings = findings_json(report.warnings)
+    if existing is None:
+        db.session.add(row)
+    db.session.commit()
+    return SaveResult(row, report)
+
+
+def duplicate_config(source: TrainingConfig) -> TrainingConfig:
+    copy = TrainingConfig(
+        owner_id=current_user.id,
+        name=f"{source.name} (copy)"[:120],
+        description=source.description,
+        template_type=source.template_type,
+        config=json.loads(json.dumps(source.config)),
+        validation_status=source.validation_status,
+        errors=[],
+        warnings=list(source.warnings or []),
+    )
+    db.session.add(copy)
+    db.session.commit()
+    return copy
+
+
+def list_configs() -> list[TrainingConfig]:
+    query = owned(TrainingConfig).order_by(TrainingConfig.updated_at.desc(), TrainingConfig.id.desc())
+    return list(db.session.execute(query).scalars())
+
+
+def name_taken(name: str, exclude_id: int | None = None) -> bool:
+    query = owned(TrainingConfig).where(TrainingConfig.name == name.strip())
+    if exclude_id is not None:
+        query = query.where(TrainingConfig.id != exclude_id)
+    return db.session.execute(query.with_only_columns(sa.func.count())).scalar_one() > 0
+
+
+def read_upload(data: bytes, limit: int) -> Any:
+    """Uploaded bytes → a JSON value, or ConfigUploadError saying what is wrong with the file itself."""
+    if len(data) > limit:
+        raise ConfigUploadError(
+            [
+                Finding(
+                    "error",
+                    "",
+                    f"The file is {len(data) // 1024} KB; the limit is {limit // 1024} KB.",
+                    "too_large",
+                )
+            ]
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigUploadError([Finding("error", "", "The file is not UTF-8 text.", "not_json")]) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ConfigUploadError([Finding("error", "", f"Not valid JSON: {exc}", "not_json")]) from None
+    except RecursionError:
+        raise ConfigUploadError(
+            [Finding("error", "", "Not valid JSON: nested too deeply.", "not_json")]
+        ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -1,0 +1,34 @@
+"""Training datasets: a JSONL file in the one tool-call format, owned by a user."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import OwnedMixin, utcnow
+
+
+class DatasetKind(enum.StrEnum):
+    SFT = "sft"  # conversations: messages (with tool calls) and the tools offered
+    DPO = "dpo"  # preference pairs: prompt, chosen, rejected
+
+
+class Dataset(OwnedMixin, db.Model):
+    __tablename__ = "datasets"
+    __table_args__ = (sa.UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    kind: Mapped[str] = mapped_column(sa.String(8), default=DatasetKind.SFT.value)
+    source: Mapped[str] = mapped_column(sa.String(32), default="upload")  # upload | generated
+    spec_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_specs.id", ondelete="SET NULL"))
+    file_path: Mapped[str | None] = mapped_column(sa.String(1000))
+    sample_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.id} {self.name!r} {self.kind}>"

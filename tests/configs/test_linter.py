@@ -1,0 +1,236 @@
+"""The config schema and linter, without the app: templates, every rule, train.py configs, any JSON."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from app.configs.estimates import facts_from_gguf
+from app.configs.linter import CudaCheck, DatasetFacts, LintContext, lint
+from app.configs.schema import SECTIONS, json_schema, parse_config, train_py_shape
+from app.configs.templates import TEMPLATES, TEMPLATES_BY_KEY
+from app.serving.default_model import DEFAULT_MODEL_NAME, default_gguf_path
+
+TRAIN_PY_EXAMPLE = {
+    "model": {"name": "Qwen/Qwen3-0.6B", "trust_remote_code": True, "torch_dtype": "float16"},
+    "training": {
+        "method": "sft",
+        "num_epochs": 1,
+        "learning_rate": 5e-5,
+        "batch_size": 4,
+        "use_lora": True,
+        "lora_r": 8,
+        "lora_alpha": 32,
+    },
+}
+DATASETS = {"tools-sft": DatasetFacts("sft", 400), "prefs": DatasetFacts("dpo", 400)}
+
+
+@pytest.fixture(scope="module")
+def context() -> LintContext:
+    """What the app knows for a user on this machine: the default model's architecture, 24 GiB."""
+    return LintContext(
+        datasets=DATASETS,
+        registry_models=frozenset({DEFAULT_MODEL_NAME}),
+        model_facts=facts_from_gguf(str(default_gguf_path())),
+        machine_memory_bytes=24 * 2**30,
+    )
+
+
+def sft() -> dict:
+    return TEMPLATES_BY_KEY["sft_toolbench"].build()
+
+
+def dpo() -> dict:
+    return TEMPLATES_BY_KEY["dpo_basic"].build()
+
+
+def with_(config: dict, path: str, value) -> dict:
+    config = copy.deepcopy(config)
+    *parents, key = path.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[key] = value
+    return config
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.key)
+def test_every_template_passes_the_linter_for_the_default_model(template, context):
+    report = lint(template.build(), context)
+    assert report.ok and report.findings == [], report.findings
+    assert report.memory is not None and report.memory.total_bytes < context.machine_memory_bytes
+    Draft202012Validator(json_schema()).validate(template.build())
+
+
+# rule id → (minimal bad config, context changes)
+ERROR_CASES = {
+    "model_required": (with_(sft(), "model.name", "  "), {}),
+    "batch_size_min": (with_(sft(), "training.batch_size", 0), {}),
+    "learning_rate_positive": (with_(sft(), "training.learning_rate", 0.0), {}),
+    "max_samples_min": (with_(sft(), "data.max_samples", 0), {}),
+    "train_split_range": (with_(sft(), "data.train_split", 1.0), {}),
+    "lora_r_required": (with_(sft(), "training.lora_r", None), {}),
+    "dpo_needs_preference_dataset": (with_(dpo(), "data.dataset", "tools-sft"), {}),
+    "qlora_needs_cuda": (
+        with_(sft(), "training.use_qlora", True),
+        {
+            "cuda": CudaCheck(False, "the connected train worker(s) (w1) have no CUDA device."),
+            "submitting": True,
+        },
+    ),
+    "trust_remote_code_admin": (with_(sft(), "model.trust_remote_code", True), {}),
+    "unknown_key": (with_(sft(), "training.lora_rank", 8), {}),
+    "wrong_type": (with_(sft(), "training.batch_size", "4"), {}),
+    "epochs_positive": (with_(sft(), "training.num_epochs", 0.0), {}),
+    "max_steps_min": (with_(sft(), "training.max_steps", 0), {}),
+    "eval_split_range": (with_(sft(), "data.eval_split", 0.5), {}),
+    "qlora_needs_lora": (with_(with_(sft(), "training.use_qlora", True), "training.use_lora", False), {}),
+    "dataset_unknown": (with_(sft(), "data.dataset", "someone-elses"), {}),
+    "teacher_required": (with_(TEMPLATES_BY_KEY["teacher_mode"].build(), "data.teacher_model", None), {}),
+    "teacher_unknown": (with_(TEMPLATES_BY_KEY["teacher_mode"].build(), "data.teacher_model", "gpt-9"), {}),
+    "tools_invalid": (
+        with_(sft(), "tools", [{"type": "function", "function": {"description": "no name"}}]),
+        {},
+    ),
+    "max_length_small": (with_(sft(), "tokenizer.max_length", 8), {}),
+}
+WARNING_CASES = {
+    "float32_memory": (with_(sft(), "model.torch_dtype", "float32"), {}),
+    "high_learning_rate": (with_(sft(), "training.learning_rate", 5e-3), {}),
+    "large_batch": (with_(sft(), "training.batch_size", 128), {}),
+    "max_length_over_context": (with_(sft(), "tokenizer.max_length", 16384), {}),
+    "too_few_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.max_steps", 3), {}),
+    "too_many_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.num_epochs", 40.0), {}),
+    "qlora_needs_cuda": (
+        with_(sft(), "training.use_qlora", True),
+        {"cuda": CudaCheck(False, "no worker is listening on the train queue.")},
+    ),
+}
+
+
+def _context(base: LintContext, changes: dict) -> LintContext:
+    return LintContext(**{**base.__dict__, **changes})
+
+
+@pytest.mark.parametrize("rule", ERROR_CASES)
+def test_each_error_rule_fires_on_its_minimal_bad_config(rule, context):
+    config, changes = ERROR_CASES[rule]
+    report = lint(config, _context(context, changes))
+    assert rule in {f.rule for f in report.errors}, report.findings
+    assert not report.ok
+    assert all(f.path is not None and f.message for f in report.findings)
+
+
+@pytest.mark.parametrize("rule", WARNING_CASES)
+def test_each_warning_rule_fires_on_its_minimal_config_and_allows_save(rule, context):
+    config, changes = WARNING_CASES[rule]
+    report = lint(config, _context(context, changes))
+    assert rule in {f.rule for f in report.warnings}, report.findings
+    assert report.ok and report.status == "warnings"
+
+
+def test_no_rule_fires_on_good_configs_in_any_context(context):
+    """Templates, with datasets of the right kind and a CUDA worker at submit, stay clean."""
+    cuda = _context(context, {"cuda": CudaCheck(True), "submitting": True, "is_admin": True})
+    for template in TEMPLATES:
+        config = template.build()
+        config["data"]["dataset"] = "prefs" if config["training"]["method"] == "dpo" else "tools-sft"
+        for ctx in (context, cuda):
+            assert lint(config, ctx).findings == [], (template.key, lint(config, ctx).findings)
+    assert lint(with_(sft(), "training.use_qlora", True), cuda).findings == []
+
+
+def test_findings_name_the_field_they_are_about(context):
+    report = lint(with_(with_(sft(), "training.batch_size", 0), "data.train_split", 0.0), context)
+    paths = {f.path for f in report.errors}
+    assert paths == {"training.batch_size", "data.train_split"}
+    typed = lint({"training": {"learning_rate": "fast", "lora_r": 8.5}, "oops": 1}, context)
+    assert {(f.path, f.rule) for f in typed.errors} == {
+        ("training.learning_rate", "wrong_type"),
+        ("training.lora_r", "wrong_type"),
+        ("oops", "unknown_key"),
+    }
+
+
+def test_train_py_config_loads_as_is_and_round_trips_for_an_admin(context):
+    admin = _context(context, {"is_admin": True})
+    report = lint(TRAIN_PY_EXAMPLE, admin)
+    assert report.ok and report.config.model.torch_dtype == "float16"
+    downloaded = train_py_shape(report.config)
+    assert set(downloaded) <= set(SECTIONS) and "export" not in downloaded
+    for section, values in TRAIN_PY_EXAMPLE.items():
+        for key, value in values.items():
+            assert downloaded[section][key] == value
+    again = lint(json.loads(json.dumps(downloaded)), admin)
+    assert again.ok and again.config == report.config
+
+
+def test_train_py_config_reports_trust_remote_code_for_a_non_admin(context):
+    report = lint(TRAIN_PY_EXAMPLE, context)
+    assert [f.rule for f in report.errors] == ["trust_remote_code_admin"]
+    assert report.errors[0].path == "model.trust_remote_code"
+
+
+def test_not_an_object_is_one_clear_error():
+    for value in (None, [], "config", 3, True):
+        report = lint(value)
+        assert report.config is None and len(report.errors) == 1 and report.errors[0].path == ""
+
+
+def test_parse_rejects_nan_and_infinity():
+    _, problems = parse_config({"training": {"learning_rate": float("nan")}})
+    assert problems and problems[0][0] == "training.learning_rate"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+SECTION_KEYS = st.sampled_from(
+    ["model", "tokenizer", "training", "data", "tools", "evaluation", "logging", "export", "seed", "name"]
+)
+FIELD_KEYS = st.sampled_from(
+    [
+        "name",
+        "batch_size",
+        "learning_rate",
+        "lora_r",
+        "use_lora",
+        "use_qlora",
+        "method",
+        "dataset",
+        "train_split",
+        "max_samples",
+        "metrics",
+        "quantization_types",
+        "max_length",
+        "strategy",
+        "teacher_model",
+        "lora_target_modules",
+        "num_epochs",
+        "max_steps",
+        "trust_remote_code",
+        "torch_dtype",
+        "eval_split",
+    ]
+)
+CONFIG_SHAPED = st.dictionaries(
+    SECTION_KEYS, st.dictionaries(FIELD_KEYS, JSON_VALUES, max_size=6) | JSON_VALUES
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=JSON_VALUES | CONFIG_SHAPED)
+def test_no_json_value_makes_the_linter_raise(value, context):
+    report = lint(value, context)
+    assert report.ok or report.errors
+    assert report.status in ("valid", "warnings", "errors")
