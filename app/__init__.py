@@ -70,6 +70,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.background import bp as background_bp
     from app.chat import bp as chat_bp
     from app.configs import bp as configs_bp
+    from app.datasets import bp as datasets_bp
     from app.main import bp as main_bp
     from app.registry import bp as registry_bp
     from app.specs import bp as specs_bp
@@ -83,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(analytics_bp, url_prefix="/analytics")
     app.register_blueprint(specs_bp, url_prefix="/specs")
     app.register_blueprint(configs_bp, url_prefix="/configs")
+    app.register_blueprint(datasets_bp, url_prefix="/datasets")
 
 
 @event.listens_for(Engine, "connect")

@@ -110,6 +110,7 @@ def app(database_template, redis_url, tmp_path):
         EMBEDDED_REDIS = False
         RATELIMIT_STORAGE_URI = limiter_storage_uri(redis_url)
         MODEL_STORE = str(tmp_path / "models")
+        DATASET_STORE = str(tmp_path / "datasets")
 
     application = create_app(PerTestConfig)
     yield application
@@ -191,6 +192,7 @@ def worker_environment(app) -> dict[str, str]:
         REDIS_URL=app.config["REDIS_URL"],
         INSTANCE_PATH=app.instance_path,
         MODEL_STORE=app.config["MODEL_STORE"],
+        DATASET_STORE=app.config["DATASET_STORE"],
         SECRET_KEY=app.config["SECRET_KEY"],
         JOB_HEARTBEAT_SECONDS=str(app.config["JOB_HEARTBEAT_SECONDS"]),
         JOB_STALE_SECONDS=str(app.config["JOB_STALE_SECONDS"]),

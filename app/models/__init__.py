@@ -9,7 +9,7 @@ from app.models.chat import (
     ChatSessionTag,
     MessageStatus,
 )
-from app.models.dataset import Dataset, DatasetKind
+from app.models.dataset import Dataset, DatasetKind, DatasetStatus
 from app.models.job import ACTIVE_JOB_STATES, FINAL_JOB_STATES, BackgroundJob, JobStatus
 from app.models.llm import LLMModel, Provider
 from app.models.spec import ApiSpec
@@ -25,6 +25,7 @@ __all__ = [
     "ChatSessionTag",
     "Dataset",
     "DatasetKind",
+    "DatasetStatus",
     "MessageStatus",
     "ACTIVE_JOB_STATES",
     "FINAL_JOB_STATES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,7 +18,15 @@ class DatasetKind(enum.StrEnum):
     DPO = "dpo"  # preference pairs: prompt, chosen, rejected
 
 
+class DatasetStatus(enum.StrEnum):
+    GENERATING = "generating"  # a background job is writing it
+    READY = "ready"
+    FAILED = "failed"
+
+
 class Dataset(OwnedMixin, db.Model):
+    """Rows live in a JSONL file under DATASET_STORE (one per dataset); this row holds what pages show."""
+
     __tablename__ = "datasets"
     __table_args__ = (sa.UniqueConstraint("owner_id", "name"),)
 
@@ -25,9 +34,17 @@ class Dataset(OwnedMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(120))
     kind: Mapped[str] = mapped_column(sa.String(8), default=DatasetKind.SFT.value)
     source: Mapped[str] = mapped_column(sa.String(32), default="upload")  # upload | generated
+    source_format: Mapped[str] = mapped_column(sa.String(32), default="")  # sharegpt, openai, toolsmith, ...
     spec_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_specs.id", ondelete="SET NULL"))
     file_path: Mapped[str | None] = mapped_column(sa.String(1000))
     sample_count: Mapped[int] = mapped_column(default=0)
+    train_count: Mapped[int] = mapped_column(default=0)
+    eval_count: Mapped[int] = mapped_column(default=0)  # rows the file marks "split": "eval"
+    stats: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # generation options
+    status: Mapped[str] = mapped_column(sa.String(16), default=DatasetStatus.READY.value)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("background_jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:

@@ -1,8 +1,8 @@
 """training configs and datasets
 
-Revision ID: 06dad6aaeb86
+Revision ID: e57fd17e569b
 Revises: a44820ff2db0
-Create Date: 2026-11-23 20:42:05.982580
+Create Date: 2026-11-23 20:48:45.324159
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '06dad6aaeb86'
+revision = 'e57fd17e569b'
 down_revision = 'a44820ff2db0'
 branch_labels = None
 depends_on = None
@@ -43,11 +43,20 @@ def upgrade():
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('source', sa.String(length=32), nullable=False),
+    sa.Column('source_format', sa.String(length=32), nullable=False),
     sa.Column('spec_id', sa.Integer(), nullable=True),
     sa.Column('file_path', sa.String(length=1000), nullable=True),
     sa.Column('sample_count', sa.Integer(), nullable=False),
+    sa.Column('train_count', sa.Integer(), nullable=False),
+    sa.Column('eval_count', sa.Integer(), nullable=False),
+    sa.Column('stats', sa.JSON(), nullable=False),
+    sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('job_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['job_id'], ['background_jobs.id'], name=op.f('fk_datasets_job_id_background_jobs'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_datasets_owner_id_users'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['spec_id'], ['api_specs.id'], name=op.f('fk_datasets_spec_id_api_specs'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_datasets')),

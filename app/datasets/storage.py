@@ -1,0 +1,48 @@
+"""Dataset files: one JSONL per dataset under DATASET_STORE/<owner id>/, written atomically.
+
+A file is written to a temporary name beside its final one and renamed only when complete, so a
+crash or an error mid-write never leaves a half-written dataset where a reader could find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def dataset_path(store: str | Path, owner_id: int, dataset_id: int) -> Path:
+    return Path(store) / str(int(owner_id)) / f"{int(dataset_id)}.jsonl"
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows as JSONL; returns the byte size. The file appears only once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+                out.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path.stat().st_size
+
+
+def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for index, line in enumerate(handle):
+            if limit is not None and index >= limit:
+                return
+            if line.strip():
+                yield json.loads(line)
+
+
+def remove_file(path: str | Path | None) -> None:
+    if path:
+        Path(path).unlink(missing_ok=True)
