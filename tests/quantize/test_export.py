@@ -1,0 +1,121 @@
+"""The export steps on a tiny random Llama with the default model's tokenizer: merge, convert, quantize,
+check; failures leave no GGUF behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quantize import ExportError, check_gguf, export_model
+from quantize.__main__ import main as cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """2 layers, hidden 64, SmolLM2's real tokenizer (read from the shipped GGUF), random weights."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from app.serving.default_model import default_gguf_path
+
+    gguf = default_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_model, tmp_path_factory) -> Path:
+    """A LoRA adapter with non-zero weights (peft initialises B to zero, which would merge to nothing)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False
+    )
+    peft_model = get_peft_model(model, config)
+    folder = tmp_path_factory.mktemp("adapter")
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def test_export_with_an_adapter_gives_checked_ggufs_of_each_type(tiny_model, tiny_adapter, tmp_path):
+    import gguf
+
+    seen = []
+    result = export_model(
+        tiny_model,
+        tmp_path / "out",
+        ["Q4_K_M", "F16"],
+        adapter_dir=tiny_adapter,
+        name="tiny",
+        progress=lambda step, fraction: seen.append(step),
+    )
+    assert set(result.files) == {"Q4_K_M", "F16"}
+    for quant, path in result.files.items():
+        assert path.parent == tmp_path / "out" and path.is_file()
+        assert isinstance(result.samples[quant], str)
+        reader = gguf.GGUFReader(str(path))
+        assert "tokenizer.chat_template" in reader.fields  # the template travels with the model
+    assert result.files["Q4_K_M"].stat().st_size < result.files["F16"].stat().st_size
+    assert seen[0] == "merging" and seen[-1] == "done"
+    assert {"merge", "convert", "quantize Q4_K_M"} <= set(result.seconds)
+    # The merge changed the weights: the merged model differs from the base.
+    from safetensors.torch import load_file
+
+    base = load_file(str(next(tiny_model.glob("*.safetensors"))))
+    merged = load_file(str(next(result.merged_dir.glob("*.safetensors"))))
+    key = next(k for k in base if "q_proj" in k)
+    assert not (base[key] == merged[key]).all()
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".export-")] == []
+
+
+def test_a_conversion_failure_names_the_step_and_leaves_no_gguf(tiny_model, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for item in tiny_model.iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    config = json.loads((broken / "config.json").read_text())
+    config["architectures"] = ["NoSuchModelForCausalLM"]
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ExportError) as raised:
+        export_model(broken, tmp_path / "out", ["Q4_K_M"])
+    assert raised.value.step == "convert" and "NoSuchModelForCausalLM" in raised.value.message
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_unknown_types_and_unloadable_files_are_clear_errors(tmp_path):
+    with pytest.raises(ExportError, match="choose quantization types"):
+        export_model(tmp_path, tmp_path / "out", ["Q3_XS"])
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(ExportError) as raised:
+        check_gguf(fake)
+    assert raised.value.step == "check"
+
+
+def test_the_cli_exports_a_base_model(tiny_model, tmp_path, capsys):
+    assert cli(["export", str(tiny_model), str(tmp_path / "cli"), "--types", "Q8_0", "--name", "t"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == "Q8_0" and Path(printed[1]).is_file()
+    assert cli(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 1
