@@ -71,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.chat import bp as chat_bp
     from app.configs import bp as configs_bp
     from app.datasets import bp as datasets_bp
+    from app.training import bp as training_bp
     from app.main import bp as main_bp
     from app.registry import bp as registry_bp
     from app.specs import bp as specs_bp
@@ -85,6 +86,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(specs_bp, url_prefix="/specs")
     app.register_blueprint(configs_bp, url_prefix="/configs")
     app.register_blueprint(datasets_bp, url_prefix="/datasets")
+    app.register_blueprint(training_bp, url_prefix="/runs")
 
 
 @event.listens_for(Engine, "connect")

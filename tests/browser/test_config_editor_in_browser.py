@@ -23,7 +23,7 @@ def test_live_lint_and_save_in_the_editor(app, make_user, live_server, browser):
     browser.find_element(By.NAME, "email").send_keys("editor@example.com")
     browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Training"))).click()
+    wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Configs"))).click()
     wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "Use SFT PC Building"))).click()
 
     batch = wait.until(ec.presence_of_element_located((By.NAME, "training__batch_size")))

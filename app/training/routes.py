@@ -1,0 +1,158 @@
+"""Run pages: start (with the linter's verdict and estimate), list, live status, cancel / resume / retry."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from app.extensions import db
+from app.models import Dataset, LLMModel, RunMetric, TrainingConfig, TrainingRun
+from app.ownership import get_owned_or_404, owned
+from app.queueing import EnqueueError
+from app.training import bp
+from app.training.charts import loss_chart_svg
+from app.training.forms import RunActionForm, StartRunForm
+from app.training.services import (
+    RunRefused,
+    cancel_run,
+    check_submit,
+    delete_run,
+    reconcile_run,
+    resume_run,
+    retry_run,
+    start_run,
+)
+
+UNPROCESSABLE = 422
+METRICS_SHOWN = 20
+
+
+def _start_form() -> StartRunForm:
+    form = StartRunForm()
+    configs = db.session.execute(owned(TrainingConfig).order_by(TrainingConfig.name)).scalars()
+    datasets = db.session.execute(
+        owned(Dataset).where(Dataset.status == "ready").order_by(Dataset.name)
+    ).scalars()
+    form.config_id.choices = [(c.id, c.name) for c in configs]
+    form.dataset_id.choices = [
+        (d.id, f"{d.name} ({d.kind.upper()}, {d.sample_count} rows)") for d in datasets
+    ]
+    return form
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def index():
+    form = _start_form()
+    report = None
+    status = 200
+    if request.method == "GET" and request.args.get("config_id", type=int):
+        form.config_id.data = request.args.get("config_id", type=int)
+    if form.validate_on_submit():
+        config = get_owned_or_404(TrainingConfig, form.config_id.data)
+        dataset = get_owned_or_404(Dataset, form.dataset_id.data)
+        try:
+            run = start_run(config, dataset, form.name.data or "")
+        except RunRefused as exc:
+            report, status = exc.report, UNPROCESSABLE
+            flash(str(exc), "error")
+        except EnqueueError as exc:
+            flash(str(exc), "error")
+            status = 503
+        else:
+            return redirect(url_for("training.detail", run_id=run.id))
+    elif request.method == "POST":
+        if "csrf_token" in form.errors:
+            abort(400)
+        status = UNPROCESSABLE
+    runs = list(db.session.execute(owned(TrainingRun).order_by(TrainingRun.id.desc())).scalars())
+    for run in runs:
+        reconcile_run(run)
+    return render_template("training/index.html", form=form, runs=runs, report=report), status
+
+
+@bp.route("/check", methods=["POST"])
+@login_required
+def check():
+    """HTMX: the linter's verdict and estimate for the picked config + dataset, before submitting."""
+    form = _start_form()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return render_template("training/_check.html", report=None)
+    config = get_owned_or_404(TrainingConfig, form.config_id.data)
+    dataset = get_owned_or_404(Dataset, form.dataset_id.data)
+    return render_template("training/_check.html", report=check_submit(config, dataset))
+
+
+@bp.route("/<int:run_id>")
+@login_required
+def detail(run_id: int):
+    run = get_owned_or_404(TrainingRun, run_id)
+    reconcile_run(run)
+    template = "training/_status.html" if request.args.get("poll") else "training/run.html"
+    return render_template(template, **_status_context(run))
+
+
+def _status_context(run: TrainingRun) -> dict:
+    metrics = list(
+        db.session.execute(
+            db.select(RunMetric).where(RunMetric.run_id == run.id).order_by(RunMetric.id)
+        ).scalars()
+    )
+    points = [{"step": m.step, "loss": m.loss, "eval_loss": m.eval_loss} for m in metrics]
+    models = []
+    if run.model_ids:
+        models = list(db.session.execute(db.select(LLMModel).where(LLMModel.id.in_(run.model_ids))).scalars())
+    return {
+        "run": run,
+        "chart": loss_chart_svg(points),
+        "log": metrics[-METRICS_SHOWN:],
+        "models": models,
+        "action_form": RunActionForm(),
+    }
+
+
+def _action(run_id: int, action) -> object:
+    run = get_owned_or_404(TrainingRun, run_id)
+    if not RunActionForm().validate_on_submit():
+        abort(400)
+    try:
+        action(run)
+    except RunRefused as exc:
+        flash(str(exc), "error")
+    except EnqueueError as exc:
+        flash(str(exc), "error")
+    return run
+
+
+@bp.route("/<int:run_id>/cancel", methods=["POST"])
+@login_required
+def cancel(run_id: int):
+    _action(run_id, cancel_run)
+    flash("Stopping the run: it keeps its last checkpoint.", "info")
+    return redirect(url_for("training.detail", run_id=run_id))
+
+
+@bp.route("/<int:run_id>/resume", methods=["POST"])
+@login_required
+def resume(run_id: int):
+    _action(run_id, resume_run)
+    return redirect(url_for("training.detail", run_id=run_id))
+
+
+@bp.route("/<int:run_id>/retry", methods=["POST"])
+@login_required
+def retry(run_id: int):
+    _action(run_id, retry_run)
+    return redirect(url_for("training.detail", run_id=run_id))
+
+
+@bp.route("/<int:run_id>/delete", methods=["POST"])
+@login_required
+def delete(run_id: int):
+    run = _action(run_id, delete_run)
+    if db.session.get(TrainingRun, run.id) is not None:
+        return redirect(url_for("training.detail", run_id=run_id))
+    flash("Deleted the run and its files (registered models keep theirs).", "success")
+    return redirect(url_for("training.index"))

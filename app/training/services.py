@@ -1,0 +1,160 @@
+"""Runs for the signed-in user: lint at submit, enqueue, cancel, resume, retry, reconcile, delete."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from flask import current_app
+from flask_login import current_user
+
+from app.configs.linter import LintReport
+from app.configs.services import lint_for_user
+from app.extensions import db
+from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
+from app.queueing import enqueue_job, request_cancel
+
+TRAIN_TIMEOUT_S = 24 * 3600
+
+
+class RunRefused(ValueError):
+    def __init__(self, report: LintReport | None, message: str):
+        super().__init__(message)
+        self.report = report
+
+
+def check_submit(config: TrainingConfig, dataset: Dataset) -> LintReport:
+    """The saved config with the chosen dataset, linted as at submit (CUDA checked for QLoRA)."""
+    raw = dict(config.config)
+    raw["data"] = {**raw.get("data", {}), "dataset": dataset.name}
+    return lint_for_user(raw, submitting=True)
+
+
+def start_run(config: TrainingConfig, dataset: Dataset, name: str = "") -> TrainingRun:
+    if dataset.status != "ready":
+        raise RunRefused(None, "That dataset is not ready yet.")
+    report = check_submit(config, dataset)
+    if not report.ok:
+        raise RunRefused(report, "The config has errors for this dataset.")
+    run = TrainingRun(
+        owner_id=current_user.id,
+        name=(name.strip() or f"{config.name} on {dataset.name}")[:160],
+        config_id=config.id,
+        config=report.config.model_dump(mode="json"),
+        dataset_id=dataset.id,
+        dataset_name=dataset.name,
+        stage=RunStage.QUEUED.value,
+    )
+    db.session.add(run)
+    config.times_used += 1
+    config.last_used_at = utcnow()
+    db.session.commit()
+    _enqueue(run, resume=False)
+    return run
+
+
+def _enqueue(run: TrainingRun, resume: bool) -> None:
+    job = enqueue_job(
+        owner_id=run.owner_id,
+        kind="training",
+        title=f"Train {run.name}" + (" (resume)" if resume else ""),
+        func="jobs.train.run",
+        args=(run.id, resume),
+        queue="train",
+        timeout=TRAIN_TIMEOUT_S,
+    )
+    run.job_id = job.id
+    run.stage = RunStage.QUEUED.value
+    run.error = None
+    run.cancel_requested = False
+    run.finished_at = None
+    db.session.commit()
+
+
+def cancel_run(run: TrainingRun) -> None:
+    """Queued: cancelled at once. Running: the trainer stops at the next step and keeps a checkpoint."""
+    if run.is_final:
+        return
+    run.cancel_requested = True
+    db.session.commit()
+    job = db.session.get(BackgroundJob, run.job_id) if run.job_id else None
+    if job is not None and job.status == JobStatus.QUEUED:
+        request_cancel(job)
+        run.stage = RunStage.CANCELLED.value
+        run.finished_at = utcnow()
+        db.session.commit()
+
+
+def resume_run(run: TrainingRun) -> None:
+    if run.stage not in (RunStage.CANCELLED.value, RunStage.FAILED.value) or not run.last_checkpoint:
+        raise RunRefused(None, "Only a cancelled or failed run with a checkpoint can resume.")
+    _enqueue(run, resume=True)
+
+
+def retry_run(run: TrainingRun) -> None:
+    if not run.is_final:
+        raise RunRefused(None, "The run is still going.")
+    _remove_files(run)
+    run.step = 0
+    run.total_steps = 0
+    run.loss = None
+    run.last_checkpoint = None
+    run.resumed_from_step = None
+    from app.models import RunMetric
+
+    db.session.execute(db.delete(RunMetric).where(RunMetric.run_id == run.id))
+    db.session.commit()
+    _enqueue(run, resume=False)
+
+
+def reconcile_run(run: TrainingRun) -> None:
+    """A run whose job already ended (its worker was killed, say) but that still looks active."""
+    if run.is_final or not run.job_id:
+        return
+    job = db.session.get(BackgroundJob, run.job_id)
+    if job is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        return
+    from jobs.train import _last_checkpoint, run_dir
+
+    checkpoint = _last_checkpoint(run_dir(run) / "trainer")
+    run.last_checkpoint = str(checkpoint) if checkpoint else run.last_checkpoint
+    if job.status == JobStatus.CANCELLED or run.cancel_requested:
+        run.stage = RunStage.CANCELLED.value
+    else:
+        run.stage = RunStage.FAILED.value
+        run.error = job.error or "The training job ended unexpectedly."
+    run.finished_at = utcnow()
+    db.session.commit()
+
+
+def delete_run(run: TrainingRun) -> None:
+    """The run and its files (checkpoints, adapter, exports); registered models keep their GGUFs."""
+    if not run.is_final:
+        raise RunRefused(None, "Cancel the run before deleting it.")
+    _remove_files(run, keep_registered=True)
+    db.session.delete(run)
+    db.session.commit()
+
+
+def _remove_files(run: TrainingRun, keep_registered: bool = True) -> None:
+    folder = Path(current_app.config["MODEL_STORE"]) / "runs" / str(run.owner_id) / str(run.id)
+    if not folder.is_dir():
+        return
+    if keep_registered:
+        from app.models import LLMModel
+
+        kept = {
+            Path(m.gguf_path).resolve()
+            for m in db.session.execute(
+                db.select(LLMModel).where(LLMModel.training_run_id == run.id)
+            ).scalars()
+            if m.gguf_path
+        }
+        for path in folder.rglob("*"):
+            if path.is_file() and path.resolve() not in kept:
+                path.unlink(missing_ok=True)
+        for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    else:
+        shutil.rmtree(folder, ignore_errors=True)

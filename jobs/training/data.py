@@ -1,0 +1,95 @@
+"""Dataset rows → what TRL trains on, rendered with the tool-aware template.
+
+Rows are tokenised here, not by TRL, because their JSON does not fit Arrow: tool schemas and call
+arguments differ from row to row, and `datasets` would merge them into one struct type with `null`
+for every missing key, so the rendered tools and calls would no longer match what serving renders.
+Tokenising from the plain Python rows keeps them exact; TRL gets `input_ids` and `assistant_masks`
+(loss on assistant tokens only). DPO rows become rendered strings (`prompt`, `chosen`, `rejected`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from app.serving.chat_template import TOOL_CHAT_TEMPLATE, TRAINING_TEMPLATE
+
+IGNORE = -100
+
+
+@dataclass
+class Splits:
+    train: list[dict[str, Any]]
+    eval: list[dict[str, Any]]
+
+
+def split_rows(
+    rows: list[dict[str, Any]],
+    train_split: float,
+    eval_split: float,
+    seed: int,
+    max_samples: int | None = None,
+) -> Splits:
+    """Rows marked `split` keep their side (generated datasets hold eval phrasings out); others are
+    shuffled with the seed and cut by the shares."""
+    rng = random.Random(seed)
+    marked_eval = [r for r in rows if r.get("split") == "eval"]
+    unmarked = [r for r in rows if r.get("split") not in ("train", "eval")]
+    marked_train = [r for r in rows if r.get("split") == "train"]
+    rng.shuffle(unmarked)
+    total = len(unmarked)
+    n_train = int(round(total * train_split))
+    n_eval = min(total - n_train, int(round(total * eval_split)))
+    train = marked_train + unmarked[:n_train]
+    evaluation = marked_eval + unmarked[n_train : n_train + n_eval]
+    rng.shuffle(train)
+    if max_samples:
+        train = train[:max_samples]
+        evaluation = evaluation[: max(1, max_samples // 10)] if evaluation else evaluation
+    return Splits(train, evaluation)
+
+
+def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
+    """input_ids and assistant_masks for each row (rows with nothing to learn after truncation dropped)."""
+    examples = []
+    for row in rows:
+        encoded = tokenizer.apply_chat_template(
+            row["messages"],
+            tools=row.get("tools") or None,
+            chat_template=TRAINING_TEMPLATE,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
+        ids = list(encoded["input_ids"])[:max_length]
+        mask = list(encoded["assistant_masks"])[:max_length]
+        if any(mask):
+            examples.append({"input_ids": ids, "assistant_masks": mask})
+    return examples
+
+
+def render_dpo(rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str]]:
+    """prompt / chosen / rejected as text: the prompt with the assistant header, each answer after it."""
+    examples = []
+    for row in rows:
+        tools = row.get("tools") or None
+        prompt = tokenizer.apply_chat_template(
+            row["prompt"],
+            tools=tools,
+            chat_template=TOOL_CHAT_TEMPLATE,
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        answers = []
+        for side in ("chosen", "rejected"):
+            full = tokenizer.apply_chat_template(
+                row["prompt"] + row[side], tools=tools, chat_template=TOOL_CHAT_TEMPLATE, tokenize=False
+            )
+            answers.append(full[len(prompt) :] if full.startswith(prompt) else full)
+        examples.append({"prompt": prompt, "chosen": answers[0], "rejected": answers[1]})
+    return examples
+
+
+def real_tokens(examples: list[dict[str, list[int]]]) -> int:
+    return sum(len(e["input_ids"]) for e in examples)

@@ -1,0 +1,283 @@
+"""Build and run a TRL trainer (SFT or DPO, LoRA / QLoRA / full) for a training config.
+
+What this decides, and why:
+- float32 on CPU, bf16 on GPUs that support it; QLoRA (bitsandbytes 4-bit) only with CUDA.
+- gradient checkpointing off unless the config asks: for small models on CPU it cost ~20% of the
+  throughput (ARCHITECTURE.md) and memory is rarely the limit there.
+- the tokenizer gets the tool-aware template before training and keeps it (`TOOL_CHAT_TEMPLATE`,
+  without the training markers), so it is saved with the adapter and carried into the GGUF.
+- `TrainingHooks` is how the job sees progress and asks to stop: a TrainerCallback calls it on every
+  log and checks `should_stop` at every step; stopping saves a checkpoint first, so resume works.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.configs.schema import TrainingConfigSpec
+from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
+
+
+class TrainingRefused(RuntimeError):
+    """The config cannot run on this worker (QLoRA without CUDA, ...): a message for the user."""
+
+
+@dataclass
+class StepReport:
+    step: int
+    total_steps: int
+    epoch: float | None
+    loss: float | None = None
+    eval_loss: float | None = None
+    learning_rate: float | None = None
+    grad_norm: float | None = None
+    tokens_per_second: float | None = None
+    eta_seconds: float | None = None
+
+
+@dataclass
+class TrainingHooks:
+    on_log: Callable[[StepReport], None] = lambda report: None
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class TrainOutcome:
+    adapter_dir: Path
+    stopped: bool
+    global_step: int
+    train_tokens: int
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def device_settings(config: TrainingConfigSpec) -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available() and config.model.device != "cpu"
+    if config.model.device == "cuda" and not cuda:
+        raise TrainingRefused("The config asks for a CUDA device and this worker has none.")
+    if config.training.use_qlora and not cuda:
+        raise TrainingRefused(
+            "QLoRA needs a CUDA worker (bitsandbytes 4-bit); this worker has no CUDA device."
+        )
+    dtype_name = config.model.torch_dtype
+    if dtype_name == "auto":
+        dtype_name = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    if not cuda and dtype_name == "float16":
+        dtype_name = "float32"  # fp16 training needs a GPU's mixed precision
+    return {"cuda": cuda, "dtype": getattr(torch, dtype_name), "dtype_name": dtype_name}
+
+
+def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, settings: dict[str, Any]):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    trust = bool(config.model.trust_remote_code)  # the linter allows it for admins only
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir), trust_remote_code=trust)
+    tokenizer.padding_side = config.tokenizer.padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.chat_template = config.tokenizer.chat_template or TOOL_CHAT_TEMPLATE
+    kwargs: dict[str, Any] = {"dtype": settings["dtype"], "trust_remote_code": trust}
+    if config.training.use_qlora:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if settings["dtype_name"] == "bfloat16" else torch.float16,
+        )
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), **kwargs)
+    if config.training.use_qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.training.gradient_checkpointing
+        )
+    return model, tokenizer
+
+
+def lora_config(config: TrainingConfigSpec):
+    from peft import LoraConfig
+
+    t = config.training
+    if not t.use_lora:
+        return None
+    return LoraConfig(
+        r=t.lora_r or 8,
+        lora_alpha=t.lora_alpha,
+        lora_dropout=t.lora_dropout,
+        target_modules=t.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def common_args(config: TrainingConfigSpec, output_dir: Path, settings: dict[str, Any], has_eval: bool):
+    t = config.training
+    return {
+        "output_dir": str(output_dir),
+        "num_train_epochs": t.num_epochs,
+        "max_steps": t.max_steps or -1,
+        "learning_rate": t.learning_rate,
+        "lr_scheduler_type": t.lr_scheduler_type,
+        "warmup_ratio": t.warmup_ratio,
+        "per_device_train_batch_size": t.batch_size,
+        "per_device_eval_batch_size": t.batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "logging_steps": config.logging.logging_steps,
+        "report_to": ["tensorboard"] if config.logging.tensorboard else [],
+        "save_strategy": "steps",
+        "save_steps": max(10, config.logging.logging_steps * 5),
+        "save_total_limit": 2,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": max(10, config.logging.logging_steps * 5) if has_eval else None,
+        "seed": config.seed,
+        "bf16": settings["dtype_name"] == "bfloat16" and settings["cuda"],
+        "use_cpu": not settings["cuda"],
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,
+    }
+
+
+def train(
+    base_dir: Path,
+    output_dir: Path,
+    config: TrainingConfigSpec,
+    splits: Splits,
+    hooks: TrainingHooks,
+    resume_from: str | None = None,
+) -> TrainOutcome:
+    from datasets import Dataset
+
+    settings = device_settings(config)
+    model, tokenizer = load_model_and_tokenizer(base_dir, config, settings)
+    has_eval = bool(splits.eval)
+    started = time.perf_counter()
+    if config.training.method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        train_rows, eval_rows = render_dpo(splits.train, tokenizer), render_dpo(splits.eval, tokenizer)
+        tokens = sum(len(tokenizer(r["prompt"] + r["chosen"]).input_ids) for r in train_rows)
+        args = DPOConfig(
+            **common_args(config, output_dir, settings, has_eval),
+            beta=config.training.dpo_beta,
+            max_length=config.tokenizer.max_length,
+        )
+        trainer = DPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(train_rows),
+            eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+            processing_class=tokenizer,
+            peft_config=lora_config(config),
+        )
+    else:
+        from trl import SFTConfig, SFTTrainer
+
+        train_examples = tokenize_sft(splits.train, tokenizer, config.tokenizer.max_length)
+        eval_examples = tokenize_sft(splits.eval, tokenizer, config.tokenizer.max_length)
+        if not train_examples:
+            raise TrainingRefused("No training row has an assistant answer to learn from.")
+        tokens = real_tokens(train_examples)
+        args = SFTConfig(
+            **common_args(config, output_dir, settings, bool(eval_examples)),
+            max_length=config.tokenizer.max_length,
+            packing=config.training.packing,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(train_examples),
+            eval_dataset=Dataset.from_list(eval_examples) if eval_examples else None,
+            processing_class=tokenizer,
+            peft_config=lora_config(config),
+        )
+    callback = _ProgressCallback(hooks, tokens_per_epoch=tokens)
+    trainer.add_callback(callback)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    adapter_dir = output_dir / "adapter"
+    if callback.stopped:
+        trainer.save_model(str(output_dir / f"checkpoint-{trainer.state.global_step}"))
+    trainer.save_model(str(adapter_dir))
+    tokenizer.chat_template = config.tokenizer.chat_template or TOOL_CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(adapter_dir))
+    return TrainOutcome(
+        adapter_dir=adapter_dir,
+        stopped=callback.stopped,
+        global_step=trainer.state.global_step,
+        train_tokens=tokens,
+        seconds=time.perf_counter() - started,
+        metrics=dict(result.metrics),
+    )
+
+
+def _make_callback_base():
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class _ProgressCallback(_make_callback_base()):
+    """Reports each log to the hooks and stops (after saving a checkpoint) when asked to."""
+
+    def __init__(self, hooks: TrainingHooks, tokens_per_epoch: int):
+        self.hooks = hooks
+        self.tokens_per_epoch = tokens_per_epoch
+        self.stopped = False
+        self.started: float | None = None
+        self.start_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+        self.start_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.hooks.should_stop():
+            self.stopped = True
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        elapsed = time.perf_counter() - (self.started or time.perf_counter())
+        done = state.global_step - self.start_step
+        per_step = elapsed / done if done else None
+        remaining = max(state.max_steps - state.global_step, 0)
+        epochs_done = (state.epoch or 0.0) - (
+            self.start_step / state.max_steps * args.num_train_epochs if state.max_steps else 0.0
+        )
+        tokens_per_second = (
+            self.tokens_per_epoch * epochs_done / elapsed if elapsed > 0 and epochs_done > 0 else None
+        )
+        self.hooks.on_log(
+            StepReport(
+                step=state.global_step,
+                total_steps=state.max_steps,
+                epoch=state.epoch,
+                loss=_number(logs.get("loss")),
+                eval_loss=_number(logs.get("eval_loss")),
+                learning_rate=_number(logs.get("learning_rate")),
+                grad_norm=_number(logs.get("grad_norm")),
+                tokens_per_second=tokens_per_second,
+                eta_seconds=per_step * remaining if per_step else None,
+            )
+        )
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
