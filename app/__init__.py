@@ -71,10 +71,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.chat import bp as chat_bp
     from app.configs import bp as configs_bp
     from app.datasets import bp as datasets_bp
-    from app.training import bp as training_bp
     from app.main import bp as main_bp
     from app.registry import bp as registry_bp
     from app.specs import bp as specs_bp
+    from app.training import bp as training_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")

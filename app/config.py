@@ -150,7 +150,8 @@ class Config:
     MAX_SPEC_UPLOAD_BYTES = _env_int("MAX_SPEC_UPLOAD_BYTES", 5 * 1024**2)
     MAX_CONFIG_UPLOAD_BYTES = _env_int("MAX_CONFIG_UPLOAD_BYTES", 256 * 1024)
     # Datasets: JSONL files under DATASET_STORE; uploads up to MAX_DATASET_UPLOAD_BYTES (also capped by
-    # MAX_CONTENT_LENGTH); generation up to MAX_GENERATED_ROWS, in a background job above GENERATE_INLINE_ROWS.
+    # MAX_CONTENT_LENGTH); generation up to MAX_GENERATED_ROWS, as a background job above
+    # GENERATE_INLINE_ROWS.
     DATASET_STORE = os.environ.get("DATASET_STORE") or str(Path(INSTANCE_PATH) / "datasets")
     MAX_DATASET_UPLOAD_BYTES = _env_int("MAX_DATASET_UPLOAD_BYTES", 16 * 1024**2)
     MAX_GENERATED_ROWS = _env_int("MAX_GENERATED_ROWS", 50_000)

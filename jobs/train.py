@@ -54,6 +54,7 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     folder = run_dir(row)
     folder.mkdir(parents=True, exist_ok=True)
     resume_from = row.last_checkpoint if resume and row.last_checkpoint else None
+    dataset_id = row.dataset_id  # read now: progress updates end the session, and `row` with it
     _update(
         run_id,
         stage=RunStage.PREPARING,
@@ -64,7 +65,7 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     )
     progress.update(0.02, "Preparing the base model and data")
     base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"])
-    rows = _load_rows(row.dataset_id)
+    rows = _load_rows(dataset_id)
     if config.data.strategy == "teacher":
         raise TrainingRefused("Teacher Mode's teacher step is not available yet: use strategy as_is.")
     splits = split_rows(

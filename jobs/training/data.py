@@ -53,6 +53,7 @@ def split_rows(
 def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
     """input_ids and assistant_masks for each row (rows with nothing to learn after truncation dropped)."""
     examples = []
+    tokenize_sft.longest = 0  # for the error message when every row was cut before its answer
     for row in rows:
         encoded = tokenizer.apply_chat_template(
             row["messages"],
@@ -62,6 +63,7 @@ def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) ->
             return_dict=True,
             return_assistant_tokens_mask=True,
         )
+        tokenize_sft.longest = max(tokenize_sft.longest, len(encoded["input_ids"]))
         ids = list(encoded["input_ids"])[:max_length]
         mask = list(encoded["assistant_masks"])[:max_length]
         if any(mask):

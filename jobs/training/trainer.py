@@ -129,7 +129,7 @@ def common_args(config: TrainingConfigSpec, output_dir: Path, settings: dict[str
         "max_steps": t.max_steps or -1,
         "learning_rate": t.learning_rate,
         "lr_scheduler_type": t.lr_scheduler_type,
-        "warmup_ratio": t.warmup_ratio,
+        "warmup_steps": t.warmup_ratio,  # transformers 5: a float in [0, 1) is a share of the steps
         "per_device_train_batch_size": t.batch_size,
         "per_device_eval_batch_size": t.batch_size,
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
@@ -187,7 +187,11 @@ def train(
         train_examples = tokenize_sft(splits.train, tokenizer, config.tokenizer.max_length)
         eval_examples = tokenize_sft(splits.eval, tokenizer, config.tokenizer.max_length)
         if not train_examples:
-            raise TrainingRefused("No training row has an assistant answer to learn from.")
+            raise TrainingRefused(
+                "No training row has an assistant answer within the max length "
+                f"({config.tokenizer.max_length} tokens; the longest row has {tokenize_sft.longest}): "
+                "raise tokenizer.max_length."
+            )
         tokens = real_tokens(train_examples)
         args = SFTConfig(
             **common_args(config, output_dir, settings, bool(eval_examples)),

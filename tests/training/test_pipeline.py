@@ -1,0 +1,236 @@
+"""The training pipeline through a real `flask worker --burst`: a tiny Llama trains a few LoRA SFT and DPO
+steps, metrics are stored per step, the adapter is merged and exported to GGUFs that llama.cpp loads,
+and the registered model answers in the chat layer; cancel and resume; QLoRA refused on CPU."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import gguf
+import pytest
+
+from app.configs.templates import TEMPLATES_BY_KEY
+from app.extensions import db
+from app.models import LLMModel, RunMetric, TrainingConfig, TrainingRun
+from tests.conftest import csrf_token, start_worker
+
+pytestmark = pytest.mark.slow
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+CITIES = ["Oslo", "Lima", "Paris", "Tokyo", "Cairo", "Quito", "Perth", "Dakar"]
+
+
+def sft_rows(n: int = 48) -> list[dict]:
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": f"What's the weather in {CITIES[i % len(CITIES)]}?"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": {"city": CITIES[i % 8]}},
+                        }
+                    ],
+                },
+            ],
+            "tools": [WEATHER],
+        }
+        for i in range(n)
+    ]
+
+
+def dpo_rows(n: int = 24) -> list[dict]:
+    rows = []
+    for i in range(n):
+        city = CITIES[i % len(CITIES)]
+        call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}
+        wrong = {"type": "function", "function": {"name": "get_weather", "arguments": {"town": city}}}
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": f"Weather in {city}?"}],
+                "chosen": [{"role": "assistant", "content": "", "tool_calls": [call]}],
+                "rejected": [{"role": "assistant", "content": "", "tool_calls": [wrong]}],
+                "tools": [WEATHER],
+            }
+        )
+    return rows
+
+
+@pytest.fixture
+def setup(app, signed_in, tiny_model):
+    """A user, the tiny model under MODEL_STORE/tiny, and one SFT and one DPO dataset."""
+    from app.datasets.services import store_rows
+
+    client, user = signed_in()
+    shutil.copytree(tiny_model, Path(app.config["MODEL_STORE"]) / "tiny")
+    with app.test_request_context():
+        store_rows(user.id, "weather", "sft", sft_rows(), source="upload", source_format="toolsmith")
+        store_rows(user.id, "weather-prefs", "dpo", dpo_rows(), source="upload", source_format="toolsmith")
+    return client, user
+
+
+def save_config(app, user, name: str, template: str, **training) -> int:
+    config = TEMPLATES_BY_KEY[template].build()
+    config["model"]["name"] = "tiny"
+    config["tokenizer"]["max_length"] = 384
+    config["training"].update({"batch_size": 4, "logging_steps": 1} | training)
+    config["training"].pop("logging_steps")
+    config["logging"]["logging_steps"] = 1
+    config["export"]["quantization_types"] = ["Q4_K_M", "F16"]
+    with app.app_context():
+        row = TrainingConfig(owner_id=user.id, name=name, template_type=template, config=config)
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
+def dataset_id(app, name: str) -> int:
+    from app.models import Dataset
+
+    with app.app_context():
+        return db.session.execute(db.select(Dataset.id).where(Dataset.name == name)).scalar_one()
+
+
+def start(client, config_id: int, dataset: int):
+    data = {
+        "csrf_token": csrf_token(client, "/runs/"),
+        "config_id": str(config_id),
+        "dataset_id": str(dataset),
+    }
+    return client.post("/runs/", data=data)
+
+
+def the_run(app, run_id: int) -> TrainingRun:
+    with app.app_context():
+        row = db.session.get(TrainingRun, run_id)
+        db.session.expunge(row)
+        return row
+
+
+def run_worker(app, tmp_path, timeout: int = 300) -> None:
+    worker = start_worker(app, "train", "--burst", log_path=tmp_path / "worker.log")
+    assert worker.wait(timeout=timeout) == 0, (tmp_path / "worker.log").read_text()[-4000:]
+
+
+def test_sft_run_trains_exports_registers_and_the_model_answers(app, setup, tmp_path):
+    client, user = setup
+    config_id = save_config(app, user, "tiny sft", "sft_toolbench", max_steps=5)
+    response = start(client, config_id, dataset_id(app, "weather"))
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    assert 'hx-trigger="every 2s"' in client.get(f"/runs/{run_id}").get_data(as_text=True)
+    run_worker(app, tmp_path)
+    run = the_run(app, run_id)
+    assert run.stage == "done", run.error
+    assert run.step == 5 and run.total_steps == 5 and run.loss is not None
+    with app.app_context():
+        metrics = db.session.execute(db.select(RunMetric).where(RunMetric.run_id == run_id)).scalars().all()
+        assert len([m for m in metrics if m.loss is not None]) == 5
+        models = db.session.execute(db.select(LLMModel).where(LLMModel.id.in_(run.model_ids))).scalars().all()
+        assert {m.quantization for m in models} >= {"Q4_K_M"} and len(models) == 2
+        for model in models:
+            assert (
+                model.owner_id == user.id
+                and model.training_method == "sft"
+                and model.training_run_id == run_id
+            )
+            assert model.lora_config["r"] == 16 and model.training_dataset == "weather"
+            template = gguf.GGUFReader(model.gguf_path).fields["tokenizer.chat_template"].contents()
+            assert "tools" in template and "<tool_call>" in template
+        from app.serving import generate
+        from app.serving.types import SamplingParams
+
+        reply = generate(
+            models[0],
+            [{"role": "user", "content": "Weather in Oslo?"}],
+            SamplingParams(temperature=0.0, max_tokens=8),
+            tools=[WEATHER],
+        )
+        assert reply.completion_tokens > 0
+        config = db.session.get(TrainingConfig, config_id)
+        assert config.times_used == 1 and config.last_used_at is not None
+    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "every 2s" not in page and "Registered models" in page and "<svg" in page
+
+
+def test_dpo_run_trains_and_exports(app, setup, tmp_path):
+    client, user = setup
+    config_id = save_config(app, user, "tiny dpo", "dpo_basic", max_steps=5, batch_size=2)
+    response = start(client, config_id, dataset_id(app, "weather-prefs"))
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    run_worker(app, tmp_path)
+    run = the_run(app, run_id)
+    assert run.stage == "done", run.error
+    assert run.step == 5 and len(run.model_ids) == 2
+
+
+def test_dpo_config_on_an_sft_dataset_is_refused_at_submit(app, setup):
+    client, user = setup
+    config_id = save_config(app, user, "tiny dpo", "dpo_basic", max_steps=5)
+    response = start(client, config_id, dataset_id(app, "weather"))
+    assert response.status_code == 422 and "preference" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(TrainingRun).count() == 0
+
+
+def test_qlora_on_a_cpu_worker_is_refused_at_submit_with_the_reason(app, setup):
+    client, user = setup
+    config_id = save_config(app, user, "tiny qlora", "sft_toolbench", max_steps=5, use_qlora=True)
+    response = start(client, config_id, dataset_id(app, "weather"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "QLoRA needs a CUDA worker" in html
+    with app.app_context():
+        assert db.session.query(TrainingRun).count() == 0
+
+
+def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(app, setup, tmp_path):
+    client, user = setup
+    config_id = save_config(app, user, "tiny long", "sft_toolbench", max_steps=400, batch_size=2)
+    with app.app_context():  # save often so the cancel has a checkpoint to keep
+        row = db.session.get(TrainingConfig, config_id)
+        row.config = {**row.config, "logging": {**row.config["logging"], "logging_steps": 2}}
+        db.session.commit()
+    response = start(client, config_id, dataset_id(app, "weather"))
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    worker = start_worker(app, "train", "--burst", log_path=tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 180
+        while the_run(app, run_id).step < 12:
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.5)
+        token = csrf_token(client, f"/runs/{run_id}")
+        asked = time.monotonic()
+        assert client.post(f"/runs/{run_id}/cancel", data={"csrf_token": token}).status_code == 302
+        assert worker.wait(timeout=60) == 0
+        assert time.monotonic() - asked < 30
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    cancelled = the_run(app, run_id)
+    assert cancelled.stage == "cancelled" and cancelled.last_checkpoint
+    stopped_at = int(cancelled.last_checkpoint.rsplit("-", 1)[-1])
+    assert 10 <= stopped_at < 400
+    with app.app_context():  # finish quickly on resume
+        row = db.session.get(TrainingRun, run_id)
+        row.config = {**row.config, "training": {**row.config["training"], "max_steps": stopped_at + 4}}
+        db.session.commit()
+    token = csrf_token(client, f"/runs/{run_id}")
+    assert client.post(f"/runs/{run_id}/resume", data={"csrf_token": token}).status_code == 302
+    run_worker(app, tmp_path)
+    resumed = the_run(app, run_id)
+    assert resumed.stage == "done", resumed.error
+    assert resumed.resumed_from_step == cancelled.step and resumed.step == stopped_at + 4
