@@ -121,6 +121,17 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
         if config.export.quantization_types
         else None
     )
+    if exported and config.evaluation.enabled and splits.eval and config.training.method == "sft":
+        from jobs.training.evaluate import evaluate_gguf
+
+        _update(run_id, stage=RunStage.EVALUATING)
+        target = exported.files.get("Q4_K_M") or next(iter(exported.files.values()))
+
+        def on_eval(done: int, total: int) -> None:
+            progress.update(0.95 + 0.04 * done / total, f"Evaluating: {done} of {total} held-out rows")
+
+        report = evaluate_gguf(target, splits.eval, progress=on_eval)
+        _update(run_id, evaluation={**report.metrics(), "model": target.name})
     _update(run_id, stage=RunStage.REGISTERING)
     model_ids = _register(run_id, config, exported.files if exported else {}, outcome)
     _update(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))

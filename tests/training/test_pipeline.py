@@ -159,6 +159,8 @@ def test_sft_run_trains_exports_registers_and_the_model_answers(app, setup, tmp_
             tools=[WEATHER],
         )
         assert reply.completion_tokens > 0
+        assert set(run.evaluation) >= {"tool_call_accuracy", "valid_call_rate", "eval_rows"}
+        assert run.evaluation["eval_rows"] > 0 and models[0].evaluation_metrics == run.evaluation
         config = db.session.get(TrainingConfig, config_id)
         assert config.times_used == 1 and config.last_used_at is not None
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)

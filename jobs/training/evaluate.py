@@ -1,0 +1,106 @@
+"""Tool-call accuracy of an exported GGUF on held-out rows, through the same serving path as chat.
+
+For each eval row the conversation up to its last assistant turn is the prompt and that turn is the
+expected answer. A reply counts as:
+- valid when every call it makes parses and matches the offered tools' schemas (`check_tool_call`);
+- correct when its calls equal the expected ones (same names, same arguments), or when both make no
+  call (the "no operation fits" rows);
+- right tool when the first call names the expected function.
+Greedy decoding, no grammar: the model's own ability, not the grammar's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.serving.local import LocalModelHolder
+from app.serving.tool_calls import parse_tool_calls
+from app.serving.tool_schema import check_tool_call
+from app.serving.types import SamplingParams
+
+MAX_EVAL_ROWS = 100
+GREEDY = SamplingParams(temperature=0.0, max_tokens=128)
+
+
+@dataclass
+class EvalReport:
+    rows: int = 0
+    expected_calls: int = 0
+    valid: int = 0
+    correct: int = 0
+    right_tool: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float | int]:
+        n = max(self.rows, 1)
+        called = max(self.expected_calls, 1)
+        return {
+            "eval_rows": self.rows,
+            "tool_call_accuracy": round(self.correct / n, 4),
+            "valid_call_rate": round(self.valid / n, 4),
+            "right_tool_rate": round(self.right_tool / called, 4),
+        }
+
+
+def _expected_calls(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", call)
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                arguments = {}
+        calls.append((function.get("name"), arguments or {}))
+    return calls
+
+
+def evaluate_gguf(
+    gguf_path: str | Path,
+    rows: list[dict[str, Any]],
+    limit: int = MAX_EVAL_ROWS,
+    progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
+) -> EvalReport:
+    usable = [
+        r
+        for r in rows
+        if isinstance(r.get("messages"), list)
+        and r["messages"][-1:]
+        and r["messages"][-1].get("role") == "assistant"
+    ][:limit]
+    report = EvalReport()
+    holder = LocalModelHolder(max_loaded=1, n_threads=threads, n_ctx=2048)
+    try:
+        for index, row in enumerate(usable):
+            tools = row.get("tools") or []
+            expected = _expected_calls(row["messages"][-1])
+            reply = holder.chat(gguf_path, row["messages"][:-1], GREEDY, tools=tools or None)
+            got = [(c.name, c.arguments) for c in parse_tool_calls(reply.text)]
+            problems = [p for name, args in got for p in check_tool_call(tools, name, args)] if tools else []
+            valid = (bool(got) and not problems) or (not got and not expected)
+            correct = got == expected
+            report.rows += 1
+            report.expected_calls += bool(expected)
+            report.valid += valid
+            report.correct += correct
+            report.right_tool += bool(expected and got and got[0][0] == expected[0][0])
+            report.items.append(
+                {
+                    "expected": expected,
+                    "got": got,
+                    "valid": valid,
+                    "correct": correct,
+                    "reply": reply.text[:500],
+                }
+            )
+            if progress:
+                progress(index + 1, len(usable))
+    finally:
+        holder.close()
+    return report
