@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.configs.schema import TrainingConfigSpec
 
-# Fitted on CPU (float32, SDPA attention, TRL SFTTrainer, no gradient checkpointing); see module doc.
-FRAMEWORK_BYTES = 700 * 2**20
-ACTIVATION_HIDDEN_FACTOR = 34  # values of size `hidden` kept per token per layer
+# Fitted to peak RSS (VmHWM) of LoRA and full runs of the 135M model on CPU (float32, SDPA attention,
+# TRL SFTTrainer), by varying batch, length and the number of layers: bench/memory_estimate.py.
+FRAMEWORK_BYTES = 750 * 2**20  # Python + torch + transformers + TRL after import, plus allocator slack
+ACTIVATION_HIDDEN_FACTOR = 22  # values of size `hidden` kept per token per layer
 ACTIVATION_MLP_FACTOR = 3  # values of size `intermediate` kept per token per layer
-LOGIT_COPIES = 4  # logits, their log-softmax, its gradient, TRL's token accuracy / entropy
-CHECKPOINTING_KEEP = 0.15  # share of activations kept with gradient checkpointing
+LOGIT_COPIES = 5  # float32 logits, log-softmax, its gradient, TRL's entropy / token accuracy
+CHECKPOINTING_KEEP = 0.24  # share of activations kept with gradient checkpointing (measured)
 ADAMW_BYTES_PER_TRAINABLE = 16  # fp32 weight + gradient + two moments
+ADAMW_MOMENT_BYTES = 8  # at the peak (end of the forward pass) gradients are already freed
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def estimate_memory(
         optimizer = trainable * ADAMW_BYTES_PER_TRAINABLE
     else:
         trainable = facts.parameters
-        optimizer = trainable * (ADAMW_BYTES_PER_TRAINABLE - value_bytes)
+        optimizer = trainable * ADAMW_MOMENT_BYTES  # gradients are counted below, where they can peak
     tokens = max(1, min(tokens_per_row or config.tokenizer.max_length, config.tokenizer.max_length))
     batch_tokens = max(1, t.batch_size) * tokens
     per_token_layer = ACTIVATION_HIDDEN_FACTOR * facts.hidden + ACTIVATION_MLP_FACTOR * facts.intermediate
@@ -124,6 +126,10 @@ def estimate_memory(
     if t.gradient_checkpointing:
         activations = int(activations * CHECKPOINTING_KEEP)
     logits = batch_tokens * facts.vocab * 4 * LOGIT_COPIES  # the loss is computed in float32
+    if not (t.use_lora and t.lora_r):
+        # Full fine-tuning: the peak is the larger of the forward pass (activations + logits) and the
+        # backward's end, where all gradients exist at once.
+        optimizer += max(0, trainable * value_bytes - (activations + logits))
     return MemoryEstimate(
         framework_bytes=FRAMEWORK_BYTES,
         weights_bytes=weight_bytes,

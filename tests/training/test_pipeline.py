@@ -236,3 +236,54 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(app, setup, tmp_
     resumed = the_run(app, run_id)
     assert resumed.stage == "done", resumed.error
     assert resumed.resumed_from_step == cancelled.step and resumed.step == stopped_at + 4
+
+
+def test_a_killed_worker_leaves_the_run_failed_with_a_reason_and_resumable(app, setup, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from app.models import BackgroundJob
+    from tests.conftest import PROJECT_ROOT, flask_command, worker_environment
+
+    client, user = setup
+    config_id = save_config(app, user, "tiny doomed", "sft_toolbench", max_steps=400, batch_size=2)
+    response = start(client, config_id, dataset_id(app, "weather"))
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    worker = start_worker(app, "train", log_path=tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 180
+        while the_run(app, run_id).step < 12:
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.5)
+        with app.app_context():
+            horse = db.session.get(BackgroundJob, the_run(app, run_id).job_id).worker_pid
+        os.kill(horse, signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    time.sleep(app.config["JOB_STALE_SECONDS"] + 1)
+    subprocess.run(
+        flask_command("reconcile"),
+        cwd=PROJECT_ROOT,
+        env=worker_environment(app),
+        check=True,
+        capture_output=True,
+    )
+    page = client.get(f"/runs/{run_id}").get_data(as_text=True)  # the page settles the run
+    failed = the_run(app, run_id)
+    assert failed.stage == "failed" and failed.error and failed.last_checkpoint, failed.error
+    assert "Resume from step" in page
+    with app.app_context():
+        row = db.session.get(TrainingRun, run_id)
+        stopped_at = int(row.last_checkpoint.rsplit("-", 1)[-1])
+        row.config = {**row.config, "training": {**row.config["training"], "max_steps": stopped_at + 2}}
+        db.session.commit()
+    token = csrf_token(client, f"/runs/{run_id}")
+    assert client.post(f"/runs/{run_id}/resume", data={"csrf_token": token}).status_code == 302
+    run_worker(app, tmp_path)
+    resumed = the_run(app, run_id)
+    assert resumed.stage == "done", resumed.error
+    assert resumed.step == stopped_at + 2
