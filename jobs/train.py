@@ -47,14 +47,14 @@ def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None
 def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     from jobs.training.base_model import resolve_base_model
     from jobs.training.data import split_rows
-    from jobs.training.trainer import TrainingHooks, TrainingRefused, train
+    from jobs.training.trainer import TrainingHooks, train
 
     row = db.session.get(TrainingRun, run_id)
     config = TrainingConfigSpec.model_validate(row.config)
     folder = run_dir(row)
     folder.mkdir(parents=True, exist_ok=True)
     resume_from = row.last_checkpoint if resume and row.last_checkpoint else None
-    dataset_id = row.dataset_id  # read now: progress updates end the session, and `row` with it
+    dataset_id, owner_id = row.dataset_id, row.owner_id  # progress updates end the session (and `row`)
     _update(
         run_id,
         stage=RunStage.PREPARING,
@@ -66,11 +66,11 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     progress.update(0.02, "Preparing the base model and data")
     base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"])
     rows = _load_rows(dataset_id)
-    if config.data.strategy == "teacher":
-        raise TrainingRefused("Teacher Mode's teacher step is not available yet: use strategy as_is.")
     splits = split_rows(
         rows, config.data.train_split, config.data.eval_split, config.seed, config.data.max_samples
     )
+    if config.data.strategy == "teacher":
+        splits.train = _teacher_stage(run_id, owner_id, config, splits.train, progress)
     db.session.remove()
 
     def on_log(report) -> None:
@@ -131,7 +131,11 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
             progress.update(0.95 + 0.04 * done / total, f"Evaluating: {done} of {total} held-out rows")
 
         report = evaluate_gguf(target, splits.eval, progress=on_eval)
-        _update(run_id, evaluation={**report.metrics(), "model": target.name})
+        earlier = (
+            db.session.execute(db.select(TrainingRun.evaluation).where(TrainingRun.id == run_id)).scalar_one()
+            or {}
+        )
+        _update(run_id, evaluation={**earlier, **report.metrics(), "model": target.name})
     _update(run_id, stage=RunStage.REGISTERING)
     model_ids = _register(run_id, config, exported.files if exported else {}, outcome)
     _update(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
@@ -141,6 +145,37 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
         "tokens": outcome.train_tokens,
         "seconds": round(outcome.seconds, 1),
     }
+
+
+def _teacher_stage(run_id: int, owner_id: int, config: TrainingConfigSpec, rows: list, progress) -> list:
+    from jobs.training.teacher import distil
+    from jobs.training.trainer import TrainingRefused
+
+    teacher = (
+        db.session.execute(
+            db.select(LLMModel).where(
+                LLMModel.name == config.data.teacher_model,
+                LLMModel.enabled.is_(True),
+                db.or_(LLMModel.owner_id == owner_id, LLMModel.owner_id.is_(None)),
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if teacher is None:
+        raise TrainingRefused(f"The teacher model {config.data.teacher_model!r} is not in your registry.")
+    db.session.expunge(teacher)  # loaded now and kept: progress updates end the session
+    _update(run_id, stage=RunStage.TEACHER)
+
+    def on_row(done: int, total: int) -> None:
+        progress.update(0.02 + 0.08 * done / total, f"Teacher {teacher_name}: {done} of {total} answers")
+
+    teacher_name = teacher.name
+    rewritten, report = distil(teacher, rows, progress=on_row)
+    if report.rows and report.failed == report.rows:
+        raise TrainingRefused(f"The teacher {teacher_name} failed on every row: {report.last_error}")
+    _update(run_id, evaluation={"teacher": {**report.as_dict(), "model": teacher_name}})
+    return rewritten
 
 
 def _load_rows(dataset_id: int | None) -> list[dict[str, Any]]:

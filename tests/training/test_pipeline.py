@@ -287,3 +287,22 @@ def test_a_killed_worker_leaves_the_run_failed_with_a_reason_and_resumable(app, 
     resumed = the_run(app, run_id)
     assert resumed.stage == "done", resumed.error
     assert resumed.step == stopped_at + 2
+
+
+def test_teacher_mode_writes_the_targets_before_training(app, setup, default_model_id, tmp_path):
+    """The registry's default model (a real GGUF through llama.cpp) is the teacher for a few rows."""
+    client, user = setup
+    config_id = save_config(app, user, "tiny teacher", "teacher_mode", max_steps=2)
+    with app.app_context():
+        row = db.session.get(TrainingConfig, config_id)
+        row.config = {**row.config, "data": {**row.config["data"], "max_samples": 4}}
+        db.session.commit()
+    response = start(client, config_id, dataset_id(app, "weather"))
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    run_worker(app, tmp_path)
+    run = the_run(app, run_id)
+    assert run.stage == "done", run.error
+    teacher = run.evaluation["teacher"]
+    assert teacher["model"] == "SmolLM2-135M-Instruct" and teacher["rows"] == 4
+    assert teacher["rewritten"] + teacher["failed"] == 4 and teacher["rewritten"] >= 1
