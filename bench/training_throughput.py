@@ -1,0 +1,211 @@
+"""Training throughput: the app's trainer vs a plain TRL script, same model, data and hyper-parameters.
+
+Usage:
+    .venv/bin/python bench/training_throughput.py [--rows 160] [--batch 4] [--threads 2] [--only app,plain]
+
+Model: SmolLM2-135M-Instruct, the default base the app converts from the shipped GGUF (cached under
+bench/.cache). Data: tool-calling conversations from Petstore (`app.datasets.generation`), one epoch
+over `--rows` training rows, LoRA r=16 on all linear layers, learning rate 2e-4, max length 512.
+
+- **plain**: what a user would write with TRL's documented defaults: a conversational dataset
+  (`messages` + `tools`) given to `SFTTrainer`, which renders and tokenises it itself (with the same
+  tool-aware chat template, for a fair comparison), `SFTConfig` defaults otherwise (gradient
+  checkpointing on, random batches).
+- **app**: `jobs.training.trainer.train`, as a run uses it: rows tokenised from Python (assistant-only
+  loss), gradient checkpointing off, batches grouped by length.
+
+Each runs in a fresh process. Reported: real (non-padding) tokens per second over the epoch, wall time,
+final eval loss on the same held-out rows, and app / plain. Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / "bench" / ".cache"
+PETSTORE = ROOT.parent / "shared" / "fixtures" / "openapi" / "petstore-v2.swagger2.0.yaml"
+
+
+def rows(n_train: int) -> tuple[list[dict], list[dict]]:
+    from app.datasets.generation import GenerationOptions, generate_dataset
+    from app.openapi.normalise import normalise
+    from app.openapi.parsing import load_document
+
+    spec = normalise(load_document(PETSTORE.read_bytes(), PETSTORE.name))
+    generated = generate_dataset(
+        spec, GenerationOptions(samples_per_operation=max(10, n_train // 15), seed=1)
+    )
+    train = [r for r in generated.rows if r["split"] == "train"][:n_train]
+    held = [r for r in generated.rows if r["split"] == "eval"][:40]
+    return train, held
+
+
+def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    from app.configs.schema import TrainingConfigSpec
+    from jobs.training.base_model import ensure_default_base
+    from jobs.training.data import Splits, tokenize_sft
+
+    base = ensure_default_base(CACHE / "store")
+    train_rows, eval_rows = rows(n_train)
+    config = TrainingConfigSpec.model_validate(
+        {
+            "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
+            "tokenizer": {"max_length": 512},
+            "training": {
+                "num_epochs": 1.0,
+                "learning_rate": 2e-4,
+                "batch_size": batch,
+                "lora_r": 16,
+                "lora_alpha": 32,
+                "warmup_ratio": 0.0,
+            },
+            "logging": {"logging_steps": 1000},
+            "evaluation": {"enabled": False},
+            "seed": 1,
+        }
+    )
+    out = CACHE / f"throughput-{mode}"
+    if mode == "app":
+        from jobs.training.trainer import TrainingHooks, train
+
+        started = time.perf_counter()
+        outcome = train(base, out, config, Splits(train_rows, eval_rows), TrainingHooks())
+        seconds = outcome.metrics.get("train_runtime") or (time.perf_counter() - started)
+        tokens = outcome.train_tokens
+        eval_loss = _eval_loss(out / "adapter", base, eval_rows)
+    else:
+        from datasets import Dataset
+        from peft import LoraConfig
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from trl import SFTConfig, SFTTrainer
+
+        from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer.chat_template = TOOL_CHAT_TEMPLATE
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        tokens = sum(len(e["input_ids"]) for e in tokenize_sft(train_rows, tokenizer, 512))
+        dataset = Dataset.from_list([{"messages": r["messages"], "tools": r["tools"]} for r in train_rows])
+        args = SFTConfig(
+            output_dir=str(out),
+            num_train_epochs=1,
+            per_device_train_batch_size=batch,
+            learning_rate=2e-4,
+            max_length=512,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            logging_steps=1000,
+            seed=1,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"),
+        )
+        result = trainer.train()
+        seconds = result.metrics["train_runtime"]
+        trainer.save_model(str(out / "adapter"))
+        eval_loss = _eval_loss(out / "adapter", base, eval_rows)
+    return {
+        "mode": mode,
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_second": tokens / seconds,
+        "eval_loss": eval_loss,
+    }
+
+
+def _eval_loss(adapter: Path, base: Path, eval_rows: list[dict]) -> float:
+    """Mean loss on the assistant tokens of the held-out rows, the same way for both modes."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from jobs.training.data import tokenize_sft
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), adapter
+    )
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for example in tokenize_sft(eval_rows, tokenizer, 512):
+            ids = torch.tensor([example["input_ids"]])
+            labels = torch.tensor(
+                [
+                    [
+                        t if m else -100
+                        for t, m in zip(example["input_ids"], example["assistant_masks"], strict=True)
+                    ]
+                ]
+            )
+            losses.append(float(model(input_ids=ids, labels=labels).loss))
+    return sum(losses) / len(losses)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=160)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", default="plain,app")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, args.rows, args.batch, args.threads)))
+        return
+    results = {}
+    for mode in args.only.split(","):
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--rows",
+            str(args.rows),
+            "--batch",
+            str(args.batch),
+            "--threads",
+            str(args.threads),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            print(done.stdout[-2000:], done.stderr[-4000:])
+            raise SystemExit(f"{mode} failed")
+        results[mode] = json.loads(line[7:])
+    print(
+        f"SmolLM2-135M-Instruct, LoRA r16, {args.rows} Petstore rows, batch {args.batch}, 1 epoch, "
+        f"{args.threads} threads\n"
+    )
+    print("| mode | real tokens | seconds | tokens/s | eval loss |")
+    print("|---|---|---|---|---|")
+    for mode, r in results.items():
+        print(
+            f"| {mode} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_second']:.0f} "
+            f"| {r['eval_loss']:.4f} |"
+        )
+    if {"app", "plain"} <= set(results):
+        ratio = results["app"]["tokens_per_second"] / results["plain"]["tokens_per_second"]
+        print(
+            f"\napp / plain: {ratio:.2f}x tokens/s (target >= 1.3x), eval loss "
+            f"{results['app']['eval_loss']:.4f} vs {results['plain']['eval_loss']:.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
