@@ -12,7 +12,7 @@ def test_navigation_for_users_and_admins(signed_in):
     user, _ = signed_in("user@example.com")
     for client, sees_admin in ((admin, True), (user, False)):
         page = client.get("/").get_data(as_text=True)
-        for label in ("Models", "Chat", "Training", "Specs &amp; Datasets", "Jobs", "Analytics"):
+        for label in ("Models", "Chat", "Configs", "Training", "Specs", "Datasets", "Jobs", "Analytics"):
             assert label in page
         assert ('href="/admin/users"' in page) is sees_admin
 
