@@ -7,9 +7,10 @@ Model: SmolLM2-135M-Instruct, the default base the app converts from the shipped
 bench/.cache). Data: tool-calling conversations from Petstore (`app.datasets.generation`), one epoch
 over `--rows` training rows, LoRA r=16 on all linear layers, learning rate 2e-4, max length 512.
 
-- **plain**: what a user would write with TRL's documented defaults: a conversational dataset
-  (`messages` + `tools`) given to `SFTTrainer`, which renders and tokenises it itself (with the same
-  tool-aware chat template, for a fair comparison), `SFTConfig` defaults otherwise (gradient
+- **plain**: what a user would write with TRL's documented defaults. A conversational dataset
+  (`messages` + `tools`) cannot even be built from these rows (Arrow: "cannot mix list and non-list"),
+  so the script renders each row to prompt / completion text with the same tool-aware template and
+  gives that to `SFTTrainer` (loss on the completion), `SFTConfig` defaults otherwise (gradient
   checkpointing on, random batches).
 - **app**: `jobs.training.trainer.train`, as a run uses it: rows tokenised from Python (assistant-only
   loss), gradient checkpointing off, batches grouped by length.
@@ -95,7 +96,10 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
         tokenizer.chat_template = TOOL_CHAT_TEMPLATE
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
         tokens = sum(len(e["input_ids"]) for e in tokenize_sft(train_rows, tokenizer, 512))
-        dataset = Dataset.from_list([{"messages": r["messages"], "tools": r["tools"]} for r in train_rows])
+        # Arrow cannot hold these rows as JSON (tool schemas and arguments differ row to row: "cannot mix
+        # list and non-list"), so the plain script renders them to prompt / completion text first, the
+        # usual workaround; TRL then tokenises them and computes the loss on the completion.
+        dataset = Dataset.from_list([_prompt_completion(r, tokenizer) for r in train_rows])
         args = SFTConfig(
             output_dir=str(out),
             num_train_epochs=1,
@@ -126,6 +130,15 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
         "tokens_per_second": tokens / seconds,
         "eval_loss": eval_loss,
     }
+
+
+def _prompt_completion(row: dict, tokenizer) -> dict:
+    messages, tools = row["messages"], row.get("tools") or None
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1], tools=tools, tokenize=False, add_generation_prompt=True
+    )
+    full = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
+    return {"prompt": prompt, "completion": full[len(prompt) :]}
 
 
 def _eval_loss(adapter: Path, base: Path, eval_rows: list[dict]) -> float:
