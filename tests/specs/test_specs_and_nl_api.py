@@ -64,6 +64,59 @@ def test_petstore_imports_with_its_20_operations_and_versions(app, signed_in):
 
 
 @pytest.mark.parametrize(
+    ("filename", "operations"),
+    [
+        ("petstore-v2.swagger2.0.yaml", 20),
+        ("petstore-v3.openapi3.0.yaml", 19),
+        ("petstore-v31-codefirst.openapi3.1.json", 3),
+        ("oai-example-uber.swagger2.0.json", 5),
+        ("oai-example-uspto.openapi3.0.json", 3),
+        ("oai-example-webhook.openapi3.1.yaml", 0),
+    ],
+)
+def test_every_fixture_spec_imports_through_the_page(app, signed_in, filename, operations):
+    client, _ = signed_in()
+    response = upload_spec(client, FIXTURES / filename, "spec")
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"{operations} operations" in page
+    if operations == 0:  # a clear message instead of an empty table or a crash
+        assert "no operations to turn into tools" in page
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"openapi: 3.0.0\ninfo: [unclosed\n  title: x\n", "line"),
+        (
+            b'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+            b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+            b"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+            "alias",
+        ),
+    ],
+)
+def test_bad_yaml_is_refused_through_the_page(app, signed_in, tmp_path, content, message):
+    client, _ = signed_in()
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    response = upload_spec(client, path)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True).lower()
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(ApiSpec.id))).scalar() == 0
+
+
+def test_an_oversized_spec_is_refused_through_the_page(app, signed_in):
+    app.config["MAX_SPEC_UPLOAD_BYTES"] = 4096
+    client, _ = signed_in()
+    response = upload_spec(client, PETSTORE)
+    assert response.status_code == 422 and "limit" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(ApiSpec.id))).scalar() == 0
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         (b'{"openapi": "3.0.0", "info": {', "line"),
