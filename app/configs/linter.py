@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.configs.estimates import MemoryEstimate, ModelFacts, estimate_memory
+from app.configs.estimates import MemoryEstimate, ModelFacts, estimate_memory, estimate_seconds, planned_steps
 from app.configs.schema import TrainingConfigSpec, parse_config
 from app.serving.tool_schema import validate_tool_definitions
 
@@ -34,6 +34,23 @@ MOST_EPOCHS = 10
 class DatasetFacts:
     kind: str  # "sft" | "dpo"
     rows: int
+    mean_tokens: int | None = None  # per row, with the default tokenizer
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Real tokens per second an earlier run of the same base model measured on a worker."""
+
+    tokens_per_second: float
+    run_id: int
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    seconds: float
+    steps: int
+    tokens: int
+    throughput: Throughput
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class LintContext:
     machine_memory_bytes: int | None = None
     cuda: CudaCheck | None = None  # known at submit time only
     submitting: bool = False
+    throughput: Throughput | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class LintReport:
     findings: list[Finding]
     memory: MemoryEstimate | None = None
     machine_memory_bytes: int | None = None
+    time: TimeEstimate | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -115,7 +134,22 @@ def lint(raw: Any, context: LintContext | None = None) -> LintReport:
         memory = estimate_memory(config, context.model_facts)
     for rule in RULES:
         findings.extend(rule(config, context, memory))
-    return LintReport(config, findings, memory, context.machine_memory_bytes)
+    return LintReport(config, findings, memory, context.machine_memory_bytes, _time(config, context))
+
+
+def _time(config: TrainingConfigSpec, ctx: LintContext) -> TimeEstimate | None:
+    """Only from a measured throughput and a dataset whose size and row length are known."""
+    dataset = ctx.datasets.get(config.data.dataset) if config.data.dataset else None
+    if ctx.throughput is None or dataset is None or not dataset.mean_tokens or dataset.rows < 1:
+        return None
+    t = config.training
+    if t.batch_size < 1 or t.gradient_accumulation_steps < 1 or not 0 < config.data.train_split < 1:
+        return None
+    steps = planned_steps(config, dataset.rows)
+    rows_seen = steps * t.batch_size * t.gradient_accumulation_steps
+    tokens = rows_seen * min(dataset.mean_tokens, config.tokenizer.max_length)
+    seconds = estimate_seconds(tokens, ctx.throughput.tokens_per_second)
+    return TimeEstimate(seconds, steps, tokens, ctx.throughput) if seconds is not None else None
 
 
 # --- rules: each takes (config, context, memory estimate) and yields findings -------------------------

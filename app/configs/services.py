@@ -12,7 +12,7 @@ from flask import current_app
 from flask_login import current_user
 
 from app.configs.estimates import ModelFacts, facts_from_gguf, facts_from_hf_config
-from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, LintReport, lint
+from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, LintReport, Throughput, lint
 from app.configs.schema import DEFAULT_BASE_MODEL
 from app.extensions import db
 from app.models import Dataset, LLMModel, TrainingConfig
@@ -28,7 +28,29 @@ class ConfigUploadError(ValueError):
 
 def user_datasets() -> dict[str, DatasetFacts]:
     rows = db.session.execute(owned(Dataset)).scalars()
-    return {row.name: DatasetFacts(kind=row.kind, rows=row.sample_count) for row in rows}
+    return {
+        row.name: DatasetFacts(
+            kind=row.kind, rows=row.sample_count, mean_tokens=(row.stats or {}).get("mean_tokens")
+        )
+        for row in rows
+        if row.status == "ready"
+    }
+
+
+def measured_throughput(model_name: str) -> Throughput | None:
+    """The latest finished run of this user on the same base model that measured its tokens per second."""
+    from app.models import TrainingRun
+
+    query = (
+        owned(TrainingRun)
+        .where(TrainingRun.tokens_per_second.is_not(None), TrainingRun.stage == "done")
+        .order_by(TrainingRun.id.desc())
+        .limit(50)
+    )
+    for run in db.session.execute(query).scalars():
+        if (run.config or {}).get("model", {}).get("name") == model_name:
+            return Throughput(run.tokens_per_second, run.id)
+    return None
 
 
 def registry_model_names() -> frozenset[str]:
@@ -99,6 +121,7 @@ def lint_for_user(raw: Any, submitting: bool = False) -> LintReport:
         machine_memory_bytes=worker_memory_bytes(),
         cuda=cuda_check() if uses_qlora or submitting else None,
         submitting=submitting,
+        throughput=measured_throughput(name) if name else None,
     )
     return lint(raw, context)
 

@@ -234,3 +234,17 @@ def test_no_json_value_makes_the_linter_raise(value, context):
     report = lint(value, context)
     assert report.ok or report.errors
     assert report.status in ("valid", "warnings", "errors")
+
+
+def test_time_estimate_only_from_a_measured_throughput_and_a_known_dataset(context):
+    from app.configs.linter import DatasetFacts, Throughput
+
+    config = with_(with_(sft(), "data.dataset", "sized"), "training.num_epochs", 2.0)
+    datasets = {"sized": DatasetFacts("sft", 400, mean_tokens=150)}
+    assert lint(config, _context(context, {"datasets": datasets})).time is None  # nothing measured yet
+    measured = _context(context, {"datasets": datasets, "throughput": Throughput(200.0, run_id=7)})
+    estimate = lint(config, measured).time
+    # 400 rows × 0.9 train = 360 rows, batch 4 → 90 steps per epoch, 2 epochs = 180 steps of 4 rows.
+    assert estimate.steps == 180 and estimate.tokens == 180 * 4 * 150
+    assert estimate.seconds == pytest.approx(180 * 4 * 150 / 200.0)
+    assert lint(sft(), measured).time is None  # no dataset picked
