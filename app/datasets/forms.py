@@ -40,6 +40,13 @@ class GenerateForm(FlaskForm):
         validators=[Optional(), NumberRange(0.0, 0.5)],
         description="Held out with phrasings and values the training rows never show (0 to 0.5).",
     )
+    tools_per_row = IntegerField(
+        "Tools offered per request",
+        default=0,
+        validators=[Optional(), NumberRange(0, 128)],
+        description="0 = all the spec's operations (as NL → API mode offers them). A few (the right one "
+        "plus others) make rows far shorter: much faster training on a CPU.",
+    )
     include_irrelevant = BooleanField(
         "Include requests no operation fits",
         default=True,

@@ -54,6 +54,7 @@ class GenerationOptions:
     include_irrelevant: bool = True
     dpo: bool = False
     eval_fraction: float = 0.1
+    tools_per_row: int = 0  # 0: every row offers all the spec's tools; else the called one(s) + others
 
 
 @dataclass
@@ -155,6 +156,8 @@ def generate_dataset(
         rows = _Rejections(generators, checker, options.seed).rows(samples_out, tools)
     else:
         rows = [_sft_row(sample, tools) for sample in samples_out]
+    if options.tools_per_row > 0:
+        rows = _offer_subsets(rows, options.tools_per_row, options.seed)
     random.Random(f"{options.seed}/order").shuffle(rows)
     eval_count = sum(1 for row in rows if row["split"] == "eval")
     templates: dict[str, set[str]] = {}
@@ -178,6 +181,24 @@ def generate_dataset(
         templates_per_operation={name: len(ids) for name, ids in templates.items()},
         shortfalls=shortfalls,
     )
+
+
+def _offer_subsets(rows: list[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
+    """Each row offers the tools it calls (chosen and rejected) plus random others, `count` in all.
+
+    All of a big spec's tools make every prompt thousands of tokens; a tiny model on a CPU trains far
+    faster on a few, and still learns to pick among them. Spec order is kept so prompts stay stable.
+    """
+    rng = random.Random(f"{seed}/tools")
+    subset_rows = []
+    for row in rows:
+        tools = row["tools"]
+        messages = [*row.get("messages", []), *row.get("chosen", []), *row.get("rejected", [])]
+        called = {c["function"]["name"] for m in messages for c in m.get("tool_calls") or []}
+        others = [t["function"]["name"] for t in tools if t["function"]["name"] not in called]
+        keep = called | set(rng.sample(others, max(0, min(len(others), count - len(called)))))
+        subset_rows.append({**row, "tools": [t for t in tools if t["function"]["name"] in keep]})
+    return subset_rows
 
 
 def _call_message(name: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def generate():
         include_irrelevant=form.include_irrelevant.data,
         dpo=form.dpo.data,
         eval_fraction=form.eval_fraction.data if form.eval_fraction.data is not None else 0.1,
+        tools_per_row=form.tools_per_row.data or 0,
     )
     rows = expected_rows(spec, generation)
     if rows > current_app.config["MAX_GENERATED_ROWS"]:

@@ -6,7 +6,7 @@ written completely before the row is committed, and a failure removes whatever w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class GenerationRequest:
     include_irrelevant: bool = True
     dpo: bool = False
     eval_fraction: float = 0.1
-    extra: dict[str, Any] = field(default_factory=dict)
+    tools_per_row: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +51,7 @@ class GenerationRequest:
             "include_irrelevant": self.include_irrelevant,
             "dpo": self.dpo,
             "eval_fraction": self.eval_fraction,
+            "tools_per_row": self.tools_per_row,
         }
 
 
@@ -167,6 +168,7 @@ def generate_rows(normalised: dict[str, Any], request: GenerationRequest, progre
         include_irrelevant=request.include_irrelevant,
         dpo=request.dpo,
         eval_fraction=request.eval_fraction,
+        tools_per_row=request.tools_per_row,
     )
     result = generate_dataset(NormalisedSpec.from_dict(normalised), options, progress=progress)
     return result.rows, result.message

@@ -195,3 +195,34 @@ def test_petstore_3000_rows_with_progress_per_operation():
     assert len(with_call) == 3000 and not dataset.shortfalls
     assert reports == [(done, 20) for done in range(1, 21)]
     assert len({user_text(row).lower() for row in dataset.rows}) == len(dataset.rows)
+
+
+def test_rows_can_offer_a_few_tools_including_the_called_ones():
+    from app.datasets.generation import GenerationOptions, generate_dataset
+
+    spec = _petstore_for_subset_test()
+    for dpo in (False, True):
+        result = generate_dataset(
+            spec, GenerationOptions(samples_per_operation=5, seed=3, dpo=dpo, tools_per_row=4)
+        )
+        for row in result.rows:
+            offered = {t["function"]["name"] for t in row["tools"]}
+            messages = [*row.get("messages", []), *row.get("chosen", []), *row.get("rejected", [])]
+            called = {c["function"]["name"] for m in messages for c in m.get("tool_calls") or []}
+            assert called <= offered and len(offered) == max(4, len(called))
+
+
+def _petstore_for_subset_test():
+    from pathlib import Path
+
+    from app.openapi.normalise import normalise
+    from app.openapi.parsing import load_document
+
+    path = (
+        Path(__file__).resolve().parents[2].parent
+        / "shared"
+        / "fixtures"
+        / "openapi"
+        / "petstore-v2.swagger2.0.yaml"
+    )
+    return normalise(load_document(path.read_bytes(), path.name))
