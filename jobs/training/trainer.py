@@ -133,7 +133,7 @@ def common_args(config: TrainingConfigSpec, output_dir: Path, settings: dict[str
         "per_device_train_batch_size": t.batch_size,
         "per_device_eval_batch_size": t.batch_size,
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
-        "gradient_checkpointing": t.gradient_checkpointing,
+        "activation_checkpointing": t.gradient_checkpointing,  # transformers 5 name
         "logging_steps": config.logging.logging_steps,
         "report_to": ["tensorboard"] if config.logging.tensorboard else [],
         "save_strategy": "steps",
