@@ -107,7 +107,7 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
         tokenizer = AutoTokenizer.from_pretrained(base)
         tokenizer.chat_template = TOOL_CHAT_TEMPLATE
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        tokens = sum(len(e["input_ids"]) for e in tokenize_sft(train_rows, tokenizer, 768))
+        tokens = sum(len(e["input_ids"]) for e in tokenize_sft(train_rows, tokenizer, 768)[0])
         # Arrow cannot hold these rows as JSON (tool schemas and arguments differ row to row: "cannot mix
         # list and non-list"), so the plain script renders them to prompt / completion text first, the
         # usual workaround; TRL then tokenises them and computes the loss on the completion.
@@ -168,7 +168,7 @@ def _eval_loss(adapter: Path, base: Path, eval_rows: list[dict]) -> float:
     model.eval()
     losses = []
     with torch.no_grad():
-        for example in tokenize_sft(eval_rows, tokenizer, 768):
+        for example in tokenize_sft(eval_rows, tokenizer, 768)[0]:
             ids = torch.tensor([example["input_ids"]])
             labels = torch.tensor(
                 [

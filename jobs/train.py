@@ -9,7 +9,6 @@ resumable from its last checkpoint.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,8 @@ from app.models import (
     TrainingRun,
     utcnow,
 )
+from app.training.files import last_checkpoint, run_dir
 from jobs.progress import tracked_job
-
-KEEP_CHECKPOINTS = 2
-
-
-def run_dir(run: TrainingRun) -> Path:
-    return Path(current_app.config["MODEL_STORE"]) / "runs" / str(run.owner_id) / str(run.id)
 
 
 def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None:
@@ -51,7 +45,7 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
 
     row = db.session.get(TrainingRun, run_id)
     config = TrainingConfigSpec.model_validate(row.config)
-    folder = run_dir(row)
+    folder = run_dir(row.owner_id, row.id)
     folder.mkdir(parents=True, exist_ok=True)
     resume_from = row.last_checkpoint if resume and row.last_checkpoint else None
     dataset_id, owner_id = row.dataset_id, row.owner_id  # progress updates end the session (and `row`)
@@ -89,7 +83,7 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     outcome = train(
         base_dir, folder / "trainer", config, splits, TrainingHooks(on_log, should_stop), resume_from
     )
-    checkpoint = _last_checkpoint(folder / "trainer")
+    checkpoint = last_checkpoint(folder / "trainer")
     _update(run_id, last_checkpoint=str(checkpoint) if checkpoint else None, step=outcome.global_step)
     if outcome.stopped:
         _update(run_id, stage=RunStage.CANCELLED, finished_at=utcnow())
@@ -281,16 +275,6 @@ def _job_cancel_requested(run_id: int) -> bool:
     )
 
 
-def _last_checkpoint(trainer_dir: Path) -> Path | None:
-    checkpoints = sorted(
-        (p for p in trainer_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-        key=lambda p: int(p.name.split("-")[-1]),
-    )
-    for stale in checkpoints[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(stale, ignore_errors=True)
-    return checkpoints[-1] if checkpoints else None
-
-
 def settle_run(run_id: int) -> None:
     """A run not in a final stage when its job ends failed (or was cancelled): record why."""
     db.session.rollback()
@@ -298,7 +282,7 @@ def settle_run(run_id: int) -> None:
     if row is not None and not row.is_final:
         job = db.session.get(BackgroundJob, row.job_id) if row.job_id else None
         cancelled = (job is not None and job.status == "cancelled") or row.cancel_requested
-        checkpoint = _last_checkpoint(run_dir(row) / "trainer")
+        checkpoint = last_checkpoint(run_dir(row.owner_id, row.id) / "trainer")
         row.last_checkpoint = str(checkpoint) if checkpoint else row.last_checkpoint
         row.stage = RunStage.CANCELLED.value if cancelled else RunStage.FAILED.value
         if not cancelled:

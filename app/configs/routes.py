@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
+from werkzeug.utils import secure_filename
 
 from app.configs import bp
 from app.configs.forms import (
@@ -132,8 +133,10 @@ def _edit(form: ConfigEditorForm, row: TrainingConfig | None, template_key: str 
 @bp.route("/lint", methods=["POST"])
 @login_required
 def lint_form():
-    """HTMX: the editor's current values → each field's findings (out-of-band) and the summary panel."""
-    form = _editor_form()
+    """HTMX: the editor's current values → each field's findings (out-of-band) and the summary panel.
+
+    Runs on every change, so no picker choices are loaded: nothing here renders the fields."""
+    form = ConfigEditorForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         abort(400)
     config, problems = form_to_config(form)
@@ -178,7 +181,9 @@ def download(config_id: int):
         flash("Fix the errors before downloading.", "error")
         return redirect(url_for("configs.edit", config_id=row.id))
     body = train_py_shape(report.config) if shape == "train_py" else report.config.model_dump(mode="json")
-    filename = _safe_filename(row.name) + ("-train_py" if shape == "train_py" else "") + ".json"
+    filename = (
+        (secure_filename(row.name)[:80] or "config") + ("-train_py" if shape == "train_py" else "") + ".json"
+    )
     return Response(
         json.dumps(body, indent=2) + "\n",
         mimetype="application/json",
@@ -262,11 +267,6 @@ def _unique_name(name: str) -> str:
 def _name_from_filename(filename: str) -> str:
     stem = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     return stem[:-5] if stem.lower().endswith(".json") else stem
-
-
-def _safe_filename(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
-    return cleaned[:80] or "config"
 
 
 def _file_problem(message: str) -> Finding:

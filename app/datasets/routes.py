@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
+from werkzeug.utils import secure_filename
 
 from app.datasets import bp
 from app.datasets.forms import DatasetActionForm, DatasetUploadForm, GenerateForm
@@ -137,7 +138,7 @@ def download(dataset_id: int):
     dataset = get_owned_or_404(Dataset, dataset_id)
     if not _file_ready(dataset):
         abort(404)
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset.name).strip("-") or "dataset"
+    safe = secure_filename(dataset.name) or "dataset"
     return send_file(
         dataset.file_path,
         mimetype="application/jsonl",

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from app.serving.tool_schema import function_of, validate_tool_definitions
+from app.serving.tool_schema import json_kind as tool_json_kind
 
 ROLES = ("system", "user", "assistant", "tool")
 SPLITS = ("train", "eval")
@@ -291,18 +292,8 @@ def _extra_problems(row: dict[str, Any]) -> list[str]:
 
 
 def json_kind(value: Any) -> str:
-    """A JSON value's kind as a user would say it ("a string", "a list", "null")."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an empty list" if not value else "a list"
-    return "an object" if isinstance(value, dict) else type(value).__name__
+    """`tool_schema.json_kind`, telling an empty list apart (a row's lists must not be empty)."""
+    return "an empty list" if value == [] else tool_json_kind(value)
 
 
 def _short(value: Any, limit: int = 40) -> str:

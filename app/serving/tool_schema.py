@@ -86,7 +86,7 @@ def validate_tool_definitions(data: Any) -> tuple[list[dict[str, Any]], list[str
         return [], [f"Tool definitions are {size // 1024} KB; the limit is {limit} KB."]
     items = [data] if isinstance(data, dict) else data
     if not isinstance(items, list):
-        return [], ["Expected a list of tool definitions (or one definition), got " + _json_kind(data) + "."]
+        return [], ["Expected a list of tool definitions (or one definition), got " + json_kind(data) + "."]
     if not items:
         return [], ["The list of tool definitions is empty."]
     if len(items) > MAX_TOOLS:
@@ -117,7 +117,7 @@ def check_tool_call(tools: list[dict[str, Any]], name: Any, arguments: Any) -> l
         offered = ", ".join(sorted(functions)) or "none"
         return [CallIssue("unknown_function", "", f"No tool named {name!r} (offered: {offered}).")]
     if not isinstance(arguments, dict):
-        return [CallIssue("wrong_type", "", f"Arguments must be an object, got {_json_kind(arguments)}.")]
+        return [CallIssue("wrong_type", "", f"Arguments must be an object, got {json_kind(arguments)}.")]
     parameters = function.get("parameters")
     schema = close_object_schemas(parameters if isinstance(parameters, dict) else {"type": "object"})
     issues: dict[tuple[str, str], CallIssue] = {}
@@ -184,12 +184,12 @@ def _name_of(item: Any) -> str | None:
 
 def _normalise_tool(item: Any) -> tuple[dict[str, Any] | None, list[str]]:
     if not isinstance(item, dict):
-        return None, [f"expected an object, got {_json_kind(item)}"]
+        return None, [f"expected an object, got {json_kind(item)}"]
     if "type" in item and item["type"] != "function":
         return None, [f'type must be "function", got {_short(item["type"])}']
     function = function_of(item)
     if function is None:
-        return None, [f"function must be an object, got {_json_kind(item['function'])}"]
+        return None, [f"function must be an object, got {json_kind(item['function'])}"]
 
     problems: list[str] = []
     name = function.get("name")
@@ -199,7 +199,7 @@ def _normalise_tool(item: Any) -> tuple[dict[str, Any] | None, list[str]]:
         problems.append(f"name {_short(name)} must be 1-64 letters, digits, '_' or '-'")
     description = function.get("description")
     if description is not None and not isinstance(description, str):
-        problems.append(f"description must be a string, got {_json_kind(description)}")
+        problems.append(f"description must be a string, got {json_kind(description)}")
     parameters = function.get("parameters", {"type": "object", "properties": {}})
     problems.extend(_parameter_problems(parameters))
     if problems:
@@ -216,7 +216,7 @@ def _normalise_tool(item: Any) -> tuple[dict[str, Any] | None, list[str]]:
 
 def _parameter_problems(parameters: Any) -> list[str]:
     if not isinstance(parameters, dict):
-        return [f"parameters must be a JSON Schema object, got {_json_kind(parameters)}"]
+        return [f"parameters must be a JSON Schema object, got {json_kind(parameters)}"]
     if parameters.get("type") != "object":
         return [f'parameters.type must be "object", got {_short(parameters.get("type"))}']
     try:
@@ -286,7 +286,8 @@ def _dotted(parts: list[Any]) -> str:
     return text
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """A JSON value's kind as a user would say it ("a string", "a list", "null")."""
     if value is None:
         return "null"
     if isinstance(value, bool):

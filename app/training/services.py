@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from flask import current_app
 from flask_login import current_user
 
 from app.configs.linter import LintReport
@@ -13,6 +12,7 @@ from app.configs.services import lint_for_user
 from app.extensions import db
 from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
 from app.queueing import enqueue_job, request_cancel
+from app.training.files import last_checkpoint, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
 
@@ -114,9 +114,7 @@ def reconcile_run(run: TrainingRun) -> None:
     job = db.session.get(BackgroundJob, run.job_id)
     if job is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         return
-    from jobs.train import _last_checkpoint, run_dir
-
-    checkpoint = _last_checkpoint(run_dir(run) / "trainer")
+    checkpoint = last_checkpoint(run_dir(run.owner_id, run.id) / "trainer")
     run.last_checkpoint = str(checkpoint) if checkpoint else run.last_checkpoint
     if job.status == JobStatus.CANCELLED or run.cancel_requested:
         run.stage = RunStage.CANCELLED.value
@@ -137,7 +135,7 @@ def delete_run(run: TrainingRun) -> None:
 
 
 def _remove_files(run: TrainingRun, keep_registered: bool = True) -> None:
-    folder = Path(current_app.config["MODEL_STORE"]) / "runs" / str(run.owner_id) / str(run.id)
+    folder = run_dir(run.owner_id, run.id)
     if not folder.is_dir():
         return
     if keep_registered:

@@ -50,10 +50,13 @@ def split_rows(
     return Splits(train, evaluation)
 
 
-def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
-    """input_ids and assistant_masks for each row (rows with nothing to learn after truncation dropped)."""
+def tokenize_sft(
+    rows: list[dict[str, Any]], tokenizer: Any, max_length: int
+) -> tuple[list[dict[str, list[int]]], int]:
+    """input_ids and assistant_masks for each row (rows with nothing to learn after truncation dropped),
+    and the longest row's length before truncation (for the error when every row was cut too soon)."""
     examples = []
-    tokenize_sft.longest = 0  # for the error message when every row was cut before its answer
+    longest = 0
     for row in rows:
         encoded = tokenizer.apply_chat_template(
             row["messages"],
@@ -63,12 +66,12 @@ def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) ->
             return_dict=True,
             return_assistant_tokens_mask=True,
         )
-        tokenize_sft.longest = max(tokenize_sft.longest, len(encoded["input_ids"]))
+        longest = max(longest, len(encoded["input_ids"]))
         ids = list(encoded["input_ids"])[:max_length]
         mask = list(encoded["assistant_masks"])[:max_length]
         if any(mask):
             examples.append({"input_ids": ids, "assistant_masks": mask})
-    return examples
+    return examples, longest
 
 
 def render_dpo(rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str]]:

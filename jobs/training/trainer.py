@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from app.configs.schema import TrainingConfigSpec
 from app.serving.chat_template import TOOL_CHAT_TEMPLATE
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
@@ -184,12 +186,12 @@ def train(
     else:
         from trl import SFTConfig, SFTTrainer
 
-        train_examples = tokenize_sft(splits.train, tokenizer, config.tokenizer.max_length)
-        eval_examples = tokenize_sft(splits.eval, tokenizer, config.tokenizer.max_length)
+        train_examples, longest = tokenize_sft(splits.train, tokenizer, config.tokenizer.max_length)
+        eval_examples, _ = tokenize_sft(splits.eval, tokenizer, config.tokenizer.max_length)
         if not train_examples:
             raise TrainingRefused(
                 "No training row has an assistant answer within the max length "
-                f"({config.tokenizer.max_length} tokens; the longest row has {tokenize_sft.longest}): "
+                f"({config.tokenizer.max_length} tokens; the longest row has {longest}): "
                 "raise tokenizer.max_length."
             )
         tokens = real_tokens(train_examples)
@@ -227,13 +229,7 @@ def train(
     )
 
 
-def _make_callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class _ProgressCallback(_make_callback_base()):
+class _ProgressCallback(TrainerCallback):
     """Reports each log to the hooks and stops (after saving a checkpoint) when asked to."""
 
     def __init__(self, hooks: TrainingHooks, tokens_per_epoch: int):

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-import time
 
 import pytest
 
 from app.configs.services import cuda_check, lint_for_user
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.worker_capabilities import train_worker_capabilities
-from tests.background.test_worker import _stop
+from tests.background.test_worker import _stop, _wait_for
 from tests.configs.test_pages import config_count, form_data
 from tests.conftest import start_worker
 
 pytestmark = pytest.mark.slow
 
 
-def _wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout} s")
+@contextlib.contextmanager
+def signed_in_request(app, user_id: int):
+    """A request context with `user_id` signed in: `lint_for_user` reads the current user."""
+    from flask_login import login_user
+
+    from app.extensions import db
+    from app.models import User
+
+    with app.test_request_context():
+        login_user(db.session.get(User, user_id))
+        yield
 
 
 def qlora_config() -> dict:
@@ -35,13 +38,7 @@ def qlora_config() -> dict:
 
 def test_qlora_is_refused_at_submit_without_a_cuda_worker_with_the_reason(app, signed_in, tmp_path):
     client, user = signed_in()
-    with app.test_request_context():
-        from flask_login import login_user
-
-        from app.extensions import db
-        from app.models import User
-
-        login_user(db.session.get(User, user.id))
+    with signed_in_request(app, user.id):
         # No worker at all: the reason says so.
         report = lint_for_user(qlora_config(), submitting=True)
         assert [(f.rule, f.path) for f in report.errors] == [("qlora_needs_cuda", "training.use_qlora")]
@@ -57,13 +54,7 @@ def test_qlora_is_refused_at_submit_without_a_cuda_worker_with_the_reason(app, s
             assert report["cuda"] is False  # this machine has no GPU; CI never has one
             check = cuda_check()
             assert not check.available and "cpu-box" in check.reason and "no CUDA device" in check.reason
-        with app.test_request_context():
-            from flask_login import login_user
-
-            from app.extensions import db
-            from app.models import User
-
-            login_user(db.session.get(User, user.id))
+        with signed_in_request(app, user.id):
             submit = lint_for_user(qlora_config(), submitting=True)
             assert submit.errors and "cpu-box" in submit.errors[0].message
             # While editing it is a warning: the config can be saved and run later on a GPU worker.

@@ -1,0 +1,25 @@
+"""Where a run's files live and which checkpoint is its last: shared by the job and the run pages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from flask import current_app
+
+KEEP_CHECKPOINTS = 2
+
+
+def run_dir(owner_id: int, run_id: int) -> Path:
+    return Path(current_app.config["MODEL_STORE"]) / "runs" / str(owner_id) / str(run_id)
+
+
+def last_checkpoint(trainer_dir: Path) -> Path | None:
+    """The newest `checkpoint-N` folder; older ones beyond KEEP_CHECKPOINTS are pruned on the way."""
+    checkpoints = sorted(
+        (p for p in trainer_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    for stale in checkpoints[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return checkpoints[-1] if checkpoints else None
