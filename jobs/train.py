@@ -1,14 +1,17 @@
-"""The training job: prepare → (teacher) → train → merge / convert / quantize → register.
+"""The training job: prepare → (teacher) → train, then hand the run to the export job.
 
 `run(job_id, run_id, resume)` runs on the `train` queue. The `TrainingRun` row is the user-facing
 record (stage, step, loss, ETA, error) and `RunMetric` rows keep every logged step, so a reload shows
-the whole history. The `BackgroundJob` row (through `tracked_job`) carries the heartbeat, so a killed
-worker's run is noticed; `settle_run` then marks the run failed with the reason, and it stays
-resumable from its last checkpoint.
+the whole history; `run.log` in the run's folder gets the stage lines and library warnings. The
+`BackgroundJob` row (through `tracked_job`) carries the heartbeat, so a killed worker's run is
+noticed; `settle_run` then marks the run failed with the reason, and it stays resumable from its last
+checkpoint. A finished training enqueues `jobs.export.run` on the `export` queue (merge → GGUF →
+quantize → evaluate → register), so a GPU trainer is not held by CPU-bound conversion.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +19,31 @@ from flask import current_app
 
 from app.configs.schema import TrainingConfigSpec
 from app.extensions import db
-from app.models import (
-    BackgroundJob,
-    Dataset,
-    LLMModel,
-    Provider,
-    RunMetric,
-    RunStage,
-    TrainingRun,
-    utcnow,
-)
-from app.training.files import last_checkpoint, run_dir
+from app.models import Dataset, LLMModel, RunStage, TrainingRun, utcnow
+from app.training.files import last_checkpoint, run_dir, run_log_path
 from jobs.progress import tracked_job
+from jobs.training.run_log import run_logging
+from jobs.training.run_record import cancel_requested, record_step, settle_run, update_run
+
+EVAL_ROWS_FILE = "eval_rows.jsonl"  # the held-out rows, kept for the export job's evaluation
 
 
 def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None:
     try:
-        with tracked_job(job_id) as progress:
-            return progress.finish(_run(run_id, resume, progress))
+        owner_id = db.session.execute(
+            db.select(TrainingRun.owner_id).where(TrainingRun.id == run_id)
+        ).scalar_one_or_none()
+        with tracked_job(job_id) as progress, run_logging(run_log_path(owner_id or 0, run_id)) as log:
+            try:
+                return progress.finish(_run(run_id, resume, progress, log))
+            except Exception as exc:
+                log.error("Training stopped: %s", exc)
+                raise
     finally:
-        settle_run(run_id)
+        settle_run(run_id, job_id)
 
 
-def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
+def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
     from jobs.training.base_model import resolve_base_model
     from jobs.training.data import split_rows
     from jobs.training.trainer import TrainingHooks, train
@@ -49,7 +54,15 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     resume_from = row.last_checkpoint if resume and row.last_checkpoint else None
     dataset_id, owner_id = row.dataset_id, row.owner_id  # progress updates end the session (and `row`)
-    _update(
+    log.info(
+        "%s run %d: %s %s on %s",
+        "Resuming" if resume_from else "Starting",
+        run_id,
+        config.training.method.upper(),
+        "QLoRA" if config.training.use_qlora else "LoRA" if config.training.use_lora else "full",
+        config.model.name,
+    )
+    update_run(
         run_id,
         stage=RunStage.PREPARING,
         started_at=utcnow(),
@@ -63,85 +76,74 @@ def _run(run_id: int, resume: bool, progress) -> dict[str, Any]:
     splits = split_rows(
         rows, config.data.train_split, config.data.eval_split, config.seed, config.data.max_samples
     )
+    log.info("Base model %s; %d training rows, %d held out", base_dir, len(splits.train), len(splits.eval))
     if config.data.strategy == "teacher":
-        splits.train = _teacher_stage(run_id, owner_id, config, splits.train, progress)
+        splits.train = _teacher_stage(run_id, owner_id, config, splits.train, progress, log)
     db.session.remove()
 
     def on_log(report) -> None:
-        _record_step(run_id, report)
+        record_step(run_id, report)
+        log.info("step %d/%d%s", report.step, report.total_steps, _report_text(report))
         fraction = report.step / report.total_steps if report.total_steps else 0.0
-        progress.update(0.05 + 0.75 * fraction, f"Training: step {report.step} of {report.total_steps}")
+        progress.update(0.05 + 0.9 * fraction, f"Training: step {report.step} of {report.total_steps}")
 
-    def should_stop() -> bool:
-        return bool(
-            db.session.execute(
-                db.select(TrainingRun.cancel_requested).where(TrainingRun.id == run_id)
-            ).scalar_one_or_none()
-        ) or _job_cancel_requested(run_id)
-
-    _update(run_id, stage=RunStage.TRAINING)
+    update_run(run_id, stage=RunStage.TRAINING)
+    if resume_from:
+        log.info("Resuming from %s", Path(resume_from).name)
     outcome = train(
-        base_dir, folder / "trainer", config, splits, TrainingHooks(on_log, should_stop), resume_from
+        base_dir,
+        folder / "trainer",
+        config,
+        splits,
+        TrainingHooks(on_log, lambda: cancel_requested(run_id)),
+        resume_from,
     )
     checkpoint = last_checkpoint(folder / "trainer")
-    _update(run_id, last_checkpoint=str(checkpoint) if checkpoint else None, step=outcome.global_step)
+    update_run(run_id, last_checkpoint=str(checkpoint) if checkpoint else None, step=outcome.global_step)
     if outcome.stopped:
-        _update(run_id, stage=RunStage.CANCELLED, finished_at=utcnow())
+        log.info("Cancelled at step %d; kept %s", outcome.global_step, checkpoint.name if checkpoint else "-")
+        update_run(run_id, stage=RunStage.CANCELLED, finished_at=utcnow())
         return {"stopped_at_step": outcome.global_step}
-
-    from quantize import export_model
-
-    stages = {
-        "merging": RunStage.MERGING,
-        "converting": RunStage.CONVERTING,
-        "quantizing": RunStage.QUANTIZING,
-        "checking": RunStage.QUANTIZING,
-    }
-
-    def on_export(step: str, fraction: float) -> None:
-        if step in stages:
-            _update(run_id, stage=stages[step])
-        progress.update(0.8 + 0.15 * fraction, f"Export: {step}")
-
-    exported = (
-        export_model(
-            base_dir,
-            folder / "export",
-            config.export.quantization_types or ["Q4_K_M"],
-            adapter_dir=outcome.adapter_dir if config.training.use_lora else None,
-            name=f"run{run_id}",
-            progress=on_export,
-        )
-        if config.export.quantization_types
-        else None
+    log.info(
+        "Training done: %d steps, %d tokens in %.0f s",
+        outcome.global_step,
+        outcome.train_tokens,
+        outcome.seconds,
     )
-    if exported and config.evaluation.enabled and splits.eval and config.training.method == "sft":
-        from jobs.training.evaluate import evaluate_gguf
-
-        _update(run_id, stage=RunStage.EVALUATING)
-        target = exported.files.get("Q4_K_M") or next(iter(exported.files.values()))
-
-        def on_eval(done: int, total: int) -> None:
-            progress.update(0.95 + 0.04 * done / total, f"Evaluating: {done} of {total} held-out rows")
-
-        report = evaluate_gguf(target, splits.eval, progress=on_eval)
-        earlier = (
-            db.session.execute(db.select(TrainingRun.evaluation).where(TrainingRun.id == run_id)).scalar_one()
-            or {}
-        )
-        _update(run_id, evaluation={**earlier, **report.metrics(), "model": target.name})
-    _update(run_id, stage=RunStage.REGISTERING)
-    model_ids = _register(run_id, config, exported.files if exported else {}, outcome)
-    _update(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
-    return {
+    with (folder / EVAL_ROWS_FILE).open("w", encoding="utf-8") as handle:
+        for held in splits.eval:
+            handle.write(json.dumps(held) + "\n")
+    result = {
         "steps": outcome.global_step,
-        "models": model_ids,
         "tokens": outcome.train_tokens,
         "seconds": round(outcome.seconds, 1),
     }
+    if not config.export.quantization_types:
+        log.info("No export asked for: the adapter is in %s", outcome.adapter_dir)
+        update_run(run_id, stage=RunStage.DONE, finished_at=utcnow(), output_dir=str(folder))
+        return result
+    from app.training.services import enqueue_export
+
+    export_job = enqueue_export(db.session.get(TrainingRun, run_id))
+    log.info("Queued the export (job %d)", export_job.id)
+    return {**result, "export_job": export_job.id}
 
 
-def _teacher_stage(run_id: int, owner_id: int, config: TrainingConfigSpec, rows: list, progress) -> list:
+def _report_text(report) -> str:
+    parts = []
+    for name, label, pattern in (
+        ("loss", "loss", "%.4f"),
+        ("eval_loss", "eval_loss", "%.4f"),
+        ("learning_rate", "lr", "%.2e"),
+        ("tokens_per_second", "tok/s", "%.0f"),
+    ):
+        value = getattr(report, name)
+        if value is not None:
+            parts.append(f"  {label} {pattern % value}")
+    return "".join(parts)
+
+
+def _teacher_stage(run_id: int, owner_id: int, config: TrainingConfigSpec, rows: list, progress, log) -> list:
     from jobs.training.teacher import distil
     from jobs.training.trainer import TrainingRefused
 
@@ -159,16 +161,18 @@ def _teacher_stage(run_id: int, owner_id: int, config: TrainingConfigSpec, rows:
     if teacher is None:
         raise TrainingRefused(f"The teacher model {config.data.teacher_model!r} is not in your registry.")
     db.session.expunge(teacher)  # loaded now and kept: progress updates end the session
-    _update(run_id, stage=RunStage.TEACHER)
+    update_run(run_id, stage=RunStage.TEACHER)
+    log.info("Teacher %s writes the targets of %d rows", teacher.name, len(rows))
 
     def on_row(done: int, total: int) -> None:
-        progress.update(0.02 + 0.08 * done / total, f"Teacher {teacher_name}: {done} of {total} answers")
+        progress.update(0.02 + 0.03 * done / total, f"Teacher {teacher_name}: {done} of {total} answers")
 
     teacher_name = teacher.name
     rewritten, report = distil(teacher, rows, progress=on_row)
     if report.rows and report.failed == report.rows:
         raise TrainingRefused(f"The teacher {teacher_name} failed on every row: {report.last_error}")
-    _update(run_id, evaluation={"teacher": {**report.as_dict(), "model": teacher_name}})
+    log.info("Teacher done: %s", report.as_dict())
+    update_run(run_id, evaluation={"teacher": {**report.as_dict(), "model": teacher_name}})
     return rewritten
 
 
@@ -179,114 +183,3 @@ def _load_rows(dataset_id: int | None) -> list[dict[str, Any]]:
     if dataset is None or not dataset.file_path or not Path(dataset.file_path).is_file():
         raise FileNotFoundError("The run's dataset was deleted.")
     return list(read_rows(Path(dataset.file_path)))
-
-
-def _register(run_id: int, config: TrainingConfigSpec, files: dict[str, Path], outcome) -> list[int]:
-    from app.serving.gguf_info import read_gguf_info
-
-    row = db.session.get(TrainingRun, run_id)
-    lora = None
-    if config.training.use_lora:
-        t = config.training
-        lora = {
-            "r": t.lora_r,
-            "alpha": t.lora_alpha,
-            "dropout": t.lora_dropout,
-            "target_modules": t.lora_target_modules,
-            "qlora": t.use_qlora,
-        }
-    ids = []
-    for quant, path in files.items():
-        info = read_gguf_info(path)
-        model = LLMModel(
-            owner_id=row.owner_id,
-            name=f"{row.name} {quant}"[:120],
-            description=f"Trained by run {row.id} ({config.training.method.upper()} on {row.dataset_name}).",
-            provider=Provider.LOCAL_GGUF,
-            gguf_path=str(path),
-            supports_streaming=True,
-            supports_tools=True,
-            context_length=info.context_length,
-            max_tokens=512,
-            enabled=True,
-            architecture=info.architecture,
-            parameter_count=info.parameter_count,
-            quantization=info.quantization or quant,
-            file_size=info.file_size,
-            has_chat_template=info.has_chat_template,
-            training_method=config.training.method,
-            base_model=config.model.name,
-            training_dataset=row.dataset_name,
-            training_date=utcnow(),
-            lora_config=lora,
-            evaluation_metrics=row.evaluation or None,
-            training_run_id=row.id,
-        )
-        db.session.add(model)
-        db.session.flush()
-        ids.append(model.id)
-    db.session.commit()
-    return ids
-
-
-def _record_step(run_id: int, report) -> None:
-    db.session.add(
-        RunMetric(
-            run_id=run_id,
-            step=report.step,
-            epoch=report.epoch,
-            loss=report.loss,
-            eval_loss=report.eval_loss,
-            learning_rate=report.learning_rate,
-            grad_norm=report.grad_norm,
-            tokens_per_second=report.tokens_per_second,
-        )
-    )
-    values: dict[str, Any] = {
-        "step": report.step,
-        "total_steps": report.total_steps,
-        "epoch": report.epoch,
-        "eta_seconds": report.eta_seconds,
-    }
-    for name in ("loss", "learning_rate", "tokens_per_second"):
-        if getattr(report, name) is not None:
-            values[name] = getattr(report, name)
-    db.session.execute(db.update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
-    db.session.commit()
-    db.session.remove()
-
-
-def _update(run_id: int, **values: Any) -> None:
-    values = {k: (v.value if isinstance(v, RunStage) else v) for k, v in values.items()}
-    db.session.execute(db.update(TrainingRun).where(TrainingRun.id == run_id).values(**values))
-    db.session.commit()
-
-
-def _job_cancel_requested(run_id: int) -> bool:
-    job_id = db.session.execute(
-        db.select(TrainingRun.job_id).where(TrainingRun.id == run_id)
-    ).scalar_one_or_none()
-    if not job_id:
-        return False
-    return bool(
-        db.session.execute(
-            db.select(BackgroundJob.cancel_requested).where(BackgroundJob.id == job_id)
-        ).scalar_one_or_none()
-    )
-
-
-def settle_run(run_id: int) -> None:
-    """A run not in a final stage when its job ends failed (or was cancelled): record why."""
-    db.session.rollback()
-    row = db.session.get(TrainingRun, run_id)
-    if row is not None and not row.is_final:
-        job = db.session.get(BackgroundJob, row.job_id) if row.job_id else None
-        cancelled = (job is not None and job.status == "cancelled") or row.cancel_requested
-        checkpoint = last_checkpoint(run_dir(row.owner_id, row.id) / "trainer")
-        row.last_checkpoint = str(checkpoint) if checkpoint else row.last_checkpoint
-        row.stage = RunStage.CANCELLED.value if cancelled else RunStage.FAILED.value
-        if not cancelled:
-            row.error = (job.error if job and job.error else None) or "The training job ended unexpectedly."
-        row.finished_at = utcnow()
-        db.session.commit()
-    db.session.remove()

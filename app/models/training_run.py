@@ -18,6 +18,7 @@ class RunStage(enum.StrEnum):
     PREPARING = "preparing"
     TEACHER = "teacher"  # Teacher Mode: the teacher writes the targets
     TRAINING = "training"
+    EXPORTING = "exporting"  # training done, the export job is queued on `export`
     MERGING = "merging"
     CONVERTING = "converting"
     QUANTIZING = "quantizing"

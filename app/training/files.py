@@ -23,3 +23,23 @@ def last_checkpoint(trainer_dir: Path) -> Path | None:
     for stale in checkpoints[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(stale, ignore_errors=True)
     return checkpoints[-1] if checkpoints else None
+
+
+def run_log_path(owner_id: int, run_id: int) -> Path:
+    return run_dir(owner_id, run_id) / "run.log"
+
+
+def log_tail(path: Path, lines: int = 40, max_bytes: int = 32_768) -> list[str]:
+    """The last `lines` lines of a run's log, reading at most `max_bytes` from its end."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(size - max_bytes, 0))
+            data = handle.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if len(data) == max_bytes and size > max_bytes:
+        text = text[1:]  # the first line was cut mid-way
+    return text[-lines:]

@@ -11,6 +11,7 @@ from app.ownership import get_owned_or_404, owned
 from app.queueing import EnqueueError
 from app.training import bp
 from app.training.charts import loss_chart_svg
+from app.training.files import log_tail, run_log_path
 from app.training.forms import RunActionForm, StartRunForm
 from app.training.services import (
     RunRefused,
@@ -21,10 +22,11 @@ from app.training.services import (
     resume_run,
     retry_run,
     start_run,
+    training_finished,
 )
 
 UNPROCESSABLE = 422
-METRICS_SHOWN = 20
+LOG_LINES_SHOWN = 40
 
 
 def _start_form() -> StartRunForm:
@@ -107,7 +109,8 @@ def _status_context(run: TrainingRun) -> dict:
     return {
         "run": run,
         "chart": loss_chart_svg(points),
-        "log": metrics[-METRICS_SHOWN:],
+        "log_lines": log_tail(run_log_path(run.owner_id, run.id), LOG_LINES_SHOWN),
+        "export_left": run.is_final and run.stage != "done" and training_finished(run),
         "models": models,
         "action_form": RunActionForm(),
     }

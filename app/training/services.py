@@ -15,6 +15,7 @@ from app.queueing import enqueue_job, request_cancel
 from app.training.files import last_checkpoint, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
+EXPORT_TIMEOUT_S = 4 * 3600
 
 
 class RunRefused(ValueError):
@@ -71,6 +72,31 @@ def _enqueue(run: TrainingRun, resume: bool) -> None:
     db.session.commit()
 
 
+def enqueue_export(run: TrainingRun) -> BackgroundJob:
+    """Hand a trained run to the `export` queue (the training job does this when it finishes)."""
+    job = enqueue_job(
+        owner_id=run.owner_id,
+        kind="export",
+        title=f"Export {run.name}",
+        func="jobs.export.run",
+        args=(run.id,),
+        queue="export",
+        timeout=EXPORT_TIMEOUT_S,
+    )
+    run.job_id = job.id
+    run.stage = RunStage.EXPORTING.value
+    run.error = None
+    run.finished_at = None
+    db.session.commit()
+    return job
+
+
+def training_finished(run: TrainingRun) -> bool:
+    """Its adapter is saved after the last step: only the export is left to do."""
+    adapter = run_dir(run.owner_id, run.id) / "trainer" / "adapter"
+    return run.total_steps > 0 and run.step >= run.total_steps and adapter.is_dir()
+
+
 def cancel_run(run: TrainingRun) -> None:
     """Queued: cancelled at once. Running: the trainer stops at the next step and keeps a checkpoint."""
     if run.is_final:
@@ -86,9 +112,16 @@ def cancel_run(run: TrainingRun) -> None:
 
 
 def resume_run(run: TrainingRun) -> None:
-    if run.stage not in (RunStage.CANCELLED.value, RunStage.FAILED.value) or not run.last_checkpoint:
-        raise RunRefused(None, "Only a cancelled or failed run with a checkpoint can resume.")
-    _enqueue(run, resume=True)
+    """From the last checkpoint; a run that failed or was stopped in its export redoes only that."""
+    if run.stage not in (RunStage.CANCELLED.value, RunStage.FAILED.value):
+        raise RunRefused(None, "Only a cancelled or failed run can resume.")
+    if training_finished(run):
+        run.cancel_requested = False
+        enqueue_export(run)
+    elif run.last_checkpoint:
+        _enqueue(run, resume=True)
+    else:
+        raise RunRefused(None, "The run has no checkpoint to resume from: retry it instead.")
 
 
 def retry_run(run: TrainingRun) -> None:

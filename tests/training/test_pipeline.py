@@ -13,7 +13,7 @@ import pytest
 
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.extensions import db
-from app.models import LLMModel, RunMetric, TrainingConfig, TrainingRun
+from app.models import BackgroundJob, LLMModel, RunMetric, TrainingConfig, TrainingRun
 from tests.conftest import csrf_token, start_worker
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,7 @@ def the_run(app, run_id: int) -> TrainingRun:
 
 
 def run_worker(app, tmp_path, timeout: int = 300) -> None:
-    worker = start_worker(app, "train", "--burst", log_path=tmp_path / "worker.log")
+    worker = start_worker(app, "train", "export", "--burst", log_path=tmp_path / "worker.log")
     assert worker.wait(timeout=timeout) == 0, (tmp_path / "worker.log").read_text()[-4000:]
 
 
@@ -163,8 +163,22 @@ def test_sft_run_trains_exports_registers_and_the_model_answers(app, setup, tmp_
         assert run.evaluation["eval_rows"] > 0 and models[0].evaluation_metrics == run.evaluation
         config = db.session.get(TrainingConfig, config_id)
         assert config.times_used == 1 and config.last_used_at is not None
+        jobs = (
+            db.session.execute(
+                db.select(BackgroundJob).where(BackgroundJob.owner_id == user.id).order_by(BackgroundJob.id)
+            )
+            .scalars()
+            .all()
+        )
+        assert [(j.kind, j.queue, j.status) for j in jobs] == [
+            ("training", "train", "succeeded"),
+            ("export", "export", "succeeded"),
+        ]
+        assert run.job_id == jobs[-1].id
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert "every 2s" not in page and "Registered models" in page and "<svg" in page
+    # The log tail: the trainer's steps, the export's stages, the registration.
+    assert "step 5/5" in page and "Export: converting" in page and "Registered model(s)" in page
 
 
 def test_dpo_run_trains_and_exports(app, setup, tmp_path):
@@ -177,6 +191,43 @@ def test_dpo_run_trains_and_exports(app, setup, tmp_path):
     run = the_run(app, run_id)
     assert run.stage == "done", run.error
     assert run.step == 5 and len(run.model_ids) == 2
+
+
+def test_a_failed_export_registers_nothing_and_resume_redoes_only_the_export(app, setup, tmp_path):
+    from app.training.files import run_dir
+
+    client, user = setup
+    config_id = save_config(app, user, "tiny export", "sft_toolbench", max_steps=3)
+    response = start(client, config_id, dataset_id(app, "weather"))
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    worker = start_worker(app, "train", "--burst", log_path=tmp_path / "train.log")  # no export worker
+    assert worker.wait(timeout=300) == 0, (tmp_path / "train.log").read_text()[-4000:]
+    trained = the_run(app, run_id)
+    assert trained.stage == "exporting" and trained.step == 3
+    with app.app_context():
+        weights = run_dir(user.id, run_id) / "trainer" / "adapter" / "adapter_model.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(b"not a safetensors file")
+    run_worker(app, tmp_path)
+    failed = the_run(app, run_id)
+    assert failed.stage == "failed" and failed.error and not failed.model_ids, failed.error
+    with app.app_context():
+        assert db.session.query(LLMModel).filter_by(training_run_id=run_id).count() == 0
+        export_dir = run_dir(user.id, run_id) / "export"
+    assert not list(export_dir.glob("*.gguf")) and not list(export_dir.glob(".export-*"))
+    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "Resume the export" in page and "Export failed" in page
+    weights.write_bytes(good)
+    token = csrf_token(client, f"/runs/{run_id}")
+    assert client.post(f"/runs/{run_id}/resume", data={"csrf_token": token}).status_code == 302
+    run_worker(app, tmp_path)
+    done = the_run(app, run_id)
+    assert done.stage == "done" and len(done.model_ids) == 2, done.error
+    with app.app_context():
+        kinds = [
+            j.kind for j in db.session.execute(db.select(BackgroundJob).order_by(BackgroundJob.id)).scalars()
+        ]
+    assert kinds == ["training", "export", "export"]  # the resume did not train again
 
 
 def test_dpo_config_on_an_sft_dataset_is_refused_at_submit(app, setup):
@@ -207,7 +258,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(app, setup, tmp_
         db.session.commit()
     response = start(client, config_id, dataset_id(app, "weather"))
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
-    worker = start_worker(app, "train", "--burst", log_path=tmp_path / "worker.log")
+    worker = start_worker(app, "train", "export", "--burst", log_path=tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 180
         while the_run(app, run_id).step < 12:
@@ -250,7 +301,7 @@ def test_a_killed_worker_leaves_the_run_failed_with_a_reason_and_resumable(app, 
     config_id = save_config(app, user, "tiny doomed", "sft_toolbench", max_steps=400, batch_size=2)
     response = start(client, config_id, dataset_id(app, "weather"))
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
-    worker = start_worker(app, "train", log_path=tmp_path / "worker.log")
+    worker = start_worker(app, "train", "export", log_path=tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 180
         while the_run(app, run_id).step < 12:

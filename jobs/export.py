@@ -1,0 +1,173 @@
+"""The export job: merge the adapter → convert to GGUF → quantize → check → evaluate → register.
+
+`run(job_id, run_id)` runs on the `export` queue once the training job has finished (or when the
+user resumes a run whose export failed). `quantize.export_model` works in a temporary folder and
+moves the GGUFs into place only when every one converted and loaded, so a failure registers nothing
+and leaves no half-written file; the run is then marked failed with the converter's message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from app.configs.schema import TrainingConfigSpec
+from app.extensions import db
+from app.models import LLMModel, Provider, RunStage, TrainingRun, utcnow
+from app.training.files import run_dir, run_log_path
+from jobs.progress import JobCancelled, tracked_job
+from jobs.train import EVAL_ROWS_FILE
+from jobs.training.run_log import run_logging
+from jobs.training.run_record import cancel_requested, settle_run, update_run
+
+STAGES = {
+    "merging": RunStage.MERGING,
+    "converting": RunStage.CONVERTING,
+    "quantizing": RunStage.QUANTIZING,
+    "checking": RunStage.QUANTIZING,
+}
+
+
+def run(job_id: int, run_id: int) -> dict[str, Any] | None:
+    try:
+        owner_id = db.session.execute(
+            db.select(TrainingRun.owner_id).where(TrainingRun.id == run_id)
+        ).scalar_one_or_none()
+        with tracked_job(job_id) as progress, run_logging(run_log_path(owner_id or 0, run_id)) as log:
+            try:
+                return progress.finish(_export(run_id, progress, log))
+            except JobCancelled:
+                log.info("Export cancelled")
+                raise
+            except Exception as exc:
+                log.error("Export failed: %s", exc)
+                raise
+    finally:
+        settle_run(run_id, job_id)
+
+
+def _export(run_id: int, progress, log) -> dict[str, Any]:
+    from jobs.training.base_model import resolve_base_model
+    from quantize import export_model
+
+    row = db.session.get(TrainingRun, run_id)
+    config = TrainingConfigSpec.model_validate(row.config)
+    folder = run_dir(row.owner_id, row.id)
+    adapter_dir = folder / "trainer" / "adapter"
+    if not adapter_dir.is_dir():
+        raise FileNotFoundError("The run has no trained adapter to export: resume or retry the training.")
+    update_run(run_id, stage=RunStage.MERGING, error=None)
+    base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"])
+    quant_types = config.export.quantization_types or ["Q4_K_M"]
+    log.info("Exporting %s from %s", ", ".join(quant_types), base_dir)
+
+    def on_export(step: str, fraction: float) -> None:
+        if step != "done" and cancel_requested(run_id):
+            raise JobCancelled()
+        if step in STAGES:
+            update_run(run_id, stage=STAGES[step])
+        log.info("Export: %s", step)
+        progress.update(0.8 * fraction, f"Export: {step}")
+
+    exported = export_model(
+        base_dir,
+        folder / "export",
+        quant_types,
+        adapter_dir=adapter_dir if config.training.use_lora else None,
+        name=f"run{run_id}",
+        progress=on_export,
+    )
+    for quant, path in exported.files.items():
+        log.info("%s: %s (%.1f MB)", quant, path.name, path.stat().st_size / 1e6)
+    eval_rows = _eval_rows(folder)
+    if config.evaluation.enabled and eval_rows and config.training.method == "sft":
+        _evaluate(run_id, exported.files, eval_rows, progress, log)
+    update_run(run_id, stage=RunStage.REGISTERING)
+    model_ids = _register(run_id, config, exported.files)
+    log.info("Registered model(s) %s", ", ".join(map(str, model_ids)))
+    update_run(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
+    return {"models": model_ids, "files": {q: p.name for q, p in exported.files.items()}}
+
+
+def _eval_rows(folder: Path) -> list[dict[str, Any]]:
+    path = folder / EVAL_ROWS_FILE
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _evaluate(run_id: int, files: dict[str, Path], eval_rows: list, progress, log) -> None:
+    from jobs.training.evaluate import evaluate_gguf
+
+    update_run(run_id, stage=RunStage.EVALUATING)
+    target = files.get("Q4_K_M") or next(iter(files.values()))
+    log.info("Evaluating %s on %d held-out rows", target.name, len(eval_rows))
+
+    def on_eval(done: int, total: int) -> None:
+        progress.update(0.8 + 0.18 * done / total, f"Evaluating: {done} of {total} held-out rows")
+
+    report = evaluate_gguf(target, eval_rows, progress=on_eval)
+    earlier = (
+        db.session.execute(db.select(TrainingRun.evaluation).where(TrainingRun.id == run_id)).scalar_one()
+        or {}
+    )
+    metrics = report.metrics()
+    log.info(
+        "Tool-call accuracy %.0f%%, valid calls %.0f%%, right tool %.0f%%",
+        100 * metrics["tool_call_accuracy"],
+        100 * metrics["valid_call_rate"],
+        100 * metrics["right_tool_rate"],
+    )
+    update_run(run_id, evaluation={**earlier, **metrics, "model": target.name})
+
+
+def _register(run_id: int, config: TrainingConfigSpec, files: dict[str, Path]) -> list[int]:
+    from app.serving.gguf_info import read_gguf_info
+
+    row = db.session.get(TrainingRun, run_id)
+    lora = None
+    if config.training.use_lora:
+        t = config.training
+        lora = {
+            "r": t.lora_r,
+            "alpha": t.lora_alpha,
+            "dropout": t.lora_dropout,
+            "target_modules": t.lora_target_modules,
+            "qlora": t.use_qlora,
+        }
+    ids = []
+    for quant, path in files.items():
+        info = read_gguf_info(path)
+        model = LLMModel(
+            owner_id=row.owner_id,
+            name=f"{row.name} {quant}"[:120],
+            description=f"Trained by run {row.id} ({config.training.method.upper()} on {row.dataset_name}).",
+            provider=Provider.LOCAL_GGUF,
+            gguf_path=str(path),
+            supports_streaming=True,
+            supports_tools=True,
+            context_length=info.context_length,
+            max_tokens=512,
+            enabled=True,
+            architecture=info.architecture,
+            parameter_count=info.parameter_count,
+            quantization=info.quantization or quant,
+            file_size=info.file_size,
+            has_chat_template=info.has_chat_template,
+            training_method=config.training.method,
+            base_model=config.model.name,
+            training_dataset=row.dataset_name,
+            training_date=utcnow(),
+            lora_config=lora,
+            evaluation_metrics=row.evaluation or None,
+            training_run_id=row.id,
+        )
+        db.session.add(model)
+        db.session.flush()
+        ids.append(model.id)
+    db.session.commit()
+    return ids
