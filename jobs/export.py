@@ -88,8 +88,70 @@ def _export(run_id: int, progress, log) -> dict[str, Any]:
     update_run(run_id, stage=RunStage.REGISTERING)
     model_ids = _register(run_id, config, exported.files)
     log.info("Registered model(s) %s", ", ".join(map(str, model_ids)))
+    if config.export.push_to_hub and config.export.hub_repo_id:
+        update_run(run_id, stage=RunStage.PUSHING)
+        progress.update(0.99, f"Pushing to the Hub: {config.export.hub_repo_id}")
+        update_run(run_id, hub_push=_push(run_id, config, exported, log))
     update_run(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
     return {"models": model_ids, "files": {q: p.name for q, p in exported.files.items()}}
+
+
+def _push(run_id: int, config: TrainingConfigSpec, exported, log) -> dict[str, Any]:
+    """Push the merged model and the GGUFs; a failure is reported on the run, never fails it."""
+    from app.models import User
+    from jobs.training.hub_push import HubPushError, push_to_hub
+
+    row = db.session.get(TrainingRun, run_id)
+    owner = db.session.get(User, row.owner_id)
+    repo_id = config.export.hub_repo_id
+    token = owner.hub_token() if owner else None
+    if not token:
+        message = "No Hugging Face token is saved in your account settings: nothing was pushed."
+        log.warning(message)
+        return {"repo": repo_id, "error": message}
+    try:
+        result = push_to_hub(
+            token,
+            repo_id,
+            private=config.export.hub_private,
+            ggufs=exported.files,
+            merged_dir=exported.merged_dir,
+            model_card=model_card(row, config, exported.files),
+        )
+    except HubPushError as exc:
+        log.warning("Hub push failed: %s", exc)
+        return {"repo": repo_id, "error": str(exc)}
+    log.info("Pushed %d files to %s", len(result.files), result.url)
+    return {"repo": result.repo_id, "url": result.url, "commit": result.commit, "files": len(result.files)}
+
+
+def model_card(run: TrainingRun, config: TrainingConfigSpec, files: dict[str, Path]) -> str:
+    """The Hub README: what was trained, on what, how, and how well."""
+    t = config.training
+    lines = [
+        "---",
+        f"base_model: {config.model.name}",
+        "tags: [toolsmith, tool-calling, gguf, " + ("lora" if t.use_lora else "full-fine-tune") + "]",
+        "---",
+        "",
+        f"# {run.name}",
+        "",
+        f"Trained with Toolsmith: {t.method.upper()} of `{config.model.name}` on the dataset "
+        f"`{run.dataset_name}` ({run.step} steps, learning rate {t.learning_rate:g}, batch {t.batch_size}"
+        + (f", LoRA r={t.lora_r} alpha={t.lora_alpha}" if t.use_lora else "")
+        + ").",
+        "",
+        "Files: the merged model (safetensors) and " + ", ".join(f"`{p.name}`" for p in files.values()) + ".",
+    ]
+    metrics = run.evaluation or {}
+    if "tool_call_accuracy" in metrics:
+        lines += [
+            "",
+            f"Held-out evaluation ({metrics.get('eval_rows')} rows, {metrics.get('model')}, greedy): "
+            f"tool-call accuracy {metrics['tool_call_accuracy']:.0%}, valid calls "
+            f"{metrics['valid_call_rate']:.0%}, right tool {metrics['right_tool_rate']:.0%}.",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _eval_rows(folder: Path) -> list[dict[str, Any]]:

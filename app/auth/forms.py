@@ -77,3 +77,24 @@ class ChangePasswordForm(FlaskForm):
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Change password")
+
+
+class HubTokenForm(FlaskForm):
+    """Save (or remove) the Hugging Face token used to push trained models; it is never shown again."""
+
+    token = PasswordField(
+        "Hugging Face token",
+        validators=[Length(max=200)],
+        filters=[lambda value: (value or "").strip()],
+        render_kw={"autocomplete": "off", "placeholder": "hf_…"},
+    )
+    remove = SubmitField("Remove the token")
+
+    def validate_token(self, field) -> None:
+        if self.remove.data:
+            return
+        value = field.data or ""
+        if not value:
+            raise ValidationError("Paste a token, or press Remove.")
+        if not value.startswith("hf_") or len(value) < 20 or any(c.isspace() for c in value):
+            raise ValidationError("A Hugging Face token starts with hf_ (create one with write access).")

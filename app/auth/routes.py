@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import bp
-from app.auth.forms import ChangePasswordForm, LoginForm, RegisterForm, normalise_email
+from app.auth.forms import ChangePasswordForm, HubTokenForm, LoginForm, RegisterForm, normalise_email
 from app.auth.services import (
     AccountError,
     authenticate,
@@ -16,7 +16,7 @@ from app.auth.services import (
     create_account,
     registration_allowed,
 )
-from app.extensions import limiter
+from app.extensions import db, limiter
 
 
 def _login_failed(response) -> bool:
@@ -112,4 +112,23 @@ def password():
             login_user(current_user._get_current_object())  # the session token changed: re-issue the cookie
             flash("Your password was changed.", "success")
             return redirect(url_for("auth.password"))
-    return render_template("auth/password.html", form=form)
+    return render_template("auth/password.html", form=form, hub_form=HubTokenForm(formdata=None))
+
+
+@bp.route("/hub-token", methods=["POST"])
+@login_required
+def hub_token():
+    """Save or remove the Hugging Face token the export job pushes with (stored encrypted)."""
+    form = HubTokenForm()
+    if form.validate_on_submit():
+        if form.remove.data:
+            current_user.set_hub_token(None)
+            flash("Removed your Hugging Face token.", "info")
+        else:
+            current_user.set_hub_token(form.token.data)
+            flash("Saved your Hugging Face token (it is stored encrypted and not shown again).", "success")
+        db.session.commit()
+        return redirect(url_for("auth.password"))
+    if "csrf_token" in form.errors:
+        abort(400)
+    return render_template("auth/password.html", form=ChangePasswordForm(formdata=None), hub_form=form), 422

@@ -94,6 +94,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("logging", "tensorboard", "TensorBoard", "bool"),
     FieldSpec("logging", "logging_steps", "Log every N steps", "int"),
     FieldSpec("export", "quantization_types", "Quantization types", "multi", _choices(QuantType)),
+    FieldSpec("export", "push_to_hub", "Push to the Hugging Face Hub", "bool"),
+    FieldSpec("export", "hub_repo_id", "Hub repository (owner/name)", "opttext"),
+    FieldSpec("export", "hub_private", "Private Hub repository", "bool"),
     FieldSpec("", "seed", "Seed", "int"),
 )
 FIELDS_BY_PATH = {spec.path: spec for spec in FIELDS}

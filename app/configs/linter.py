@@ -14,6 +14,7 @@ time, whether a CUDA worker is connected.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -71,6 +72,7 @@ class LintContext:
     cuda: CudaCheck | None = None  # known at submit time only
     submitting: bool = False
     throughput: Throughput | None = None
+    has_hub_token: bool | None = None  # None: unknown (linting a file, not a user's run)
 
 
 @dataclass(frozen=True)
@@ -373,13 +375,41 @@ def tools_rules(c: TrainingConfigSpec, _ctx: LintContext, _memory):
         yield _error("tools", problem, "tools_invalid")
 
 
-def output_rules(c: TrainingConfigSpec, _ctx: LintContext, _memory):
+HUB_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+
+
+def _hub_rules(c: TrainingConfigSpec, ctx: LintContext):
+    e = c.export
+    if e.hub_repo_id and not HUB_REPO_ID.fullmatch(e.hub_repo_id):
+        yield _error(
+            "export.hub_repo_id",
+            "A Hub repository looks like owner/name (letters, digits, . _ -).",
+            "hub_repo_id",
+        )
+    if not e.push_to_hub:
+        return
+    if not e.hub_repo_id:
+        yield _error(
+            "export.hub_repo_id", "Pushing to the Hub needs a repository (owner/name).", "hub_repo_missing"
+        )
+    if not e.quantization_types:
+        yield _warning("export.push_to_hub", "Without a GGUF only the merged model is pushed.", "hub_no_gguf")
+    if ctx.has_hub_token is False:
+        yield _error(
+            "export.push_to_hub",
+            "Save a Hugging Face token (with write access) in your account settings first.",
+            "hub_token_missing",
+        )
+
+
+def output_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if c.logging.logging_steps < 1:
         yield _error("logging.logging_steps", "Log at least every 1 step.", "logging_steps_min")
     if not c.export.quantization_types:
         yield _warning(
             "export.quantization_types", "No quantization type: the run will not produce a GGUF.", "no_export"
         )
+    yield from _hub_rules(c, ctx)
     if c.evaluation.enabled and c.evaluation.eval_set and c.evaluation.eval_set == c.data.dataset:
         yield _warning(
             "evaluation.eval_set", "Evaluating on the training dataset overstates accuracy.", "eval_on_train"

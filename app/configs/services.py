@@ -122,6 +122,7 @@ def lint_for_user(raw: Any, submitting: bool = False) -> LintReport:
         cuda=cuda_check() if uses_qlora or submitting else None,
         submitting=submitting,
         throughput=measured_throughput(name) if name else None,
+        has_hub_token=bool(current_user.has_hub_token),
     )
     return lint(raw, context)
 

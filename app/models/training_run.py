@@ -24,6 +24,7 @@ class RunStage(enum.StrEnum):
     QUANTIZING = "quantizing"
     EVALUATING = "evaluating"
     REGISTERING = "registering"
+    PUSHING = "pushing"  # to the Hugging Face Hub, when the config asks
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -57,6 +58,7 @@ class TrainingRun(OwnedMixin, db.Model):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     model_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list)  # registered GGUFs
     evaluation: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    hub_push: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # repo, url or error
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

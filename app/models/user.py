@@ -31,6 +31,8 @@ class User(UserMixin, db.Model):
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # A Hugging Face token for pushing trained models to the Hub; encrypted, never shown again.
+    hub_token_encrypted: Mapped[str | None] = mapped_column(sa.Text)
 
     @property
     def is_active(self) -> bool:  # flask-login refuses to log in inactive users
@@ -41,6 +43,21 @@ class User(UserMixin, db.Model):
 
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
+
+    @property
+    def has_hub_token(self) -> bool:
+        return bool(self.hub_token_encrypted)
+
+    def set_hub_token(self, plaintext: str | None) -> None:
+        from app.crypto import encrypt_secret
+
+        self.hub_token_encrypted = encrypt_secret(plaintext) if plaintext else None
+
+    def hub_token(self) -> str | None:
+        """The decrypted token, for the export job only: never pass it to a template or a log."""
+        from app.crypto import decrypt_secret
+
+        return decrypt_secret(self.hub_token_encrypted) if self.hub_token_encrypted else None
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

@@ -99,6 +99,12 @@ ERROR_CASES = {
         {},
     ),
     "max_length_small": (with_(sft(), "tokenizer.max_length", 8), {}),
+    "hub_repo_id": (with_(sft(), "export.hub_repo_id", "no slash here"), {}),
+    "hub_repo_missing": (with_(sft(), "export.push_to_hub", True), {}),
+    "hub_token_missing": (
+        with_(with_(sft(), "export.push_to_hub", True), "export.hub_repo_id", "alice/tiny-petstore"),
+        {"has_hub_token": False},
+    ),
 }
 WARNING_CASES = {
     "float32_memory": (with_(sft(), "model.torch_dtype", "float32"), {}),
@@ -110,6 +116,14 @@ WARNING_CASES = {
     "qlora_needs_cuda": (
         with_(sft(), "training.use_qlora", True),
         {"cuda": CudaCheck(False, "no worker is listening on the train queue.")},
+    ),
+    "hub_no_gguf": (
+        with_(
+            with_(with_(sft(), "export.push_to_hub", True), "export.hub_repo_id", "alice/tiny"),
+            "export.quantization_types",
+            [],
+        ),
+        {},
     ),
 }
 

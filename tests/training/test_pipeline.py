@@ -26,6 +26,7 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
+HUB_TOKEN = "hf_testtokenforthefakehub0123456789"
 CITIES = ["Oslo", "Lima", "Paris", "Tokyo", "Cairo", "Quito", "Perth", "Dakar"]
 
 
@@ -124,14 +125,29 @@ def run_worker(app, tmp_path, timeout: int = 300) -> None:
     assert worker.wait(timeout=timeout) == 0, (tmp_path / "worker.log").read_text()[-4000:]
 
 
-def test_sft_run_trains_exports_registers_and_the_model_answers(app, setup, tmp_path):
+def test_sft_run_trains_exports_registers_pushes_and_the_model_answers(app, setup, tmp_path, monkeypatch):
+    from tests.hub_server import fake_hub
+
     client, user = setup
     config_id = save_config(app, user, "tiny sft", "sft_toolbench", max_steps=5)
+    with app.app_context():
+        row = db.session.get(TrainingConfig, config_id)
+        export = {"push_to_hub": True, "hub_repo_id": "alice/tiny-weather", "hub_private": True}
+        row.config = {**row.config, "export": {**row.config["export"], **export}}
+        db.session.get(type(user), user.id).set_hub_token(HUB_TOKEN)
+        db.session.commit()
     response = start(client, config_id, dataset_id(app, "weather"))
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     assert 'hx-trigger="every 2s"' in client.get(f"/runs/{run_id}").get_data(as_text=True)
-    run_worker(app, tmp_path)
+    with fake_hub(token=HUB_TOKEN) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)  # the worker's huggingface_hub talks to the fake Hub
+        run_worker(app, tmp_path)
+    pushed = hub.repos["alice/tiny-weather"]
+    assert pushed["private"] and {"README.md", "config.json", "run1-Q4_K_M.gguf", "run1-F16.gguf"} <= set(
+        pushed["files"]
+    )
+    assert b"tool-call accuracy" in pushed["files"]["README.md"]
     run = the_run(app, run_id)
     assert run.stage == "done", run.error
     assert run.step == 5 and run.total_steps == 5 and run.loss is not None
@@ -175,6 +191,11 @@ def test_sft_run_trains_exports_registers_and_the_model_answers(app, setup, tmp_
             ("export", "export", "succeeded"),
         ]
         assert run.job_id == jobs[-1].id
+        assert (
+            run.hub_push["repo"] == "alice/tiny-weather"
+            and run.hub_push["url"]
+            and "error" not in run.hub_push
+        )
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert "every 2s" not in page and "Registered models" in page and "<svg" in page
     # The log tail: the trainer's steps, the export's stages, the registration.
@@ -193,11 +214,27 @@ def test_dpo_run_trains_and_exports(app, setup, tmp_path):
     assert run.step == 5 and len(run.model_ids) == 2
 
 
-def test_a_failed_export_registers_nothing_and_resume_redoes_only_the_export(app, setup, tmp_path):
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_failed_export_registers_nothing_and_resume_redoes_only_the_export(
+    app, setup, tmp_path, monkeypatch
+):
     from app.training.files import run_dir
 
     client, user = setup
     config_id = save_config(app, user, "tiny export", "sft_toolbench", max_steps=3)
+    with app.app_context():  # pushing to a Hub that is unreachable must not fail the run
+        row = db.session.get(TrainingConfig, config_id)
+        export = {"push_to_hub": True, "hub_repo_id": "alice/tiny-export"}
+        row.config = {**row.config, "export": {**row.config["export"], **export}}
+        db.session.get(type(user), user.id).set_hub_token(HUB_TOKEN)
+        db.session.commit()
     response = start(client, config_id, dataset_id(app, "weather"))
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     worker = start_worker(app, "train", "--burst", log_path=tmp_path / "train.log")  # no export worker
@@ -220,9 +257,12 @@ def test_a_failed_export_registers_nothing_and_resume_redoes_only_the_export(app
     weights.write_bytes(good)
     token = csrf_token(client, f"/runs/{run_id}")
     assert client.post(f"/runs/{run_id}/resume", data={"csrf_token": token}).status_code == 302
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     run_worker(app, tmp_path)
     done = the_run(app, run_id)
     assert done.stage == "done" and len(done.model_ids) == 2, done.error
+    assert "unreachable" in done.hub_push["error"] and "url" not in done.hub_push
+    assert "Not pushed to alice/tiny-export" in client.get(f"/runs/{run_id}").get_data(as_text=True)
     with app.app_context():
         kinds = [
             j.kind for j in db.session.execute(db.select(BackgroundJob).order_by(BackgroundJob.id)).scalars()

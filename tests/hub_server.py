@@ -1,0 +1,229 @@
+"""A fake Hugging Face Hub on loopback: just enough of the API for `HfApi.create_repo` + `create_commit`
+(huggingface_hub 2.4.0), so pushes are tested over real HTTP without the internet.
+
+Routes (every one wants `Authorization: Bearer <token>`, else 401 the way the Hub words it):
+    POST /api/repos/create                      409 with the repo's url when it exists (exist_ok relies on it)
+    GET  /api/models/{ns}/{name}[/revision/r]   repo_info (create_repo's 401/403 fallback, no-op commits)
+    POST /api/validate-yaml                     create_commit checks README.md's metadata first
+    POST /api/models/{ns}/{name}/preupload/r    every file "regular", with the oid of the stored copy if any
+    POST /api/models/{ns}/{name}/commit/r       ndjson: a header line, then inline base64 files
+
+Answering "regular" keeps huggingface_hub off LFS and hf_xet: file contents travel inside the commit. An LFS
+pointer in a commit is refused (400), and any other request is answered 404 and recorded in `.unknown`, so a
+test can assert the push took exactly this path.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_TOKEN = "hf_test_fake_hub_write_token"
+TOKEN_OWNER = "fake-user"  # the namespace of a repo created without one
+BAD_CREDENTIALS = "Invalid credentials in Authorization header"  # huggingface_hub keys on this exact text
+
+REPO = r"(?P<repo>[^/]+/[^/]+)"
+ROUTES = [
+    ("POST", re.compile(r"/api/repos/create"), "create_repo"),
+    ("POST", re.compile(r"/api/validate-yaml"), "validate_yaml"),
+    ("GET", re.compile(rf"/api/models/{REPO}(?:/revision/[^/]+)?"), "repo_info"),
+    ("POST", re.compile(rf"/api/models/{REPO}/preupload/[^/]+"), "preupload"),
+    ("POST", re.compile(rf"/api/models/{REPO}/commit/[^/]+"), "commit"),
+]
+
+
+def git_blob_oid(content: bytes) -> str:
+    """What huggingface_hub compares a regular file's preupload oid with (`sha.git_hash`)."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+class HubError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+@dataclass
+class FakeHub:
+    """The Hub's state: `repos[repo_id]` = {"private": bool, "files": {path: bytes}, "commits": [oid, …],
+    "messages": [summary, …]}, commits oldest first."""
+
+    url: str
+    token: str
+    repos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)  # "POST /api/repos/create", in arrival order
+    unknown: list[str] = field(default_factory=list)  # requests no route answered
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], Any]:
+        with self.lock:
+            self.requests.append(f"{method} {path}")
+            if headers.get("Authorization") != f"Bearer {self.token}":
+                raise HubError(401, BAD_CREDENTIALS, {"X-Error-Message": BAD_CREDENTIALS})
+            for route_method, pattern, name in ROUTES:
+                match = pattern.fullmatch(path)
+                if match and method == route_method:
+                    repo_id = unquote(match.group("repo")) if "repo" in pattern.groupindex else None
+                    return getattr(self, name)(repo_id, body)
+            self.unknown.append(f"{method} {path}")
+            raise HubError(404, f"fake hub: no route for {method} {path}")
+
+    def _repo(self, repo_id: str) -> dict[str, Any]:
+        if repo_id not in self.repos:
+            raise HubError(404, "Repository not found", {"X-Error-Code": "RepoNotFound"})
+        return self.repos[repo_id]
+
+    def create_repo(self, _repo_id: None, body: bytes) -> tuple[int, dict[str, str], Any]:
+        payload = json.loads(body)
+        if payload.get("type", "model") != "model":
+            raise HubError(400, f"fake hub: only model repos, not {payload.get('type')}")
+        repo_id = f"{payload.get('organization') or TOKEN_OWNER}/{payload['name']}"
+        answer = {
+            "url": f"{self.url}/{repo_id}",
+            "name": repo_id,
+            "id": hashlib.sha1(repo_id.encode()).hexdigest(),
+        }
+        if repo_id in self.repos:
+            return 409, {}, {"error": "You already created this model repo", **answer}
+        private = payload.get("visibility") == "private"
+        self.repos[repo_id] = {"private": private, "files": {}, "commits": [], "messages": []}
+        return 200, {}, answer
+
+    def validate_yaml(self, _repo_id: None, body: bytes) -> tuple[int, dict[str, str], Any]:
+        return 200, {}, {"errors": [], "warnings": []}
+
+    def repo_info(self, repo_id: str, _body: bytes) -> tuple[int, dict[str, str], Any]:
+        repo = self._repo(repo_id)
+        return (
+            200,
+            {},
+            {
+                "id": repo_id,
+                "modelId": repo_id,
+                "private": repo["private"],
+                "sha": repo["commits"][-1] if repo["commits"] else None,
+                "siblings": [{"rfilename": path} for path in sorted(repo["files"])],
+            },
+        )
+
+    def preupload(self, repo_id: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        stored = self._repo(repo_id)["files"]
+        files = []
+        for file in json.loads(body)["files"]:
+            answer = {"path": file["path"], "uploadMode": "regular", "shouldIgnore": False}
+            if file["path"] in stored:  # lets huggingface_hub drop unchanged files from the commit
+                answer["oid"] = git_blob_oid(stored[file["path"]])
+            files.append(answer)
+        return 200, {}, {"files": files}
+
+    def commit(self, repo_id: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        repo = self._repo(repo_id)
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        if not lines or lines[0].get("key") != "header":
+            raise HubError(400, "fake hub: a commit starts with its header line")
+        files = dict(repo["files"])
+        for line in lines[1:]:
+            key, value = line["key"], line["value"]
+            if key == "file" and value.get("encoding") == "base64":
+                files[value["path"]] = base64.b64decode(value["content"])
+            elif key == "deletedFile":
+                files.pop(value["path"], None)
+            elif key == "deletedFolder":
+                prefix = value["path"].rstrip("/") + "/"
+                files = {path: data for path, data in files.items() if not path.startswith(prefix)}
+            else:  # lfsFile would need an LFS / xet upload first: this fake stores inline files only
+                raise HubError(400, f"fake hub: cannot take a {key!r} line ({value.get('path')})")
+        oid = hashlib.sha1(body + (repo["commits"][-1] if repo["commits"] else "").encode()).hexdigest()
+        repo["files"] = files
+        repo["commits"].append(oid)
+        repo["messages"].append(lines[0]["value"]["summary"])
+        answer = {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "pullRequestUrl": None}
+        return 200, {}, answer
+
+
+def _handler(hub: FakeHub, connections: set[socket.socket]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as httpx2's pool expects
+
+        def setup(self) -> None:
+            super().setup()
+            connections.add(self.connection)
+
+        def finish(self) -> None:
+            connections.discard(self.connection)
+            super().finish()
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._answer("POST")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._answer("PUT")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._answer("DELETE")
+
+        def _answer(self, method: str) -> None:
+            body = self._read_body()
+            try:
+                status, headers, payload = hub.handle(method, urlsplit(self.path).path, self.headers, body)
+            except HubError as error:
+                status, headers, payload = error.status, error.headers, {"error": str(error)}
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for name, value in {**headers, "Content-Type": "application/json"}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()  # the blank line after the last chunk
+                return b"".join(chunks)
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the requests are in hub.requests
+
+    return Handler
+
+
+@contextmanager
+def fake_hub(token: str = DEFAULT_TOKEN) -> Iterator[FakeHub]:
+    """Serve a fresh, empty fake Hub on a free loopback port for the block; `.url` is the endpoint."""
+    connections: set[socket.socket] = set()
+    hub = FakeHub(url="", token=token)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hub, connections))
+    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    # A short poll so leaving the block (shutdown waits for the loop to notice) takes no half second.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-hub", daemon=True)
+    thread.start()
+    try:
+        yield hub
+    finally:
+        server.shutdown()
+        for connection in list(connections):  # idle keep-alive connections would hold their threads
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        thread.join(timeout=5)
