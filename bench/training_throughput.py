@@ -129,7 +129,9 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,
-            peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"),
+            peft_config=LoraConfig(
+                r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+            ),
         )
         result = trainer.train()
         seconds = result.metrics["train_runtime"]

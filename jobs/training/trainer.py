@@ -6,6 +6,8 @@ What this decides, and why:
   throughput (ARCHITECTURE.md) and memory is rarely the limit there.
 - the tokenizer gets the tool-aware template before training and keeps it (`TOOL_CHAT_TEMPLATE`,
   without the training markers), so it is saved with the adapter and carried into the GGUF.
+- SFT scores the LM head only on the assistant tokens (`compact_loss`): on CPU TRL scores every
+  position, ~40% of each step for tool-calling rows.
 - `TrainingHooks` is how the job sees progress and asks to stop: a TrainerCallback calls it on every
   log and checks `should_stop` at every step; stopping saves a checkpoint first, so resume works.
 """
@@ -184,7 +186,9 @@ def train(
             peft_config=lora_config(config),
         )
     else:
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTConfig
+
+        from jobs.training.compact_loss import compact_sft_trainer_class
 
         train_examples, longest = tokenize_sft(splits.train, tokenizer, config.tokenizer.max_length)
         eval_examples, _ = tokenize_sft(splits.eval, tokenizer, config.tokenizer.max_length)
@@ -202,7 +206,7 @@ def train(
             # Batches of similar length waste fewer padding tokens (bench/training_throughput.py).
             train_sampling_strategy="random" if config.training.packing else "group_by_length",
         )
-        trainer = SFTTrainer(
+        trainer = compact_sft_trainer_class()(
             model=model,
             args=args,
             train_dataset=Dataset.from_list(train_examples),
