@@ -2,7 +2,8 @@
 minutes through a real worker → Q4_K_M → evaluated and served. Slow (about five minutes), run in CI.
 
 The thresholds were measured on this path (docs/benchmarks.md, "End to end"): the base model makes no
-correct Petstore call on these held-out prompts; after training most of them are exact.
+correct Petstore call on these held-out prompts (0 of 20); after 40 LoRA steps 12 of 20 were exact,
+16 of 20 valid (2026-11-24).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ PETSTORE = (
     Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "openapi" / "petstore-v2.swagger2.0.yaml"
 )
 STEPS = 40
+BATCH = 2
 MIN_EXACT = 0.5  # measured: see the module docstring
 MIN_GAIN_OVER_BASE = 0.4
 EVAL_ROWS = 20
+SERVED_PROMPTS = 5
 
 
 def petstore_rows() -> list[dict]:
@@ -52,7 +55,7 @@ def test_petstore_to_a_served_model_that_calls_the_api(app, signed_in, tmp_path)
     config = TEMPLATES_BY_KEY["sft_toolbench"].build()
     config["tokenizer"]["max_length"] = 1024
     config["training"].update(
-        {"max_steps": STEPS, "batch_size": 4, "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32}
+        {"max_steps": STEPS, "batch_size": BATCH, "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32}
     )
     config["logging"]["logging_steps"] = 5
     config["export"]["quantization_types"] = ["Q4_K_M"]
@@ -102,11 +105,13 @@ def test_petstore_to_a_served_model_that_calls_the_api(app, signed_in, tmp_path)
     assert tuned["tool_call_accuracy"] >= base["tool_call_accuracy"] + MIN_GAIN_OVER_BASE
     assert model.quantization == "Q4_K_M"
 
-    # Served like the playground serves it: the first held-out prompt gets a call that fits the spec.
-    row = eval_rows[0]
-    reply = generate(
-        model, row["messages"][:-1], SamplingParams(temperature=0.0, max_tokens=128), tools=row["tools"]
-    )
-    calls = parse_tool_calls(reply.text)
-    assert calls, reply.text
-    assert not check_tool_call(row["tools"], calls[0].name, calls[0].arguments), reply.text
+    # Served like the playground serves it (the registered model, through the chat layer): the first
+    # held-out prompts get calls that fit Petstore's schemas.
+    fitting = 0
+    with app.app_context():
+        for row in eval_rows[:SERVED_PROMPTS]:
+            params = SamplingParams(temperature=0.0, max_tokens=128)
+            reply = generate(model, row["messages"][:-1], params, tools=row["tools"])
+            calls = parse_tool_calls(reply.text)
+            fitting += bool(calls) and not check_tool_call(row["tools"], calls[0].name, calls[0].arguments)
+    assert fitting > SERVED_PROMPTS // 2, fitting
