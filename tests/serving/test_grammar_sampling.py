@@ -52,6 +52,10 @@ def _messages(question):
 
 
 def _generate(llama, question, params, **options):
+    # Evaluate the prompt afresh each time: reusing the cached prefix of the previous reply decodes in
+    # other batch shapes, and on some CPUs (AVX2 here) that moves logits enough to flip a near tie
+    # ("pending" 31.37 vs "available" 31.25), which would compare numerics, not samplers.
+    llama.reset()
     reply = llama.create_chat_completion(
         messages=_messages(question), max_tokens=64, seed=params.seed, **options
     )
