@@ -17,11 +17,11 @@ from flask import current_app
 from app.configs.schema import TrainingConfigSpec
 from app.extensions import db
 from app.models import LLMModel, Provider, RunStage, TrainingRun, utcnow
-from app.training.files import run_dir, run_log_path
+from app.training.files import run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.train import EVAL_ROWS_FILE
 from jobs.training.run_log import run_logging
-from jobs.training.run_record import cancel_requested, settle_run, update_run
+from jobs.training.run_record import cancel_requested, log_path_of, settle_run, update_run
 
 STAGES = {
     "merging": RunStage.MERGING,
@@ -33,10 +33,7 @@ STAGES = {
 
 def run(job_id: int, run_id: int) -> dict[str, Any] | None:
     try:
-        owner_id = db.session.execute(
-            db.select(TrainingRun.owner_id).where(TrainingRun.id == run_id)
-        ).scalar_one_or_none()
-        with tracked_job(job_id) as progress, run_logging(run_log_path(owner_id or 0, run_id)) as log:
+        with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
             try:
                 return progress.finish(_export(run_id, progress, log))
             except JobCancelled:

@@ -20,20 +20,17 @@ from flask import current_app
 from app.configs.schema import TrainingConfigSpec
 from app.extensions import db
 from app.models import Dataset, LLMModel, RunStage, TrainingRun, utcnow
-from app.training.files import last_checkpoint, run_dir, run_log_path
+from app.training.files import last_checkpoint, run_dir
 from jobs.progress import tracked_job
 from jobs.training.run_log import run_logging
-from jobs.training.run_record import cancel_requested, record_step, settle_run, update_run
+from jobs.training.run_record import cancel_requested, log_path_of, record_step, settle_run, update_run
 
 EVAL_ROWS_FILE = "eval_rows.jsonl"  # the held-out rows, kept for the export job's evaluation
 
 
 def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None:
     try:
-        owner_id = db.session.execute(
-            db.select(TrainingRun.owner_id).where(TrainingRun.id == run_id)
-        ).scalar_one_or_none()
-        with tracked_job(job_id) as progress, run_logging(run_log_path(owner_id or 0, run_id)) as log:
+        with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
             try:
                 return progress.finish(_run(run_id, resume, progress, log))
             except Exception as exc:

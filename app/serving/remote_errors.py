@@ -35,7 +35,7 @@ def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:
     import openai
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
-    chain = _exception_chain(exc)
+    chain = exception_chain(exc)
     where = _where(chain, endpoint)
     for error in chain:  # the guard's own sentence wins, however deep a client wrapped it
         if isinstance(error, ServingError):
@@ -98,7 +98,8 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
-def _exception_chain(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes / contexts, outermost first (each once)."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in chain:
@@ -175,4 +176,4 @@ def _host_port(url: str) -> str:
 def mentions_key(exc: BaseException, endpoint: RemoteEndpoint) -> bool:
     """Whether an exception in the chain quotes the API key (some servers echo the Authorization header)."""
     key = endpoint.api_key
-    return bool(key) and any(key in str(error) for error in _exception_chain(exc))
+    return bool(key) and any(key in str(error) for error in exception_chain(exc))

@@ -141,7 +141,9 @@ def _describe_failure(exc: BaseException, repo_id: str, endpoint: str | None, ti
 def _network_reason(exc: BaseException, endpoint: str | None, timeout: float) -> str:
     import httpx2
 
-    chain = _exception_chain(exc)
+    from app.serving.remote_errors import exception_chain
+
+    chain = exception_chain(exc)
     if any(isinstance(error, (httpx2.TimeoutException, TimeoutError)) for error in chain):
         return f"no answer within {timeout:g} s"
     if any(isinstance(error, socket.gaierror) for error in chain):
@@ -167,15 +169,6 @@ def _server_text(exc: Any) -> str:
 
 def _truncate(text: str) -> str:
     return text if len(text) <= SERVER_TEXT_LIMIT else text[: SERVER_TEXT_LIMIT - 1] + "…"
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
 
 
 # ----------------------------------------------------------------------------------------------------

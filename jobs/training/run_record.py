@@ -7,11 +7,20 @@ settles it (failed with the job's reason, or cancelled) unless the run has moved
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from app.extensions import db
 from app.models import BackgroundJob, RunMetric, RunStage, TrainingRun, utcnow
-from app.training.files import last_checkpoint, run_dir
+from app.training.files import last_checkpoint, run_dir, run_log_path
+
+
+def log_path_of(run_id: int) -> Path:
+    """Where the run's jobs append their log."""
+    owner_id = db.session.execute(
+        db.select(TrainingRun.owner_id).where(TrainingRun.id == run_id)
+    ).scalar_one_or_none()
+    return run_log_path(owner_id or 0, run_id)
 
 
 def update_run(run_id: int, **values: Any) -> None:
