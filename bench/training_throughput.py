@@ -18,7 +18,8 @@ layers, learning rate 2e-4, max length 768.
   app on CPU: the fair baseline, and the default comparison.
 - **app**: `jobs.training.trainer.train`, as a run uses it: rows tokenised from Python (assistant-only
   loss), the LM head scored only on the labelled positions (`jobs/training/compact_loss.py`), gradient
-  checkpointing off, batches grouped by length.
+  checkpointing off, batches grouped by length, and bf16 autocast where the CPU has AVX-512 BF16 or
+  AMX (float32 elsewhere). **app-fp32** is the same with `torch_dtype: float32`: never autocast.
 
 Each runs in a fresh process. Reported: real (non-padding) tokens per second over the epoch, wall time,
 final eval loss on the same held-out rows, and app / plain. Results go to docs/benchmarks.md.
@@ -76,7 +77,10 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
     train_rows, eval_rows = rows(n_train)
     config = TrainingConfigSpec.model_validate(
         {
-            "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"},
+            "model": {
+                "name": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                "torch_dtype": "float32" if mode == "app-fp32" else "auto",
+            },
             "tokenizer": {"max_length": 768},
             "training": {
                 "num_epochs": 1.0,
@@ -92,7 +96,7 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
         }
     )
     out = CACHE / f"throughput-{mode}"
-    if mode == "app":
+    if mode in ("app", "app-fp32"):
         from jobs.training.trainer import TrainingHooks, train
 
         started = time.perf_counter()
@@ -196,7 +200,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=160)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", default="plain-fp32,app", help="modes: plain, plain-fp32, app")
+    parser.add_argument("--only", default="plain-fp32,app", help="modes: plain, plain-fp32, app, app-fp32")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -222,9 +226,14 @@ def main() -> None:
             print(done.stdout[-2000:], done.stderr[-4000:])
             raise SystemExit(f"{mode} failed")
         results[mode] = json.loads(line[7:])
+    import torch
+
+    from jobs.training.trainer import cpu_has_native_bf16
+
     print(
         f"SmolLM2-135M-Instruct, LoRA r16, {args.rows} Petstore rows, batch {args.batch}, 1 epoch, "
-        f"{args.threads} threads\n"
+        f"{args.threads} threads; CPU {torch.backends.cpu.get_cpu_capability()}, "
+        f"bf16 in hardware: {cpu_has_native_bf16()}\n"
     )
     print("| mode | real tokens | seconds | tokens/s | eval loss |")
     print("|---|---|---|---|---|")
@@ -233,7 +242,7 @@ def main() -> None:
             f"| {mode} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_second']:.0f} "
             f"| {r['eval_loss']:.4f} |"
         )
-    for baseline in ("plain", "plain-fp32"):
+    for baseline in ("plain", "plain-fp32", "app-fp32"):
         if {"app", baseline} <= set(results):
             ratio = results["app"]["tokens_per_second"] / results[baseline]["tokens_per_second"]
             print(

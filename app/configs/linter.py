@@ -181,8 +181,9 @@ def model_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if c.model.torch_dtype == "float32":
         yield _warning(
             "model.torch_dtype",
-            "float32 needs twice the memory of bfloat16 for weights and activations "
-            "(CPU workers train in float32 anyway).",
+            "float32 needs twice the memory of bfloat16 for weights and activations on a GPU, and "
+            "turns off the bf16 autocast that CPU workers with bf16 instructions use; auto picks the "
+            "best for each worker.",
             "float32_memory",
         )
     if c.model.device == "cuda" and ctx.cuda is not None and not ctx.cuda.available:

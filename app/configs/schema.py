@@ -38,7 +38,9 @@ class _Section(BaseModel):
 class ModelSection(_Section):
     name: str = Field("", description="Hub id or a folder under MODEL_STORE", max_length=500)
     torch_dtype: Dtype = Field(
-        "auto", description="Weights dtype: auto = bf16 on GPUs that support it, float32 on CPU"
+        "auto",
+        description="Weights dtype: auto = bf16 on GPUs that support it; float32 on CPU, "
+        "computing in bf16 where the CPU has bf16 instructions",
     )
     device: Device = "auto"
     trust_remote_code: bool = Field(

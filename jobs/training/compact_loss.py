@@ -10,10 +10,17 @@ fraction of the work.
 
 Models whose head does more than a plain projection (soft-capped or scaled logits, MoE auxiliary
 losses) keep TRL's path; `supports_compact_loss` decides.
+
+DPO keeps TRL's own fused head (it also yields the entropy and accuracy metrics); `labelled_positions_only`
+makes that head take its compact path, the one it takes on Triton devices, on CPU too. TRL scores every
+position off Triton only so that XLA-like devices see fixed tile shapes; in eager CPU code the compact
+path is the same tiles on fewer rows (tests/training/test_compact_loss.py checks loss and gradients).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 # Config attributes that change the logits after the projection, or add a loss term (TRL reads the same).
@@ -71,7 +78,9 @@ def compact_sft_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if return_outputs or "labels" not in inputs or not supports_compact_loss(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            loss, count, correct = compact_causal_lm_loss(model, inputs, num_items_in_batch)
+            # The backbone is called directly, past the forward that accelerate wraps in autocast.
+            with self.accelerator.autocast():
+                loss, count, correct = compact_causal_lm_loss(model, inputs, num_items_in_batch)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # like Trainer.compute_loss under DDP
             mode = "train" if model.training else "eval"
@@ -83,3 +92,16 @@ def compact_sft_trainer_class():
             return loss
 
     return CompactLossSFTTrainer
+
+
+@contextmanager
+def labelled_positions_only() -> Iterator[None]:
+    """While active, TRL's fused LM head (`add_fused_lm_head`) projects only the labelled positions."""
+    import trl.trainer.utils as fused_head
+
+    decide = fused_head._use_triton  # trl 1.16: the fused forward's "score only the valid positions" test
+    fused_head._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        fused_head._use_triton = decide

@@ -1,13 +1,15 @@
 """Build and run a TRL trainer (SFT or DPO, LoRA / QLoRA / full) for a training config.
 
 What this decides, and why:
-- float32 on CPU, bf16 on GPUs that support it; QLoRA (bitsandbytes 4-bit) only with CUDA.
+- bf16 on GPUs that support it; on CPU float32 weights, with bf16 autocast where the CPU multiplies
+  bf16 in hardware (AVX-512 BF16 / AMX; elsewhere it is emulated and slower than float32), measured
+  in bench/training_throughput.py. QLoRA (bitsandbytes 4-bit) only with CUDA.
 - gradient checkpointing off unless the config asks: for small models on CPU it cost ~20% of the
   throughput (ARCHITECTURE.md) and memory is rarely the limit there.
 - the tokenizer gets the tool-aware template before training and keeps it (`TOOL_CHAT_TEMPLATE`,
   without the training markers), so it is saved with the adapter and carried into the GGUF.
 - SFT scores the LM head only on the assistant tokens (`compact_loss`): on CPU TRL scores every
-  position, ~40% of each step for tool-calling rows.
+  position, ~40% of each step for tool-calling rows. DPO gets TRL's own head on its compact path.
 - `TrainingHooks` is how the job sees progress and asks to stop: a TrainerCallback calls it on every
   log and checks `should_stop` at every step; stopping saves a checkpoint first, so resume works.
 """
@@ -25,6 +27,7 @@ from transformers import TrainerCallback
 
 from app.configs.schema import TrainingConfigSpec
 from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+from jobs.training.compact_loss import labelled_positions_only
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
 
 
@@ -56,7 +59,7 @@ class TrainOutcome:
     adapter_dir: Path
     stopped: bool
     global_step: int
-    train_tokens: int
+    train_tokens: int  # real (non-padding) tokens trained on in this call
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -76,7 +79,21 @@ def device_settings(config: TrainingConfigSpec) -> dict[str, Any]:
         dtype_name = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
     if not cuda and dtype_name == "float16":
         dtype_name = "float32"  # fp16 training needs a GPU's mixed precision
-    return {"cuda": cuda, "dtype": getattr(torch, dtype_name), "dtype_name": dtype_name}
+    autocast = (cuda and dtype_name == "bfloat16") or (
+        not cuda and config.model.torch_dtype == "auto" and cpu_has_native_bf16()
+    )
+    return {
+        "cuda": cuda,
+        "dtype": getattr(torch, dtype_name),
+        "dtype_name": dtype_name,
+        "bf16_autocast": autocast,
+    }
+
+
+def cpu_has_native_bf16() -> bool:
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, settings: dict[str, Any]):
@@ -146,7 +163,7 @@ def common_args(config: TrainingConfigSpec, output_dir: Path, settings: dict[str
         "eval_strategy": "steps" if has_eval else "no",
         "eval_steps": max(10, config.logging.logging_steps * 5) if has_eval else None,
         "seed": config.seed,
-        "bf16": settings["dtype_name"] == "bfloat16" and settings["cuda"],
+        "bf16": settings["bf16_autocast"],
         "use_cpu": not settings["cuda"],
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
@@ -216,7 +233,8 @@ def train(
         )
     callback = _ProgressCallback(hooks, tokens_per_epoch=tokens)
     trainer.add_callback(callback)
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    with labelled_positions_only():
+        result = trainer.train(resume_from_checkpoint=resume_from)
     adapter_dir = output_dir / "adapter"
     if callback.stopped:
         trainer.save_model(str(output_dir / f"checkpoint-{trainer.state.global_step}"))
@@ -227,7 +245,7 @@ def train(
         adapter_dir=adapter_dir,
         stopped=callback.stopped,
         global_step=trainer.state.global_step,
-        train_tokens=tokens,
+        train_tokens=round(tokens * max((trainer.state.epoch or 0.0) - callback.start_epoch, 0.0)),
         seconds=time.perf_counter() - started,
         metrics=dict(result.metrics),
     )
@@ -242,10 +260,12 @@ class _ProgressCallback(TrainerCallback):
         self.stopped = False
         self.started: float | None = None
         self.start_step = 0
+        self.start_epoch = 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
-        self.start_step = state.global_step
+        self.start_step = state.global_step  # a resumed run starts at its checkpoint
+        self.start_epoch = state.epoch or 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.hooks.should_stop():

@@ -62,3 +62,103 @@ def test_num_items_in_batch_is_the_denominator(lora_model):
 def test_a_soft_capped_head_keeps_trls_path(lora_model):
     lora_model.get_base_model().config.final_logit_softcapping = 30.0
     assert not supports_compact_loss(lora_model)
+
+
+def test_dpo_scores_only_the_labelled_positions_with_the_same_loss_and_gradients(tiny_model, tmp_path):
+    """TRL's DPO head on its compact path (`labelled_positions_only`): fewer rows through the head, same
+    loss, same LoRA gradients; a TRL upgrade that moves the switch fails here."""
+    import trl.trainer.utils as fused_head
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+    from jobs.training.compact_loss import labelled_positions_only
+    from jobs.training.data import render_dpo
+    from tests.training.test_pipeline import dpo_rows
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = TOOL_CHAT_TEMPLATE
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    args = DPOConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[], use_cpu=True, max_length=384
+    )
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(render_dpo(dpo_rows(4), tokenizer)),
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False),
+    )
+    inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    projected: list[int] = []
+    scored = fused_head._ChunkedLogProbFunction
+
+    class Spy(scored):
+        @staticmethod
+        def forward(ctx, hidden, *rest):
+            projected.append(hidden.shape[0])
+            return scored.forward(ctx, hidden, *rest)
+
+    fused_head._ChunkedLogProbFunction = Spy
+    try:
+        results = []
+        for compact in (False, True):
+            trainer.model.zero_grad()
+            projected.clear()
+            if compact:
+                with labelled_positions_only():
+                    loss = trainer.compute_loss(trainer.model, inputs)
+            else:
+                loss = trainer.compute_loss(trainer.model, inputs)
+            loss.backward()
+            results.append((loss.detach(), lora_grads(trainer.model), list(projected)))
+    finally:
+        fused_head._ChunkedLogProbFunction = scored
+    (full_loss, full_grads, full_rows), (loss, grads, rows) = results
+    labelled = int((inputs["completion_mask"][:, 1:] != 0).sum())
+    assert full_rows == [inputs["input_ids"][:, 1:].numel()] * 2  # policy and reference, every position
+    assert rows == [labelled] * 2 and labelled < full_rows[0] / 3
+    assert torch.allclose(loss, full_loss, rtol=1e-5, atol=1e-6)
+    assert full_grads.keys() == grads.keys() and grads
+    for name in grads:
+        assert torch.allclose(grads[name], full_grads[name], rtol=1e-4, atol=1e-7), name
+
+
+@pytest.mark.parametrize("dtype", ["auto", "float32"])
+def test_the_compact_sft_loss_computes_in_bf16_when_the_worker_autocasts(tiny_model, tmp_path, dtype):
+    """CPU workers with bf16 instructions train under bf16 autocast (`torch_dtype: auto`); the compact
+    loss calls the backbone past the forward accelerate wraps, so it must enter autocast itself."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import SFTConfig
+
+    from app.configs.schema import TrainingConfigSpec
+    from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+    from jobs.training.compact_loss import compact_sft_trainer_class
+    from jobs.training.data import tokenize_sft
+    from jobs.training.trainer import common_args, cpu_has_native_bf16, device_settings
+    from tests.training.test_pipeline import sft_rows
+
+    config = TrainingConfigSpec.model_validate({"model": {"name": "tiny", "torch_dtype": dtype}})
+    settings = device_settings(config)
+    assert settings["bf16_autocast"] == (dtype == "auto" and cpu_has_native_bf16())
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = TOOL_CHAT_TEMPLATE
+    examples, _ = tokenize_sft(sft_rows(4), tokenizer, 384)
+    arguments = common_args(config, tmp_path, settings, has_eval=False) | {"bf16": dtype == "auto"}
+    trainer = compact_sft_trainer_class()(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32),
+        args=SFTConfig(**arguments, max_length=384),
+        train_dataset=Dataset.from_list(examples),
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"),
+    )
+    inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    seen = []
+    projection = trainer.model.get_base_model().model.layers[0].mlp.down_proj.base_layer
+    projection.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    loss = trainer.compute_loss(trainer.model, inputs)
+    assert seen == [torch.bfloat16 if dtype == "auto" else torch.float32]
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)

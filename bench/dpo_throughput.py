@@ -1,0 +1,130 @@
+"""DPO throughput: the app's DPO path with TRL's LM head on its compact path vs TRL's CPU default.
+
+Usage:
+    .venv/bin/python bench/dpo_throughput.py [--pairs 24] [--batch 2] [--threads 2] [--only trl-head,app]
+
+Model: SmolLM2-135M-Instruct, the default base (cached under bench/.cache like the SFT bench). Data:
+Petstore preference pairs from `app.datasets.generation` (the called tool and 3 others per pair),
+LoRA r=16 on all linear layers, beta 0.1, one epoch, max length 768.
+
+- **trl-head**: `jobs.training.trainer.train` with TRL's fused LM head as TRL runs it on CPU: every
+  position of every sequence (chosen and rejected, policy and reference) goes through the 49k-word head.
+- **app**: the same call as a run makes it: `labelled_positions_only` puts that head on the path TRL
+  takes on Triton devices, the answer's tokens only. Same loss and gradients
+  (tests/training/test_compact_loss.py).
+
+Each mode runs in a fresh process. Reported: prompt + chosen tokens per second over the epoch (the count
+the run page shows), seconds, the last logged training loss, and app / trl-head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def pairs(n: int) -> list[dict]:
+    from app.datasets.generation import GenerationOptions, generate_dataset
+    from app.openapi.normalise import normalise
+    from app.openapi.parsing import load_document
+    from bench.training_throughput import PETSTORE
+
+    spec = normalise(load_document(PETSTORE.read_bytes(), PETSTORE.name))
+    options = GenerationOptions(
+        samples_per_operation=max(4, n // 15), seed=1, dpo=True, include_irrelevant=False, tools_per_row=4
+    )
+    rows = [r for r in generate_dataset(spec, options).rows if r["split"] == "train"]
+    return rows[:n]
+
+
+def child(mode: str, n_pairs: int, batch: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    import jobs.training.trainer as trainer_module
+    from app.configs.schema import TrainingConfigSpec
+    from bench.training_throughput import CACHE
+    from jobs.training.base_model import ensure_default_base
+    from jobs.training.data import Splits
+
+    if mode == "trl-head":
+        trainer_module.labelled_positions_only = contextlib.nullcontext
+    base = ensure_default_base(CACHE / "store")
+    config = TrainingConfigSpec.model_validate(
+        {
+            "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct", "torch_dtype": "float32"},
+            "tokenizer": {"max_length": 768},
+            "training": {
+                "method": "dpo",
+                "num_epochs": 1.0,
+                "learning_rate": 5e-5,
+                "batch_size": batch,
+                "lora_r": 16,
+                "lora_alpha": 32,
+                "warmup_ratio": 0.0,
+                "dpo_beta": 0.1,
+            },
+            "logging": {"logging_steps": 1},
+            "evaluation": {"enabled": False},
+            "seed": 1,
+        }
+    )
+    losses: list[float] = []
+    hooks = trainer_module.TrainingHooks(on_log=lambda r: r.loss is not None and losses.append(r.loss))
+    started = time.perf_counter()
+    outcome = trainer_module.train(base, CACHE / f"dpo-{mode}", config, Splits(pairs(n_pairs), []), hooks)
+    seconds = outcome.metrics.get("train_runtime") or (time.perf_counter() - started)
+    return {
+        "mode": mode,
+        "tokens": outcome.train_tokens,
+        "seconds": seconds,
+        "tokens_per_second": outcome.train_tokens / seconds,
+        "losses": losses,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", default="trl-head,app", help="modes: trl-head, app")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, args.pairs, args.batch, args.threads)))
+        return
+    results = {}
+    for mode in args.only.split(","):
+        command = [sys.executable, __file__, "--child", mode, "--pairs", str(args.pairs)]
+        command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            print(done.stdout[-2000:], done.stderr[-4000:])
+            raise SystemExit(f"{mode} failed")
+        results[mode] = json.loads(line[7:])
+    print(
+        f"SmolLM2-135M-Instruct, DPO LoRA r16, {args.pairs} Petstore pairs, batch {args.batch}, "
+        f"1 epoch, float32, {args.threads} threads\n"
+    )
+    print("| mode | prompt + chosen tokens | seconds | tokens/s | step losses |")
+    print("|---|---|---|---|---|")
+    for mode, r in results.items():
+        losses = ", ".join(f"{x:.4f}" for x in r["losses"])
+        print(f"| {mode} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_second']:.0f} | {losses} |")
+    if {"app", "trl-head"} <= set(results):
+        ratio = results["app"]["tokens_per_second"] / results["trl-head"]["tokens_per_second"]
+        print(f"\napp / trl-head: {ratio:.2f}x tokens/s")
+
+
+if __name__ == "__main__":
+    main()
