@@ -22,7 +22,8 @@ layers, learning rate 2e-4, max length 768.
   AMX (float32 elsewhere). **app-fp32** is the same with `torch_dtype: float32`: never autocast.
 
 Each runs in a fresh process. Reported: real (non-padding) tokens per second over the epoch, wall time,
-final eval loss on the same held-out rows, and app / plain. Results go to docs/benchmarks.md.
+final eval loss on the same held-out rows, peak resident memory while training (VmHWM) next to the
+config linter's estimate for the longest row, and app / plain. Results go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
         outcome = train(base, out, config, Splits(train_rows, eval_rows), TrainingHooks())
         seconds = outcome.metrics.get("train_runtime") or (time.perf_counter() - started)
         tokens = outcome.train_tokens
+        peak = _peak_rss()
         eval_loss = _eval_loss(out / "adapter", base, eval_rows)
     else:
         from datasets import Dataset
@@ -147,14 +149,34 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
         result = trainer.train()
         seconds = result.metrics["train_runtime"]
         trainer.save_model(str(out / "adapter"))
+        peak = _peak_rss()
         eval_loss = _eval_loss(out / "adapter", base, eval_rows)
+    from transformers import AutoTokenizer
+
+    from app.configs.estimates import estimate_memory, facts_from_hf_config
+    from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.chat_template = TOOL_CHAT_TEMPLATE
+    longest = max(len(e["input_ids"]) for e in tokenize_sft(train_rows, tokenizer, 768)[0])
+    estimate = estimate_memory(config, facts_from_hf_config(base / "config.json"), tokens_per_row=longest)
     return {
         "mode": mode,
+        "peak_mib": peak / 2**20,
+        "estimate_mib": estimate.total_bytes / 2**20,
         "tokens": tokens,
         "seconds": seconds,
         "tokens_per_second": tokens / seconds,
         "eval_loss": eval_loss,
     }
+
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process (VmHWM), read before the eval-loss model is loaded."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def _prompt_completion(row: dict, tokenizer) -> dict:
@@ -235,12 +257,12 @@ def main() -> None:
         f"{args.threads} threads; CPU {torch.backends.cpu.get_cpu_capability()}, "
         f"bf16 in hardware: {cpu_has_native_bf16()}\n"
     )
-    print("| mode | real tokens | seconds | tokens/s | eval loss |")
-    print("|---|---|---|---|---|")
+    print("| mode | real tokens | seconds | tokens/s | eval loss | peak RSS MiB | linter estimate MiB |")
+    print("|---|---|---|---|---|---|---|")
     for mode, r in results.items():
         print(
             f"| {mode} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_second']:.0f} "
-            f"| {r['eval_loss']:.4f} |"
+            f"| {r['eval_loss']:.4f} | {r['peak_mib']:.0f} | {r['estimate_mib']:.0f} |"
         )
     for baseline in ("plain", "plain-fp32", "app-fp32"):
         if {"app", baseline} <= set(results):

@@ -86,11 +86,49 @@ def _export(run_id: int, progress, log) -> dict[str, Any]:
     model_ids = _register(run_id, config, exported.files)
     log.info("Registered model(s) %s", ", ".join(map(str, model_ids)))
     if config.export.push_to_hub and config.export.hub_repo_id:
-        update_run(run_id, stage=RunStage.PUSHING)
+        # Registered first: a push that dies with its worker then leaves the run done, not failed.
+        update_run(
+            run_id, stage=RunStage.PUSHING, model_ids=model_ids, hub_push={"repo": config.export.hub_repo_id}
+        )
         progress.update(0.99, f"Pushing to the Hub: {config.export.hub_repo_id}")
         update_run(run_id, hub_push=_push(run_id, config, exported, log))
     update_run(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
     return {"models": model_ids, "files": {q: p.name for q, p in exported.files.items()}}
+
+
+def push(job_id: int, run_id: int, repo_id: str, private: bool) -> dict[str, Any] | None:
+    """Push a finished run again (the run page's "Push to the Hub"): its registered GGUFs and the merged
+    model kept beside them. The outcome goes on the run, which stays done either way."""
+    from quantize.export import ExportResult
+
+    try:
+        with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
+            row = db.session.get(TrainingRun, run_id)
+            config = TrainingConfigSpec.model_validate(row.config)
+            export = config.export.model_copy(
+                update={"push_to_hub": True, "hub_repo_id": repo_id, "hub_private": private}
+            )
+            config = config.model_copy(update={"export": export})
+            models = db.session.execute(
+                db.select(LLMModel).where(LLMModel.training_run_id == run_id).order_by(LLMModel.id)
+            ).scalars()
+            files = {
+                m.quantization: Path(m.gguf_path)
+                for m in models
+                if m.gguf_path and Path(m.gguf_path).is_file()
+            }
+            merged = run_dir(row.owner_id, row.id) / "export" / "merged"
+            progress.update(0.1, f"Pushing to the Hub: {repo_id}")
+            log.info("Pushing %s to %s", ", ".join(files) or "no GGUF", repo_id)
+            if files:
+                exported = ExportResult(merged_dir=merged if merged.is_dir() else None, files=files)
+                outcome = _push(run_id, config, exported, log)
+            else:
+                outcome = {"repo": repo_id, "error": "The run's GGUF files are gone: nothing to push."}
+            update_run(run_id, stage=RunStage.DONE, hub_push=outcome, finished_at=utcnow())
+            return progress.finish(outcome)
+    finally:
+        settle_run(run_id, job_id)
 
 
 def _push(run_id: int, config: TrainingConfigSpec, exported, log) -> dict[str, Any]:

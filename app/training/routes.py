@@ -1,4 +1,5 @@
-"""Run pages: start (with the linter's verdict and estimate), list, live status, cancel / resume / retry."""
+"""Run pages: start (with the linter's verdict and estimate), list, live status, cancel / resume / retry,
+push to the Hub."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from app.queueing import EnqueueError
 from app.training import bp
 from app.training.charts import loss_chart_svg
 from app.training.files import log_tail, run_log_path
-from app.training.forms import RunActionForm, StartRunForm
+from app.training.forms import PushForm, RunActionForm, StartRunForm
 from app.training.services import (
     RunRefused,
     cancel_run,
     check_submit,
     delete_run,
+    push_run,
     reconcile_run,
     resume_run,
     retry_run,
@@ -113,27 +115,35 @@ def _status_context(run: TrainingRun) -> dict:
         "export_left": run.is_final and run.stage != "done" and training_finished(run),
         "models": models,
         "action_form": RunActionForm(),
+        "push_form": _push_form(run),
     }
 
 
-def _action(run_id: int, action) -> object:
+def _push_form(run: TrainingRun) -> PushForm:
+    export = (run.config or {}).get("export", {})
+    repo = (run.hub_push or {}).get("repo") or export.get("hub_repo_id") or ""
+    return PushForm(formdata=None, repo_id=repo, private=export.get("hub_private", True))
+
+
+def _action(run_id: int, action) -> tuple[TrainingRun, bool]:
+    """(the run, whether the action went ahead); a refusal is flashed."""
     run = get_owned_or_404(TrainingRun, run_id)
     if not RunActionForm().validate_on_submit():
         abort(400)
     try:
         action(run)
-    except RunRefused as exc:
+    except (RunRefused, EnqueueError) as exc:
         flash(str(exc), "error")
-    except EnqueueError as exc:
-        flash(str(exc), "error")
-    return run
+        return run, False
+    return run, True
 
 
 @bp.route("/<int:run_id>/cancel", methods=["POST"])
 @login_required
 def cancel(run_id: int):
-    _action(run_id, cancel_run)
-    flash("Stopping the run: it keeps its last checkpoint.", "info")
+    run, done = _action(run_id, cancel_run)
+    if done and run.stage != "done":
+        flash("Stopping the run: it keeps its last checkpoint.", "info")
     return redirect(url_for("training.detail", run_id=run_id))
 
 
@@ -154,8 +164,28 @@ def retry(run_id: int):
 @bp.route("/<int:run_id>/delete", methods=["POST"])
 @login_required
 def delete(run_id: int):
-    run = _action(run_id, delete_run)
+    run, _ = _action(run_id, delete_run)
     if db.session.get(TrainingRun, run.id) is not None:
         return redirect(url_for("training.detail", run_id=run_id))
     flash("Deleted the run and its files (registered models keep theirs).", "success")
     return redirect(url_for("training.index"))
+
+
+@bp.route("/<int:run_id>/push", methods=["POST"])
+@login_required
+def push(run_id: int):
+    run = get_owned_or_404(TrainingRun, run_id)
+    form = PushForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        for errors in form.errors.values():
+            flash(errors[0], "error")
+        return redirect(url_for("training.detail", run_id=run_id))
+    try:
+        push_run(run, form.repo_id.data, form.private.data)
+    except (RunRefused, EnqueueError) as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Pushing to {form.repo_id.data}: this page shows the outcome.", "info")
+    return redirect(url_for("training.detail", run_id=run_id))

@@ -1,4 +1,4 @@
-"""Runs for the signed-in user: lint at submit, enqueue, cancel, resume, retry, reconcile, delete."""
+"""Runs for the signed-in user: lint at submit, enqueue, cancel, resume, retry, push, reconcile, delete."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.training.files import last_checkpoint, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
 EXPORT_TIMEOUT_S = 4 * 3600
+PUSH_TIMEOUT_S = 2 * 3600
 
 
 class RunRefused(ValueError):
@@ -101,9 +102,16 @@ def cancel_run(run: TrainingRun) -> None:
     """Queued: cancelled at once. Running: the trainer stops at the next step and keeps a checkpoint."""
     if run.is_final:
         return
+    job = db.session.get(BackgroundJob, run.job_id) if run.job_id else None
+    if run.stage == RunStage.PUSHING.value and run.model_ids:
+        if job is None or job.status != JobStatus.QUEUED:
+            raise RunRefused(None, "The push is under way and cannot be stopped halfway.")
+        request_cancel(job)
+        _end_push(run, "Cancelled before it started.")
+        db.session.commit()
+        return
     run.cancel_requested = True
     db.session.commit()
-    job = db.session.get(BackgroundJob, run.job_id) if run.job_id else None
     if job is not None and job.status == JobStatus.QUEUED:
         request_cancel(job)
         run.stage = RunStage.CANCELLED.value
@@ -140,6 +148,58 @@ def retry_run(run: TrainingRun) -> None:
     _enqueue(run, resume=False)
 
 
+def push_run(run: TrainingRun, repo_id: str, private: bool) -> BackgroundJob:
+    """Push a finished run's merged model and GGUFs to the Hub (again, after a failed push, or for the
+    first time) as a job on the `export` queue; the run stays done whatever the push's outcome."""
+    from flask_login import current_user
+
+    if run.stage != RunStage.DONE.value or not run.model_ids:
+        raise RunRefused(None, "Only a finished run with registered models can be pushed.")
+    if not current_user.has_hub_token:
+        raise RunRefused(None, "Save a Hugging Face token with write access in your account settings first.")
+    job = enqueue_job(
+        owner_id=run.owner_id,
+        kind="hub_push",
+        title=f"Push {run.name} to {repo_id}",
+        func="jobs.export.push",
+        args=(run.id, repo_id, private),
+        queue="export",
+        timeout=PUSH_TIMEOUT_S,
+    )
+    run.job_id = job.id
+    run.stage = RunStage.PUSHING.value
+    run.hub_push = {"repo": repo_id}
+    run.cancel_requested = False
+    run.finished_at = None
+    db.session.commit()
+    return job
+
+
+def _end_push(run: TrainingRun, error: str) -> None:
+    run.stage = RunStage.DONE.value
+    run.hub_push = {"repo": (run.hub_push or {}).get("repo"), "error": error}
+    run.finished_at = utcnow()
+
+
+def settle_interrupted(run: TrainingRun, job: BackgroundJob | None) -> None:
+    """Record how a run ended whose job stopped without finishing it (the caller commits): cancelled,
+    or failed with the job's reason and resumable from its last checkpoint. A run whose models are
+    registered and only a push was lost stays done, with the push's error."""
+    error = (job.error if job is not None and job.error else None) or "The job ended unexpectedly."
+    cancelled = (job is not None and job.status == JobStatus.CANCELLED) or run.cancel_requested
+    if run.stage == RunStage.PUSHING.value and run.model_ids:
+        _end_push(run, "Cancelled." if cancelled else error)
+        return
+    checkpoint = last_checkpoint(run_dir(run.owner_id, run.id) / "trainer")
+    run.last_checkpoint = str(checkpoint) if checkpoint else run.last_checkpoint
+    if cancelled:
+        run.stage = RunStage.CANCELLED.value
+    else:
+        run.stage = RunStage.FAILED.value
+        run.error = error
+    run.finished_at = utcnow()
+
+
 def reconcile_run(run: TrainingRun) -> None:
     """A run whose job already ended (its worker was killed, say) but that still looks active."""
     if run.is_final or not run.job_id:
@@ -147,14 +207,7 @@ def reconcile_run(run: TrainingRun) -> None:
     job = db.session.get(BackgroundJob, run.job_id)
     if job is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         return
-    checkpoint = last_checkpoint(run_dir(run.owner_id, run.id) / "trainer")
-    run.last_checkpoint = str(checkpoint) if checkpoint else run.last_checkpoint
-    if job.status == JobStatus.CANCELLED or run.cancel_requested:
-        run.stage = RunStage.CANCELLED.value
-    else:
-        run.stage = RunStage.FAILED.value
-        run.error = job.error or "The training job ended unexpectedly."
-    run.finished_at = utcnow()
+    settle_interrupted(run, job)
     db.session.commit()
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from app.extensions import db
-from app.models import BackgroundJob, RunMetric, RunStage, TrainingRun, utcnow
-from app.training.files import last_checkpoint, run_dir, run_log_path
+from app.models import BackgroundJob, RunMetric, RunStage, TrainingRun
+from app.training.files import run_log_path
 
 
 def log_path_of(run_id: int) -> Path:
@@ -76,16 +76,11 @@ def cancel_requested(run_id: int) -> bool:
 
 def settle_run(run_id: int, job_id: int) -> None:
     """A run this job still owns that is not in a final stage failed (or was cancelled): record why."""
+    from app.training.services import settle_interrupted
+
     db.session.rollback()
     row = db.session.get(TrainingRun, run_id)
     if row is not None and not row.is_final and row.job_id == job_id:
-        job = db.session.get(BackgroundJob, job_id)
-        cancelled = (job is not None and job.status == "cancelled") or row.cancel_requested
-        checkpoint = last_checkpoint(run_dir(row.owner_id, row.id) / "trainer")
-        row.last_checkpoint = str(checkpoint) if checkpoint else row.last_checkpoint
-        row.stage = RunStage.CANCELLED.value if cancelled else RunStage.FAILED.value
-        if not cancelled:
-            row.error = (job.error if job and job.error else None) or "The job ended unexpectedly."
-        row.finished_at = utcnow()
+        settle_interrupted(row, db.session.get(BackgroundJob, job_id))
         db.session.commit()
     db.session.remove()
