@@ -8,11 +8,18 @@ go only to the worker's terminal, where the user cannot see them.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 LIBRARY_LOGGERS = ("transformers", "trl", "peft", "quantize", "jobs", "py.warnings")
+# Deprecation notices between the libraries themselves (TRL and peft still use names transformers 5
+# renamed): nothing the user can act on, and they would top every run's log.
+LIBRARY_INTERNAL_WARNINGS = (
+    r"`is_gradient_checkpointing` is deprecated",
+    r"`gradient_checkpointing` is deprecated",
+)
 OWN_LOGGERS = ("jobs", "quantize")  # info lines from these; warnings and errors from the libraries
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -33,7 +40,10 @@ def run_logging(path: Path) -> Iterator[logging.Logger]:
             logger.setLevel(logging.INFO)
     logging.captureWarnings(True)
     try:
-        yield logging.getLogger("jobs.run")
+        with warnings.catch_warnings():
+            for message in LIBRARY_INTERNAL_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+            yield logging.getLogger("jobs.run")
     finally:
         logging.captureWarnings(False)
         for logger, level in touched:
