@@ -15,7 +15,8 @@ def test_job_lines_and_library_warnings_are_kept_and_internal_deprecations_dropp
         log.info("Starting run 1")
         logging.getLogger("transformers.trainer").warning("The tokenizer has no pad token")
         warnings.warn("Loss is nan at step 3", UserWarning, stacklevel=1)
-        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+        deprecation = "`is_gradient_checkpointing` is deprecated and will be removed in v6."
+        warnings.warn(deprecation, FutureWarning, stacklevel=1)
         logging.getLogger("unrelated").warning("not the run's business")
     text = path.read_text()
     assert "INFO jobs.run: Starting run 1" in text
