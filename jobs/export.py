@@ -80,7 +80,7 @@ def _export(run_id: int, progress, log) -> dict[str, Any]:
     for quant, path in exported.files.items():
         log.info("%s: %s (%.1f MB)", quant, path.name, path.stat().st_size / 1e6)
     eval_rows = _eval_rows(folder)
-    if config.evaluation.enabled and eval_rows and config.training.method == "sft":
+    if config.evaluation.enabled and eval_rows:
         _evaluate(run_id, exported.files, eval_rows, progress, log)
     update_run(run_id, stage=RunStage.REGISTERING)
     model_ids = _register(run_id, config, exported.files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,23 @@ class GGUFInfo:
 
 
 def read_gguf_info(path: str | Path) -> GGUFInfo:
-    """Parse the header with the `gguf` library; a non-GGUF or truncated file raises GGUFError."""
+    """Parse the header with the `gguf` library; a non-GGUF or truncated file raises GGUFError.
+
+    The reader walks every entry of the tokenizer's arrays (~3 s for a 49k-word vocabulary), so a
+    result is remembered for as long as the file is unchanged (same inode, size and mtime)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise GGUFError(f"{path.name} cannot be read: {exc.strerror or exc}") from exc
+    return _read_unchanged(str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_unchanged(resolved: str, _inode: int, _size: int, _mtime_ns: int) -> GGUFInfo:
     import gguf
 
-    path = Path(path)
+    path = Path(resolved)
     with path.open("rb") as handle:
         if handle.read(4) != GGUF_MAGIC:
             raise GGUFError(f"{path.name} is not a GGUF file (it does not start with the GGUF magic bytes).")

@@ -1,7 +1,7 @@
 """Tool-call accuracy of an exported GGUF on held-out rows, through the same serving path as chat.
 
 For each eval row the conversation up to its last assistant turn is the prompt and that turn is the
-expected answer. A reply counts as:
+expected answer (for a DPO pair: its prompt, and the chosen answer). A reply counts as:
 - valid when every call it makes parses and matches the offered tools' schemas (`check_tool_call`);
 - correct when its calls equal the expected ones (same names, same arguments), or when both make no
   call (the "no operation fits" rows);
@@ -60,6 +60,13 @@ def _expected_calls(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     return calls
 
 
+def as_conversation(row: dict[str, Any]) -> dict[str, Any]:
+    """An SFT row as it is; a DPO pair as its prompt followed by the chosen answer (the call to make)."""
+    if "messages" not in row and isinstance(row.get("prompt"), list) and isinstance(row.get("chosen"), list):
+        return {"messages": row["prompt"] + row["chosen"], "tools": row.get("tools") or []}
+    return row
+
+
 def evaluate_gguf(
     gguf_path: str | Path,
     rows: list[dict[str, Any]],
@@ -67,9 +74,10 @@ def evaluate_gguf(
     progress: Callable[[int, int], None] | None = None,
     threads: int | None = None,
 ) -> EvalReport:
+    conversations = (as_conversation(r) for r in rows)
     usable = [
         r
-        for r in rows
+        for r in conversations
         if isinstance(r.get("messages"), list)
         and r["messages"][-1:]
         and r["messages"][-1].get("role") == "assistant"

@@ -58,3 +58,33 @@ def test_global_model_is_visible_to_every_user_but_private_models_are_not(app, m
         assert get_visible_or_404(LLMModel, default_id).name == "SmolLM2-135M-Instruct"
         with pytest.raises(NotFound):
             get_visible_or_404(LLMModel, private_id)
+
+
+def _write_gguf(path, architecture: str, tensor_rows: int) -> None:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), architecture)
+    writer.add_context_length(256)
+    writer.add_tensor("token_embd.weight", np.zeros((tensor_rows, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_gguf_info_is_remembered_until_the_file_changes(tmp_path):
+    from app.serving.gguf_info import _read_unchanged
+
+    path = tmp_path / "model.gguf"
+    _write_gguf(path, "llama", 4)
+    first = read_gguf_info(path)
+    hits = _read_unchanged.cache_info().hits
+    assert read_gguf_info(path) == first and _read_unchanged.cache_info().hits == hits + 1
+    assert first.architecture == "llama" and first.parameter_count == 32 and first.context_length == 256
+    _write_gguf(path, "qwen2", 6)  # rewritten in place: read again
+    changed = read_gguf_info(path)
+    assert changed.architecture == "qwen2" and changed.parameter_count == 48
+    path.unlink()
+    with pytest.raises(GGUFError, match="cannot be read"):
+        read_gguf_info(path)

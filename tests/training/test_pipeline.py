@@ -212,6 +212,8 @@ def test_dpo_run_trains_and_exports(app, setup, tmp_path):
     run = the_run(app, run_id)
     assert run.stage == "done", run.error
     assert run.step == 5 and len(run.model_ids) == 2
+    # Evaluated like an SFT run: each held-out pair's prompt, its chosen call expected.
+    assert run.evaluation["eval_rows"] > 0 and "tool_call_accuracy" in run.evaluation
 
 
 def closed_port() -> int:
