@@ -91,9 +91,11 @@ def device_settings(config: TrainingConfigSpec) -> dict[str, Any]:
 
 
 def cpu_has_native_bf16() -> bool:
+    """AVX-512 BF16 or AMX (torch's own CPU probes; private, hence the fallback to float32)."""
     import torch
 
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, settings: dict[str, Any]):
