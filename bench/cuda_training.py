@@ -34,7 +34,7 @@ PREPARED = ROOT / "bench" / ".cuda"
 MODES = {
     "cuda-bf16-lora": {"use_qlora": False, "device": "cuda"},
     "cuda-qlora-4bit": {"use_qlora": True, "device": "cuda"},
-    "cpu-fp32-lora": {"use_qlora": False, "device": "cpu"},  # a smoke test where there is no GPU
+    "cpu-lora": {"use_qlora": False, "device": "cpu"},  # a smoke test where there is no GPU
 }
 MIB = 2**20
 

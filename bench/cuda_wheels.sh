@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKAGES=(
-  transformers huggingface_hub peft trl datasets dill multiprocess
+  transformers huggingface_hub peft trl datasets dill multiprocess regex fsspec
   flask itsdangerous blinker flask-sqlalchemy sqlalchemy flask-login flask-wtf wtforms flask-htmx
   flask-limiter limits deprecated ordered-set flask-migrate alembic mako
   pydantic pydantic-core annotated-types typing-inspection
