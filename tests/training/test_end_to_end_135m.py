@@ -57,7 +57,7 @@ def test_petstore_to_a_served_model_that_calls_the_api(app, signed_in, tmp_path)
     config["training"].update(
         {"max_steps": STEPS, "batch_size": BATCH, "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32}
     )
-    config["logging"]["logging_steps"] = 5
+    config["logging"]["logging_steps"] = 10  # checkpoints and evaluations every 50: only the final one
     config["export"]["quantization_types"] = ["Q4_K_M"]
     config["evaluation"]["enabled"] = True
     with app.app_context():
