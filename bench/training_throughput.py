@@ -250,7 +250,7 @@ def main() -> None:
         results[mode] = json.loads(line[7:])
     import torch
 
-    from jobs.training.trainer import cpu_has_native_bf16
+    from jobs.training.hardware import cpu_has_native_bf16
 
     print(
         f"SmolLM2-135M-Instruct, LoRA r16, {args.rows} Petstore rows, batch {args.batch}, 1 epoch, "

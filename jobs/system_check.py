@@ -46,7 +46,15 @@ def _package_versions() -> dict[str, str | None]:
 def _accelerator() -> dict[str, Any]:
     import torch  # heavy: imported here, in the worker only
 
-    info: dict[str, Any] = {"cuda": torch.cuda.is_available(), "cpu_threads": torch.get_num_threads()}
+    from jobs.training.hardware import cpu_has_native_bf16
+
+    info: dict[str, Any] = {
+        "cuda": torch.cuda.is_available(),
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_instructions": torch.backends.cpu.get_cpu_capability(),
+        # CPU training computes in bf16 (autocast) only where the hardware multiplies it.
+        "cpu_bf16": cpu_has_native_bf16(),
+    }
     if info["cuda"]:
         info["device"] = torch.cuda.get_device_name(0)
         info["bf16"] = torch.cuda.is_bf16_supported()

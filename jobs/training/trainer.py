@@ -29,6 +29,7 @@ from app.configs.schema import TrainingConfigSpec
 from app.serving.chat_template import TOOL_CHAT_TEMPLATE
 from jobs.training.compact_loss import labelled_positions_only
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
+from jobs.training.hardware import cpu_has_native_bf16
 
 
 class TrainingRefused(RuntimeError):
@@ -88,14 +89,6 @@ def device_settings(config: TrainingConfigSpec) -> dict[str, Any]:
         "dtype_name": dtype_name,
         "bf16_autocast": autocast,
     }
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX-512 BF16 or AMX (torch's own CPU probes; private, hence the fallback to float32)."""
-    import torch
-
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, settings: dict[str, Any]):

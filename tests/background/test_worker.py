@@ -92,6 +92,10 @@ def test_system_check_from_the_jobs_page_succeeds_in_a_burst_worker(app, signed_
     assert job.progress == 1.0 and job.finished_at and job.started_at
     assert job.result["packages"]["torch"].startswith("2.13.0")
     assert job.result["accelerator"]["cuda"] in (True, False)
+    from jobs.training.hardware import cpu_has_native_bf16
+
+    assert job.result["accelerator"]["cpu_bf16"] == cpu_has_native_bf16()
+    assert job.result["accelerator"]["cpu_instructions"] in ("DEFAULT", "AVX2", "AVX512", "NEON", "SVE256")
     assert job.result["services"]["database"] in ("sqlite", "postgresql")
     assert job.result["services"]["redis_version"]
     # The finished card tells htmx to stop polling.

@@ -138,7 +138,8 @@ def test_the_compact_sft_loss_computes_in_bf16_when_the_worker_autocasts(tiny_mo
     from app.serving.chat_template import TOOL_CHAT_TEMPLATE
     from jobs.training.compact_loss import compact_sft_trainer_class
     from jobs.training.data import tokenize_sft
-    from jobs.training.trainer import common_args, cpu_has_native_bf16, device_settings
+    from jobs.training.hardware import cpu_has_native_bf16
+    from jobs.training.trainer import common_args, device_settings
     from tests.training.test_pipeline import sft_rows
 
     config = TrainingConfigSpec.model_validate({"model": {"name": "tiny", "torch_dtype": dtype}})
