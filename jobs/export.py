@@ -110,7 +110,9 @@ def push(job_id: int, run_id: int, repo_id: str, private: bool) -> dict[str, Any
             )
             config = config.model_copy(update={"export": export})
             models = db.session.execute(
-                db.select(LLMModel).where(LLMModel.training_run_id == run_id).order_by(LLMModel.id)
+                db.select(LLMModel)
+                .where(LLMModel.training_run_id == run_id, LLMModel.owner_id == row.owner_id)
+                .order_by(LLMModel.id)
             ).scalars()
             files = {
                 m.quantization: Path(m.gguf_path)
