@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.fresh_process import lora_epoch_config, print_result, run_modes  # noqa: E402
+
 PREPARED = ROOT / "bench" / ".cuda"
 MODES = {
     "cuda-bf16-lora": {"use_qlora": False, "device": "cuda"},
@@ -75,29 +76,13 @@ def child(mode: str, batch: int, work: Path) -> dict:
     import torch
 
     from app.configs.estimates import estimate_memory, facts_from_hf_config
-    from app.configs.schema import TrainingConfigSpec
     from jobs.training.data import Splits
     from jobs.training.trainer import TrainingHooks, device_settings, train
 
     base = random_base(work)
     train_rows = json.loads((PREPARED / "rows.json").read_text())
-    config = TrainingConfigSpec.model_validate(
-        {
-            "model": {"name": "base", "device": MODES[mode]["device"]},
-            "tokenizer": {"max_length": 768},
-            "training": {
-                "num_epochs": 1.0,
-                "learning_rate": 2e-4,
-                "batch_size": batch,
-                "lora_r": 16,
-                "lora_alpha": 32,
-                "warmup_ratio": 0.0,
-                "use_qlora": MODES[mode]["use_qlora"],
-            },
-            "logging": {"logging_steps": 1000},
-            "evaluation": {"enabled": False},
-            "seed": 1,
-        }
+    config = lora_epoch_config(
+        batch, model={"name": "base", "device": MODES[mode]["device"]}, use_qlora=MODES[mode]["use_qlora"]
     )
     settings = device_settings(config)
     cuda = settings["cuda"]
@@ -150,17 +135,10 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.batch, work)))
+        print_result(child(args.child, args.batch, work))
         return
-    results = []
-    for mode in args.only.split(","):
-        command = [sys.executable, __file__, "--child", mode, "--batch", str(args.batch), "--work", str(work)]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            print(done.stdout[-2000:], done.stderr[-6000:])
-            raise SystemExit(f"{mode} failed")
-        results.append(json.loads(line[7:]))
+    arguments = ["--batch", str(args.batch), "--work", str(work)]
+    results = list(run_modes(__file__, args.only.split(","), arguments).values())
     print(f"SmolLM2-135M shapes, LoRA r16 all-linear, batch {args.batch}, 1 epoch, max length 768")
     print(f"versions: {results[0]['versions']}\n")
     print(

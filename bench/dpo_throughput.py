@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.fresh_process import lora_epoch_config, print_result, run_modes  # noqa: E402
 
 
 def pairs(n: int) -> list[dict]:
@@ -50,7 +48,6 @@ def child(mode: str, n_pairs: int, batch: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     import jobs.training.trainer as trainer_module
-    from app.configs.schema import TrainingConfigSpec
     from bench.training_throughput import CACHE
     from jobs.training.base_model import ensure_default_base
     from jobs.training.data import Splits
@@ -58,24 +55,13 @@ def child(mode: str, n_pairs: int, batch: int, threads: int) -> dict:
     if mode == "trl-head":
         trainer_module.labelled_positions_only = contextlib.nullcontext
     base = ensure_default_base(CACHE / "store")
-    config = TrainingConfigSpec.model_validate(
-        {
-            "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct", "torch_dtype": "float32"},
-            "tokenizer": {"max_length": 768},
-            "training": {
-                "method": "dpo",
-                "num_epochs": 1.0,
-                "learning_rate": 5e-5,
-                "batch_size": batch,
-                "lora_r": 16,
-                "lora_alpha": 32,
-                "warmup_ratio": 0.0,
-                "dpo_beta": 0.1,
-            },
-            "logging": {"logging_steps": 1},
-            "evaluation": {"enabled": False},
-            "seed": 1,
-        }
+    config = lora_epoch_config(
+        batch,
+        model={"name": "HuggingFaceTB/SmolLM2-135M-Instruct", "torch_dtype": "float32"},
+        logging_steps=1,
+        method="dpo",
+        learning_rate=5e-5,
+        dpo_beta=0.1,
     )
     losses: list[float] = []
     hooks = trainer_module.TrainingHooks(on_log=lambda r: r.loss is not None and losses.append(r.loss))
@@ -100,18 +86,10 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.pairs, args.batch, args.threads)))
+        print_result(child(args.child, args.pairs, args.batch, args.threads))
         return
-    results = {}
-    for mode in args.only.split(","):
-        command = [sys.executable, __file__, "--child", mode, "--pairs", str(args.pairs)]
-        command += ["--batch", str(args.batch), "--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            print(done.stdout[-2000:], done.stderr[-4000:])
-            raise SystemExit(f"{mode} failed")
-        results[mode] = json.loads(line[7:])
+    arguments = ["--pairs", str(args.pairs), "--batch", str(args.batch), "--threads", str(args.threads)]
+    results = run_modes(__file__, args.only.split(","), arguments)
     print(
         f"SmolLM2-135M-Instruct, DPO LoRA r16, {args.pairs} Petstore pairs, batch {args.batch}, "
         f"1 epoch, float32, {args.threads} threads\n"

@@ -29,14 +29,14 @@ config linter's estimate for the longest row, and app / plain. Results go to doc
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.fresh_process import lora_epoch_config, print_result, run_modes  # noqa: E402
+
 CACHE = ROOT / "bench" / ".cache"
 PETSTORE = ROOT.parent / "shared" / "fixtures" / "openapi" / "petstore-v2.swagger2.0.yaml"
 
@@ -70,31 +70,17 @@ def child(mode: str, n_train: int, batch: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from app.configs.schema import TrainingConfigSpec
     from jobs.training.base_model import ensure_default_base
     from jobs.training.data import Splits, tokenize_sft
 
     base = ensure_default_base(CACHE / "store")
     train_rows, eval_rows = rows(n_train)
-    config = TrainingConfigSpec.model_validate(
-        {
-            "model": {
-                "name": "HuggingFaceTB/SmolLM2-135M-Instruct",
-                "torch_dtype": "float32" if mode == "app-fp32" else "auto",
-            },
-            "tokenizer": {"max_length": 768},
-            "training": {
-                "num_epochs": 1.0,
-                "learning_rate": 2e-4,
-                "batch_size": batch,
-                "lora_r": 16,
-                "lora_alpha": 32,
-                "warmup_ratio": 0.0,
-            },
-            "logging": {"logging_steps": 1000},
-            "evaluation": {"enabled": False},
-            "seed": 1,
-        }
+    config = lora_epoch_config(
+        batch,
+        model={
+            "name": "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "torch_dtype": "float32" if mode == "app-fp32" else "auto",
+        },
     )
     out = CACHE / f"throughput-{mode}"
     if mode in ("app", "app-fp32"):
@@ -226,28 +212,10 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.rows, args.batch, args.threads)))
+        print_result(child(args.child, args.rows, args.batch, args.threads))
         return
-    results = {}
-    for mode in args.only.split(","):
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            mode,
-            "--rows",
-            str(args.rows),
-            "--batch",
-            str(args.batch),
-            "--threads",
-            str(args.threads),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            print(done.stdout[-2000:], done.stderr[-4000:])
-            raise SystemExit(f"{mode} failed")
-        results[mode] = json.loads(line[7:])
+    arguments = ["--rows", str(args.rows), "--batch", str(args.batch), "--threads", str(args.threads)]
+    results = run_modes(__file__, args.only.split(","), arguments)
     import torch
 
     from jobs.training.hardware import cpu_has_native_bf16
