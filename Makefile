@@ -10,7 +10,15 @@ PYTEST_ARGS ?=
 TORCH_PIP_ARGS ?=
 
 # llama-cpp-python compiles llama.cpp: skip the parts we never use (3 min instead of 8 on 2 cores).
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# Its AMX kernels crash (SIGSEGV on the first decode) on Sapphire Rapids machines whose kernel has not
+# granted the worker threads AMX tile state, virtual machines among them (ggml-org/llama.cpp#20824,
+# #26954): build without them wherever the compiler knows the flags. AVX-512 / VNNI / BF16 stay on.
+NO_AMX_FLAGS := $(shell echo 'int main(void){return 0;}' | $(CC) -x c -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 - -o /dev/null 2>/dev/null && echo '-mno-amx-tile -mno-amx-int8 -mno-amx-bf16')
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+ifneq ($(NO_AMX_FLAGS),)
+LLAMA_CMAKE_ARGS += '-DCMAKE_C_FLAGS=$(NO_AMX_FLAGS)' '-DCMAKE_CXX_FLAGS=$(NO_AMX_FLAGS)'
+endif
+export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint install clean-venv browser

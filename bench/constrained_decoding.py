@@ -232,7 +232,7 @@ def native_grammar_costs(llama: Any) -> dict[str, float]:
 
 
 def main() -> None:
-    from llama_cpp import Llama
+    from app.serving.llama_runtime import open_llama
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -246,7 +246,7 @@ def main() -> None:
     grammar = grammar_for(TOOLS, "required")
     grammar_text = tool_grammar_text(TOOLS, "required")
     holder = LocalModelHolder(max_loaded=1, n_threads=args.threads, n_ctx=2048)
-    llama = Llama(
+    llama = open_llama(
         model_path=str(path), n_ctx=2048, n_threads=args.threads, verbose=False
     )  # a second copy for the plain llama-cpp-python modes
     holder.chat(path, messages_for(PROMPTS[0][0]), SamplingParams(0.0, 1.0, 4))  # load and warm up

@@ -62,6 +62,13 @@ def _accelerator() -> dict[str, Any]:
     return info
 
 
+def _llama_cpp() -> dict[str, Any]:
+    from app.serving.llama_runtime import keep_off_amx, llama_system_info
+
+    # An AMX build is served with its AMX buffers off (they crash on some machines; see llama_runtime).
+    return {"features": llama_system_info(), "amx_kept_off": keep_off_amx()}
+
+
 def _model_store() -> dict[str, Any]:
     store = Path(current_app.config["MODEL_STORE"])
     store.mkdir(parents=True, exist_ok=True)
@@ -90,6 +97,7 @@ def run(job_id: int) -> dict[str, Any] | None:
     steps = (
         ("Reading library versions", "packages", _package_versions),
         ("Looking for a CUDA device", "accelerator", _accelerator),
+        ("Reading llama.cpp's build", "llama_cpp", _llama_cpp),
         ("Checking the model store", "model_store", _model_store),
         ("Reaching the database and Redis", "services", _services),
     )

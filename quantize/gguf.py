@@ -70,10 +70,10 @@ def quantize_gguf(source: str | Path, target: str | Path, quant_type: str, threa
 
 def check_gguf(path: str | Path, prompt: str = "Hello", max_tokens: int = 4) -> str:
     """Load the GGUF with llama.cpp and generate a few tokens; the text, or ExportError."""
-    from llama_cpp import Llama
+    from app.serving.llama_runtime import open_llama
 
     try:
-        llama = Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
+        llama = open_llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         raise ExportError("check", f"llama.cpp could not load {Path(path).name}: {exc}") from exc
     try:

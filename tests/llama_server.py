@@ -1,8 +1,8 @@
 """Real servers for remote-provider tests: llama-cpp-python's OpenAI-compatible server, and tiny odd ones.
 
-`llama_server(...)` runs `python -m llama_cpp.server` on a free loopback port with a real GGUF model;
-`serve_http(fn)` runs a stdlib HTTP server whose every answer comes from `fn`, for the failures a real
-provider produces (non-JSON pages, 401s, slow answers, redirects).
+`llama_server(...)` runs llama-cpp-python's server (`llama_cpp.server`) on a free loopback port with a
+real GGUF model; `serve_http(fn)` runs a stdlib HTTP server whose every answer comes from `fn`, for the
+failures a real provider produces (non-JSON pages, 401s, slow answers, redirects).
 """
 
 from __future__ import annotations
@@ -23,6 +23,12 @@ from pathlib import Path
 from typing import IO
 
 STARTUP_TIMEOUT_S = 60.0
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# `python -m llama_cpp.server`, kept off the AMX kernels that crash on some CPUs (as the app's loads are).
+SERVER_MAIN = (
+    "from app.serving.llama_runtime import keep_off_amx; keep_off_amx(); import runpy; "
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
 
 
 def free_port() -> int:
@@ -45,7 +51,7 @@ def start_llama_server(
     port = port or free_port()
     log = log or tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log")
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-c", SERVER_MAIN,
         "--model", str(model_path),
         "--model_alias", alias,
         "--host", "127.0.0.1",
@@ -54,7 +60,7 @@ def start_llama_server(
         "--n_threads", "2",
     ]  # fmt: skip
     # A log file, not a pipe: a pipe nobody reads fills up and stalls the server mid-test.
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     process.log = log  # type: ignore[attr-defined]  # kept open (and alive) as long as the process
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

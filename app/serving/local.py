@@ -50,7 +50,7 @@ class LocalModelHolder:
             return str(Path(path).resolve()) in self._models
 
     def _get(self, path: str | Path) -> _Loaded:
-        from llama_cpp import Llama  # heavy native import, only where a model is served
+        from app.serving.llama_runtime import open_llama  # heavy native import, only where a model is served
 
         key = str(Path(path).resolve())
         with self._cache_lock:
@@ -60,7 +60,7 @@ class LocalModelHolder:
                 return loaded
             if not Path(key).is_file():
                 raise FileNotFoundError(f"Model file not found: {key}")
-            llama = Llama(model_path=key, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+            llama = open_llama(model_path=key, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
             template = llama.metadata.get("tokenizer.chat_template") or ""
             loaded = _Loaded(
                 llama=llama,

@@ -97,6 +97,8 @@ def test_system_check_from_the_jobs_page_succeeds_in_a_burst_worker(app, signed_
     assert job.result["accelerator"]["cpu_bf16"] == cpu_has_native_bf16()
     assert job.result["accelerator"]["cpu_instructions"] in ("DEFAULT", "AVX2", "AVX512", "NEON", "SVE256")
     assert job.result["services"]["database"] in ("sqlite", "postgresql")
+    llama = job.result["llama_cpp"]
+    assert "CPU :" in llama["features"] and llama["amx_kept_off"] == ("AMX_INT8 = 1" in llama["features"])
     assert job.result["services"]["redis_version"]
     # The finished card tells htmx to stop polling.
     card = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from llama_cpp import Llama
 
 from app.serving.default_model import default_gguf_path
 from app.serving.grammar import grammar_for, tool_grammar_text
 from app.serving.grammar_sampling import GrammarSampler, grammar_text_of
+from app.serving.llama_runtime import open_llama
 from app.serving.tool_calls import parse_tool_calls, tools_system_prompt
 from app.serving.tool_schema import check_tool_call
 from app.serving.types import SamplingParams
@@ -42,7 +42,7 @@ QUESTIONS = ["Find all pets that are sold.", "Get the pet with id 42.", "Show me
 
 @pytest.fixture(scope="module")
 def llama():
-    model = Llama(model_path=str(default_gguf_path()), n_ctx=1024, n_threads=2, verbose=False)
+    model = open_llama(model_path=str(default_gguf_path()), n_ctx=1024, n_threads=2, verbose=False)
     yield model
     model.close()
 
