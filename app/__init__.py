@@ -71,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.chat import bp as chat_bp
     from app.configs import bp as configs_bp
     from app.datasets import bp as datasets_bp
+    from app.evaluations import bp as evaluations_bp
     from app.main import bp as main_bp
     from app.registry import bp as registry_bp
     from app.specs import bp as specs_bp
@@ -87,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(configs_bp, url_prefix="/configs")
     app.register_blueprint(datasets_bp, url_prefix="/datasets")
     app.register_blueprint(training_bp, url_prefix="/runs")
+    app.register_blueprint(evaluations_bp, url_prefix="/evaluations")
 
 
 @event.listens_for(Engine, "connect")

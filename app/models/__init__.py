@@ -10,6 +10,13 @@ from app.models.chat import (
     MessageStatus,
 )
 from app.models.dataset import Dataset, DatasetKind, DatasetStatus
+from app.models.evaluation import (
+    FINAL_EVALUATION_STATES,
+    Benchmark,
+    Evaluation,
+    EvaluationResult,
+    EvaluationStatus,
+)
 from app.models.job import ACTIVE_JOB_STATES, FINAL_JOB_STATES, BackgroundJob, JobStatus
 from app.models.llm import LLMModel, Provider
 from app.models.spec import ApiSpec
@@ -27,6 +34,11 @@ __all__ = [
     "Dataset",
     "DatasetKind",
     "DatasetStatus",
+    "Benchmark",
+    "Evaluation",
+    "EvaluationResult",
+    "EvaluationStatus",
+    "FINAL_EVALUATION_STATES",
     "MessageStatus",
     "ACTIVE_JOB_STATES",
     "FINAL_JOB_STATES",

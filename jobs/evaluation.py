@@ -1,0 +1,206 @@
+"""Run an evaluation: every chosen model answers the same cases, each reply is judged, scores are kept.
+
+Runs on the `eval` queue. Greedy decoding (temperature 0) so a score can be reproduced. Scores are
+written after every case, so the page shows them filling in; a cancel stops between cases and keeps
+what was scored. A model whose provider fails three cases in a row (endpoint down, key refused) is
+marked failed with the provider's message and the next model goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.datasets.storage import read_rows
+from app.evaluations.cases import EvalCase, bfcl_cases, dataset_cases
+from app.extensions import db
+from app.models import (
+    BackgroundJob,
+    Benchmark,
+    Dataset,
+    Evaluation,
+    EvaluationResult,
+    EvaluationStatus,
+    JobStatus,
+    LLMModel,
+    Provider,
+    utcnow,
+)
+from app.serving import SamplingParams, ServingError, stream_generate
+from app.serving.tool_schema import check_tool_call
+from jobs.progress import Progress, tracked_job
+
+GREEDY = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=256)
+ERRORS_IN_A_ROW_BEFORE_GIVING_UP = 3
+REPLY_CHARS_KEPT = 400
+
+
+def run(job_id: int, evaluation_id: int) -> dict[str, Any] | None:
+    try:
+        with tracked_job(job_id) as progress:
+            evaluation = db.session.get(Evaluation, evaluation_id)
+            if evaluation is None:
+                raise LookupError("The evaluation was deleted before it started.")
+            evaluation.status = EvaluationStatus.RUNNING.value
+            db.session.commit()
+            cases = _cases(evaluation)
+            if not cases:
+                raise ValueError("There is nothing to evaluate: no usable cases.")
+            result_ids = [result.id for result in evaluation.results]
+            constrained = evaluation.constrained
+            db.session.remove()
+            total = len(cases) * len(result_ids)
+            for position, result_id in enumerate(result_ids):
+                _score_model(result_id, cases, constrained, progress, position * len(cases), total)
+            return progress.finish({"evaluation_id": evaluation_id, "cases": len(cases)})
+    finally:
+        _settle(evaluation_id, job_id)
+
+
+def _cases(evaluation: Evaluation) -> list[EvalCase]:
+    if evaluation.benchmark == Benchmark.BFCL.value:
+        return bfcl_cases(evaluation.categories, evaluation.cases_per_category)
+    dataset = db.session.get(Dataset, evaluation.dataset_id) if evaluation.dataset_id else None
+    if dataset is None or not dataset.file_path or not Path(dataset.file_path).is_file():
+        raise LookupError("The dataset was deleted before the evaluation started.")
+    return dataset_cases(read_rows(Path(dataset.file_path)), evaluation.cases_per_category)
+
+
+def _score_model(
+    result_id: int, cases: list[EvalCase], constrained: bool, progress: Progress, done: int, total: int
+) -> None:
+    result = db.session.get(EvaluationResult, result_id)
+    model_id, model_name = result.model_id, result.model_name
+    model = db.session.get(LLMModel, model_id) if model_id else None
+    if model is None or not model.enabled:
+        result.status = "failed"
+        result.error = "The model was deleted or disabled before its turn."
+        db.session.commit()
+        return
+    result.status = "running"
+    db.session.commit()
+    tally = _Tally()
+    errors_in_a_row = 0
+    for index, case in enumerate(cases):
+        # update() ends the session (no connection held between cases), so rows are loaded again below.
+        progress.update((done + index) / total, f"{model_name}: case {index + 1} of {len(cases)}")
+        model = db.session.get(LLMModel, model_id)
+        if model is None:
+            item = {"id": case.id, "category": case.category, "correct": False, "valid": False}
+            item["error"] = item["reason"] = "The model was deleted during the evaluation."
+            errors_in_a_row = ERRORS_IN_A_ROW_BEFORE_GIVING_UP - 1
+        else:
+            item = _answer(model, case, constrained)
+        tally.add(case, item)
+        errors_in_a_row = errors_in_a_row + 1 if item.get("error") else 0
+        result = db.session.get(EvaluationResult, result_id)
+        tally.write(result)
+        if errors_in_a_row >= ERRORS_IN_A_ROW_BEFORE_GIVING_UP:
+            result.status = "failed"
+            result.error = f"Stopped after {errors_in_a_row} failed requests in a row: {item['error']}"
+            db.session.commit()
+            return
+        db.session.commit()
+    result = db.session.get(EvaluationResult, result_id)
+    result.status = "done"
+    db.session.commit()
+
+
+def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any]:
+    """One case: generate, parse, judge. A provider failure is an item with an error, not an exception."""
+    grammar = None
+    if constrained and case.tools and model.provider == Provider.LOCAL_GGUF:
+        from app.serving.grammar import GrammarError, grammar_for
+
+        try:
+            grammar = grammar_for(case.tools, "auto")
+        except GrammarError:
+            grammar = None  # this case's schemas defeat the converter: judge it unconstrained
+    item: dict[str, Any] = {"id": case.id, "category": case.category, "expected": case.expected}
+    try:
+        result = None
+        for piece in stream_generate(model, case.messages, GREEDY, case.tools or None, grammar=grammar):
+            result = piece
+        if result is None or isinstance(result, str):
+            raise ServingError("The model produced no result.")
+    except ServingError as exc:
+        item.update(correct=False, valid=False, reason=str(exc), error=str(exc), got="")
+        return item
+    calls = [(call.name, call.arguments) for call in result.tool_calls]
+    correct, reason = case.judge(calls)
+    item.update(
+        correct=correct,
+        valid=_valid(case, calls),
+        reason=reason,
+        got="; ".join(f"{name}({_json(arguments)})" for name, arguments in calls) or "no call",
+        reply=result.text[:REPLY_CHARS_KEPT],
+        latency_s=round(result.latency_s, 3),
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+    )
+    return item
+
+
+def _valid(case: EvalCase, calls: list[tuple[Any, Any]]) -> bool:
+    """Every call matches the offered schemas; a reply without a call is valid only when none is due."""
+    if not calls:
+        return not case.expects_call
+    return all(not check_tool_call(case.tools, name, arguments) for name, arguments in calls)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class _Tally:
+    """Running scores for one model, written whole to its result row after each case."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.per_category: dict[str, dict[str, int]] = {}
+
+    def add(self, case: EvalCase, item: dict[str, Any]) -> None:
+        self.items.append(item)
+        entry = self.per_category.setdefault(case.category, {"cases": 0, "correct": 0})
+        entry["cases"] += 1
+        entry["correct"] += bool(item["correct"])
+
+    def write(self, result: EvaluationResult) -> None:
+        answered = [item for item in self.items if not item.get("error")]
+        result.cases = len(self.items)
+        result.correct = sum(bool(item["correct"]) for item in self.items)
+        result.valid = sum(bool(item["valid"]) for item in self.items)
+        result.errors = len(self.items) - len(answered)
+        result.latency_s = round(sum(item.get("latency_s", 0.0) for item in answered), 3)
+        result.prompt_tokens = sum(item.get("prompt_tokens", 0) for item in answered)
+        result.completion_tokens = sum(item.get("completion_tokens", 0) for item in answered)
+        result.per_category = {key: dict(value) for key, value in self.per_category.items()}
+        result.items = list(self.items)
+
+
+def _settle(evaluation_id: int, job_id: int) -> None:
+    """Leave the evaluation final, whatever ended the job (done, failed, cancelled)."""
+    db.session.rollback()
+    evaluation = db.session.get(Evaluation, evaluation_id)
+    if evaluation is not None and not evaluation.finished:
+        job = db.session.get(BackgroundJob, job_id)
+        settle_from_job(evaluation, job)
+        db.session.commit()
+    db.session.remove()
+
+
+def settle_from_job(evaluation: Evaluation, job: BackgroundJob | None) -> None:
+    """Give an unfinished evaluation its job's outcome; results still running are marked as stopped."""
+    status = job.status if job is not None else JobStatus.FAILED
+    if status == JobStatus.SUCCEEDED:
+        evaluation.status = EvaluationStatus.DONE.value
+    elif status == JobStatus.CANCELLED:
+        evaluation.status = EvaluationStatus.CANCELLED.value
+    else:
+        evaluation.status = EvaluationStatus.FAILED.value
+        evaluation.error = (job.error if job is not None else None) or "The evaluation job was lost."
+    for result in evaluation.results:
+        if result.status in ("pending", "running"):
+            result.status = "stopped" if result.cases else "not run"
+    evaluation.finished_at = utcnow()
