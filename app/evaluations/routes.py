@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from app.evaluations import bp, services
-from app.evaluations.forms import EvaluationActionForm, EvaluationForm
+from app.evaluations.forms import MAX_MODELS, EvaluationActionForm, EvaluationForm
 from app.models import Benchmark, Evaluation
 from app.ownership import get_owned_or_404
 from app.queueing import EnqueueError
@@ -74,6 +74,18 @@ def detail(evaluation_id: int):
     )
 
 
+@bp.route("/<int:evaluation_id>/cases.csv")
+@login_required
+def cases_csv(evaluation_id: int):
+    evaluation = get_owned_or_404(Evaluation, evaluation_id)
+    filename = f"evaluation-{evaluation.id}-cases.csv"
+    return Response(
+        services.cases_csv(evaluation),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @bp.route("/<int:evaluation_id>/cancel", methods=["POST"])
 @login_required
 def cancel(evaluation_id: int):
@@ -118,9 +130,10 @@ def _model_label(model) -> str:
 
 
 def _prefill(form: EvaluationForm) -> None:
-    model_id = request.args.get("model_id", type=int)
-    if model_id and any(model_id == value for value, _ in form.model_ids.choices):
-        form.model_ids.data = [model_id]
+    offered = {value for value, _ in form.model_ids.choices}
+    chosen = [model_id for model_id in request.args.getlist("model_id", type=int) if model_id in offered]
+    if chosen:
+        form.model_ids.data = chosen[:MAX_MODELS]
     dataset_id = request.args.get("dataset_id", type=int)
     if dataset_id and any(dataset_id == value for value, _ in form.dataset_id.choices):
         form.dataset_id.data = dataset_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -172,6 +174,34 @@ def results_for_model(model_id: int, limit: int = 10) -> list[tuple[Evaluation, 
         .limit(limit)
     )
     return [(row[0], row[1]) for row in db.session.execute(query)]
+
+
+CSV_COLUMNS = (
+    "model", "case", "category", "correct", "valid", "reason", "expected", "got", "latency_s",
+    "prompt_tokens", "completion_tokens",
+)  # fmt: skip
+
+
+def cases_csv(evaluation: Evaluation) -> str:
+    """Every scored case of every model, one row each, safe to open in a spreadsheet."""
+    from app.analytics.export import csv_safe
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for result in evaluation.results:
+        for item in result.items:
+            row = {"model": result.model_name, "case": item.get("id"), **item}
+            writer.writerow([csv_safe(_cell(row.get(column))) for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def job_of(evaluation: Evaluation) -> BackgroundJob | None:

@@ -3,6 +3,9 @@ models side by side, a provider that is down, cancel, validation and isolation."
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import time
 
 import pytest
@@ -96,6 +99,19 @@ def test_bfcl_local_and_remote_side_by_side_and_a_dead_endpoint_fails_alone(
     assert poll.headers.get("HX-Refresh") == "true"
     listing = admin.get("/evaluations/").get_data(as_text=True)
     assert evaluation.title in listing
+    download = admin.get(f"/evaluations/{evaluation.id}/cases.csv")
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    assert download.mimetype == "text/csv" and rows[0][:4] == ["model", "case", "category", "correct"]
+    assert len(rows) == 1 + 4 + 4 + 3 and {row[0] for row in rows[1:]} == {
+        "SmolLM2-135M-Instruct",
+        "llama.cpp server",
+        "dead server",
+    }
+    again = admin.get(f"/evaluations/new?benchmark=bfcl&model_id={served}&model_id={dead}").get_data(
+        as_text=True
+    )
+    ticked = re.findall(r'<input checked[^>]*name="model_ids"[^>]*value="(\d+)"', again)
+    assert sorted(ticked) == sorted([str(served), str(dead)])  # "New evaluation like this" keeps the models
     model_page = admin.get(f"/models/{served}").get_data(as_text=True)
     assert "Your evaluations of this model" in model_page and f"/evaluations/{evaluation.id}" in model_page
 
