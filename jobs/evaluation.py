@@ -3,14 +3,19 @@
 Runs on the `eval` queue. Greedy decoding (temperature 0) so a score can be reproduced. Scores are
 written after every case, so the page shows them filling in; a cancel stops between cases and keeps
 what was scored. A model whose provider fails three cases in a row (endpoint down, key refused) is
-marked failed with the provider's message and the next model goes on.
+marked failed with the provider's message and the next model goes on. Remote models get a few
+requests at once (they spend their time on the network); a local model answers one case at a time.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from flask import current_app
 
 from app.datasets.storage import read_rows
 from app.evaluations.cases import EvalCase, bfcl_cases, dataset_cases
@@ -33,6 +38,7 @@ from jobs.progress import Progress, tracked_job
 
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=256)
 ERRORS_IN_A_ROW_BEFORE_GIVING_UP = 3
+REMOTE_CONCURRENCY = 4  # requests in flight to one remote provider (bench/evaluation_concurrency.py)
 REPLY_CHARS_KEPT = 400
 
 
@@ -78,33 +84,69 @@ def _score_model(
         result.error = "The model was deleted or disabled before its turn."
         db.session.commit()
         return
+    workers = 1 if model.provider == Provider.LOCAL_GGUF else REMOTE_CONCURRENCY
     result.status = "running"
     db.session.commit()
+    progress.update(done / total, f"{model_name}: 0 of {len(cases)} cases")
     tally = _Tally()
     errors_in_a_row = 0
-    for index, case in enumerate(cases):
-        # update() ends the session (no connection held between cases), so rows are loaded again below.
-        progress.update((done + index) / total, f"{model_name}: case {index + 1} of {len(cases)}")
-        model = db.session.get(LLMModel, model_id)
-        if model is None:
-            item = {"id": case.id, "category": case.category, "correct": False, "valid": False}
-            item["error"] = item["reason"] = "The model was deleted during the evaluation."
-            errors_in_a_row = ERRORS_IN_A_ROW_BEFORE_GIVING_UP - 1
-        else:
-            item = _answer(model, case, constrained)
-        tally.add(case, item)
-        errors_in_a_row = errors_in_a_row + 1 if item.get("error") else 0
-        result = db.session.get(EvaluationResult, result_id)
-        tally.write(result)
-        if errors_in_a_row >= ERRORS_IN_A_ROW_BEFORE_GIVING_UP:
-            result.status = "failed"
-            result.error = f"Stopped after {errors_in_a_row} failed requests in a row: {item['error']}"
+    answers = _answers(model_id, cases, constrained, workers)
+    try:
+        for index, item in enumerate(answers):
+            tally.add(cases[index], item)
+            errors_in_a_row = errors_in_a_row + 1 if item.get("error") else 0
+            result = db.session.get(EvaluationResult, result_id)
+            tally.write(result)
+            if errors_in_a_row >= ERRORS_IN_A_ROW_BEFORE_GIVING_UP:
+                result.status = "failed"
+                result.error = f"Stopped after {errors_in_a_row} failed requests in a row: {item['error']}"
+                db.session.commit()
+                return
             db.session.commit()
-            return
-        db.session.commit()
+            # update() ends the session (no connection held while generating); rows are loaded again.
+            progress.update((done + index + 1) / total, f"{model_name}: {index + 1} of {len(cases)} cases")
+    finally:
+        answers.close()  # a cancel or a give-up drops the requests not yet sent
     result = db.session.get(EvaluationResult, result_id)
     result.status = "done"
     db.session.commit()
+
+
+def _answers(
+    model_id: int, cases: list[EvalCase], constrained: bool, workers: int
+) -> Iterator[dict[str, Any]]:
+    """Each case's item, in order. Remote providers get `workers` requests at once: their time is mostly
+    waiting on the network (and they batch); an in-process llama.cpp model answers one at a time."""
+    if workers <= 1:
+        for case in cases:
+            yield _answer_by_id(model_id, case, constrained)
+        return
+    app = current_app._get_current_object()
+
+    def answer_in_thread(case: EvalCase) -> dict[str, Any]:
+        with app.app_context():  # its own session: a scoped session belongs to one app context
+            try:
+                return _answer_by_id(model_id, case, constrained)
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluation") as pool:
+        futures = [pool.submit(answer_in_thread, case) for case in cases]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _answer_by_id(model_id: int, case: EvalCase, constrained: bool) -> dict[str, Any]:
+    model = db.session.get(LLMModel, model_id)
+    if model is None:
+        reason = "The model was deleted during the evaluation."
+        return {"id": case.id, "category": case.category, "correct": False, "valid": False, "reason": reason,
+                "error": reason, "expected": case.expected, "got": ""}  # fmt: skip
+    return _answer(model, case, constrained)
 
 
 def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any]:

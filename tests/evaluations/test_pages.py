@@ -89,6 +89,8 @@ def test_bfcl_local_and_remote_side_by_side_and_a_dead_endpoint_fails_alone(
         for item in result.items:
             assert item["expected"] and item["got"]
             assert item["correct"] or item["reason"]  # every miss says why
+    # The remote model's four requests went out together; its items still come back in the cases' order.
+    assert [item["id"] for item in remote.items] == [item["id"] for item in local.items]
     assert down.status == "failed" and "3 failed requests in a row" in down.error
     assert down.errors == 3 and down.correct == 0
     page = admin.get(f"/evaluations/{evaluation.id}").get_data(as_text=True)
