@@ -25,6 +25,7 @@ from app.models import (
     Benchmark,
     Dataset,
     Evaluation,
+    EvaluationItem,
     EvaluationResult,
     EvaluationStatus,
     JobStatus,
@@ -76,7 +77,7 @@ def _cases(evaluation: Evaluation) -> list[EvalCase]:
 def _score_model(
     result_id: int, cases: list[EvalCase], constrained: bool, progress: Progress, done: int, total: int
 ) -> None:
-    result = db.session.get(EvaluationResult, result_id)
+    result = _result(result_id)
     model_id, model_name = result.model_id, result.model_name
     model = db.session.get(LLMModel, model_id) if model_id else None
     if model is None or not model.enabled:
@@ -95,8 +96,9 @@ def _score_model(
         for index, item in enumerate(answers):
             tally.add(cases[index], item)
             errors_in_a_row = errors_in_a_row + 1 if item.get("error") else 0
-            result = db.session.get(EvaluationResult, result_id)
+            result = _result(result_id)
             tally.write(result)
+            db.session.add(_item_row(result_id, index, item))
             if errors_in_a_row >= ERRORS_IN_A_ROW_BEFORE_GIVING_UP:
                 result.status = "failed"
                 result.error = f"Stopped after {errors_in_a_row} failed requests in a row: {item['error']}"
@@ -107,9 +109,16 @@ def _score_model(
             progress.update((done + index + 1) / total, f"{model_name}: {index + 1} of {len(cases)} cases")
     finally:
         answers.close()  # a cancel or a give-up drops the requests not yet sent
-    result = db.session.get(EvaluationResult, result_id)
+    result = _result(result_id)
     result.status = "done"
     db.session.commit()
+
+
+def _result(result_id: int) -> EvaluationResult:
+    result = db.session.get(EvaluationResult, result_id)
+    if result is None:
+        raise LookupError("The evaluation was deleted while it ran.")
+    return result
 
 
 def _answers(
@@ -196,29 +205,57 @@ def _json(value: Any) -> str:
 
 
 class _Tally:
-    """Running scores for one model, written whole to its result row after each case."""
+    """Running scores for one model, written to its result row after each case."""
 
     def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.cases = self.correct = self.valid = self.errors = 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.latency_s = 0.0
         self.per_category: dict[str, dict[str, int]] = {}
 
     def add(self, case: EvalCase, item: dict[str, Any]) -> None:
-        self.items.append(item)
+        self.cases += 1
+        self.correct += bool(item["correct"])
+        self.valid += bool(item["valid"])
+        if item.get("error"):
+            self.errors += 1
+        else:
+            self.latency_s += item.get("latency_s", 0.0)
+            self.prompt_tokens += item.get("prompt_tokens", 0)
+            self.completion_tokens += item.get("completion_tokens", 0)
         entry = self.per_category.setdefault(case.category, {"cases": 0, "correct": 0})
         entry["cases"] += 1
         entry["correct"] += bool(item["correct"])
 
     def write(self, result: EvaluationResult) -> None:
-        answered = [item for item in self.items if not item.get("error")]
-        result.cases = len(self.items)
-        result.correct = sum(bool(item["correct"]) for item in self.items)
-        result.valid = sum(bool(item["valid"]) for item in self.items)
-        result.errors = len(self.items) - len(answered)
-        result.latency_s = round(sum(item.get("latency_s", 0.0) for item in answered), 3)
-        result.prompt_tokens = sum(item.get("prompt_tokens", 0) for item in answered)
-        result.completion_tokens = sum(item.get("completion_tokens", 0) for item in answered)
+        result.cases, result.correct, result.valid, result.errors = (
+            self.cases,
+            self.correct,
+            self.valid,
+            self.errors,
+        )
+        result.latency_s = round(self.latency_s, 3)
+        result.prompt_tokens, result.completion_tokens = self.prompt_tokens, self.completion_tokens
         result.per_category = {key: dict(value) for key, value in self.per_category.items()}
-        result.items = list(self.items)
+
+
+def _item_row(result_id: int, position: int, item: dict[str, Any]) -> EvaluationItem:
+    return EvaluationItem(
+        result_id=result_id,
+        position=position,
+        case_id=str(item["id"])[:120],
+        category=str(item["category"])[:40],
+        correct=bool(item["correct"]),
+        valid=bool(item["valid"]),
+        reason=item.get("reason") or "",
+        expected=item.get("expected") or "",
+        got=item.get("got") or "",
+        reply=item.get("reply") or "",
+        error=item.get("error"),
+        latency_s=item.get("latency_s"),
+        prompt_tokens=item.get("prompt_tokens") or 0,
+        completion_tokens=item.get("completion_tokens") or 0,
+    )
 
 
 def _settle(evaluation_id: int, job_id: int) -> None:

@@ -59,6 +59,7 @@ def detail(evaluation_id: int):
     evaluation = get_owned_or_404(Evaluation, evaluation_id)
     services.reconcile(evaluation)
     polling = request.headers.get("HX-Request") and request.args.get("poll")
+    show = "all" if request.args.get("show") == "all" else "failed"
     if polling and evaluation.finished:
         # The board stops polling; reload once so the case explorer shows every verdict.
         return "", 200, {"HX-Refresh": "true"}
@@ -69,8 +70,8 @@ def detail(evaluation_id: int):
         categories=services.category_labels(evaluation),
         published=services.published_rows(evaluation),
         action_form=EvaluationActionForm(),
-        cases_shown=CASES_SHOWN,
-        show=request.args.get("show", "failed"),
+        case_lists=[] if polling else services.case_lists(evaluation, show != "all", CASES_SHOWN),
+        show=show,
     )
 
 

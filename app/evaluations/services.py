@@ -18,6 +18,7 @@ from app.models import (
     Dataset,
     DatasetStatus,
     Evaluation,
+    EvaluationItem,
     EvaluationResult,
     LLMModel,
 )
@@ -190,10 +191,32 @@ def cases_csv(evaluation: Evaluation) -> str:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for result in evaluation.results:
-        for item in result.items:
-            row = {"model": result.model_name, "case": item.get("id"), **item}
-            writer.writerow([csv_safe(_cell(row.get(column))) for column in CSV_COLUMNS])
+        query = sa.select(EvaluationItem).where(EvaluationItem.result_id == result.id)
+        for item in db.session.scalars(query.order_by(EvaluationItem.position)):
+            row = {"model": result.model_name, "case": item.case_id}
+            row.update({column: getattr(item, column) for column in CSV_COLUMNS[2:]})
+            writer.writerow([csv_safe(_cell(row[column])) for column in CSV_COLUMNS])
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class CaseList:
+    result: EvaluationResult
+    items: list[EvaluationItem]
+    total: int  # matching items, of which `items` holds the first
+
+
+def case_lists(evaluation: Evaluation, misses_only: bool, limit: int) -> list[CaseList]:
+    """Each model's cases (or only its misses) in order, at most `limit` each, for the explorer."""
+    lists = []
+    for result in evaluation.results:
+        query = sa.select(EvaluationItem).where(EvaluationItem.result_id == result.id)
+        if misses_only:
+            query = query.where(EvaluationItem.correct.is_(False))
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+        items = list(db.session.scalars(query.order_by(EvaluationItem.position).limit(limit)))
+        lists.append(CaseList(result, items, total))
+    return lists
 
 
 def _cell(value) -> str:

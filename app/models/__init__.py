@@ -14,6 +14,7 @@ from app.models.evaluation import (
     FINAL_EVALUATION_STATES,
     Benchmark,
     Evaluation,
+    EvaluationItem,
     EvaluationResult,
     EvaluationStatus,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "DatasetStatus",
     "Benchmark",
     "Evaluation",
+    "EvaluationItem",
     "EvaluationResult",
     "EvaluationStatus",
     "FINAL_EVALUATION_STATES",

@@ -61,7 +61,7 @@ class Evaluation(OwnedMixin, db.Model):
 
 
 class EvaluationResult(db.Model):
-    """One model's scores in an evaluation; `items` holds each case's verdict for the explorer."""
+    """One model's scores in an evaluation; its `EvaluationItem`s hold each case's verdict."""
 
     __tablename__ = "evaluation_results"
 
@@ -83,9 +83,11 @@ class EvaluationResult(db.Model):
     latency_s: Mapped[float] = mapped_column(default=0.0)  # summed over the cases
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
-    items: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
 
     evaluation: Mapped[Evaluation] = relationship(back_populates="results")
+    items: Mapped[list[EvaluationItem]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="EvaluationItem.position"
+    )
 
     @property
     def accuracy(self) -> float | None:
@@ -103,3 +105,26 @@ class EvaluationResult(db.Model):
     def category_accuracy(self, category: str) -> float | None:
         entry = self.per_category.get(category) or {}
         return entry["correct"] / entry["cases"] if entry.get("cases") else None
+
+
+class EvaluationItem(db.Model):
+    """One case as one model answered it: a row each, so a long evaluation writes O(cases), not O(cases²)."""
+
+    __tablename__ = "evaluation_items"
+    __table_args__ = (sa.Index("ix_evaluation_items_result_position", "result_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(sa.ForeignKey("evaluation_results.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    case_id: Mapped[str] = mapped_column(sa.String(120))
+    category: Mapped[str] = mapped_column(sa.String(40))
+    correct: Mapped[bool]
+    valid: Mapped[bool]
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    expected: Mapped[str] = mapped_column(sa.Text, default="")
+    got: Mapped[str] = mapped_column(sa.Text, default="")
+    reply: Mapped[str] = mapped_column(sa.Text, default="")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    latency_s: Mapped[float | None]
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)

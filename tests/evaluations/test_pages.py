@@ -11,7 +11,7 @@ import time
 import pytest
 
 from app.extensions import db
-from app.models import Evaluation, EvaluationResult, LLMModel
+from app.models import Evaluation, EvaluationItem, EvaluationResult, LLMModel
 from tests.conftest import LLAMA_SERVER_ALIAS, csrf_token, post_form, start_worker
 from tests.datasets.test_pages import datasets, generate
 from tests.llama_server import free_port
@@ -43,6 +43,15 @@ def results(app, evaluation_id: int) -> list[EvaluationResult]:
     with app.app_context():
         query = db.select(EvaluationResult).where(EvaluationResult.evaluation_id == evaluation_id)
         rows = list(db.session.execute(query.order_by(EvaluationResult.position)).scalars())
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def items_of(app, result_id: int) -> list[EvaluationItem]:
+    with app.app_context():
+        query = db.select(EvaluationItem).where(EvaluationItem.result_id == result_id)
+        rows = list(db.session.execute(query.order_by(EvaluationItem.position)).scalars())
         for row in rows:
             db.session.expunge(row)
         return rows
@@ -86,11 +95,13 @@ def test_bfcl_local_and_remote_side_by_side_and_a_dead_endpoint_fails_alone(
         assert set(result.per_category) == {"simple_python", "irrelevance"}
         assert sum(entry["correct"] for entry in result.per_category.values()) == result.correct
         assert result.latency_s > 0 and result.completion_tokens > 0
-        for item in result.items:
-            assert item["expected"] and item["got"]
-            assert item["correct"] or item["reason"]  # every miss says why
+        scored = items_of(app, result.id)
+        assert [item.position for item in scored] == [0, 1, 2, 3]
+        for item in scored:
+            assert item.expected and item.got and item.latency_s > 0
+            assert item.correct or item.reason  # every miss says why
     # The remote model's four requests went out together; its items still come back in the cases' order.
-    assert [item["id"] for item in remote.items] == [item["id"] for item in local.items]
+    assert [i.case_id for i in items_of(app, remote.id)] == [i.case_id for i in items_of(app, local.id)]
     assert down.status == "failed" and "3 failed requests in a row" in down.error
     assert down.errors == 3 and down.correct == 0
     page = admin.get(f"/evaluations/{evaluation.id}").get_data(as_text=True)
@@ -140,9 +151,9 @@ def test_dataset_held_out_rows_with_constrained_calls(app, signed_in, default_mo
     (result,) = results(app, evaluation.id)
     assert evaluation.status == "done" and result.status == "done" and result.cases == 3
     assert set(result.per_category) <= {"call", "no_call"}
-    for item in result.items:
-        if item["got"] != "no call":
-            assert item["valid"], item  # the grammar only lets valid calls through
+    for item in items_of(app, result.id):
+        if item.got != "no call":
+            assert item.valid, item.got  # the grammar only lets valid calls through
     page = client.get(f"/evaluations/{evaluation.id}?show=all").get_data(as_text=True)
     assert "Makes a call" in page and dataset.name in page
 
@@ -168,7 +179,11 @@ def test_cancel_stops_a_running_evaluation_and_keeps_its_scores(app, signed_in, 
         worker.kill()
         worker.wait()
     (result,) = results(app, evaluation.id)
-    assert result.status == "stopped" and 0 < result.cases < 400 and len(result.items) == result.cases
+    assert (
+        result.status == "stopped"
+        and 0 < result.cases < 400
+        and len(items_of(app, result.id)) == result.cases
+    )
 
 
 @pytest.mark.parametrize(
