@@ -66,6 +66,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.analytics import bp as analytics_bp
+    from app.api import bp as api_bp
     from app.auth import bp as auth_bp
     from app.background import bp as background_bp
     from app.chat import bp as chat_bp
@@ -89,6 +90,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(datasets_bp, url_prefix="/datasets")
     app.register_blueprint(training_bp, url_prefix="/runs")
     app.register_blueprint(evaluations_bp, url_prefix="/evaluations")
+    # Bearer tokens only (the session cookie is ignored there), so no CSRF token is asked for.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp, url_prefix="/v1")
 
 
 @event.listens_for(Engine, "connect")

@@ -124,6 +124,7 @@ class Config:
     REGISTRATION_OPEN = _env_bool("REGISTRATION_OPEN", True)
     # Failed sign-ins allowed per minute, per account and per client address.
     LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per minute")
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")  # per API token, /v1
     REGISTER_LIMIT = os.environ.get("REGISTER_LIMIT", "10 per minute")
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     TRUSTED_PROXY_HOPS = _env_int("TRUSTED_PROXY_HOPS", 0)

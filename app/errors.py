@@ -20,6 +20,10 @@ MESSAGES = {
 
 def _render(status: int, detail: str | None = None):
     title, message = MESSAGES.get(status, ("Error", "The request failed."))
+    if request.blueprint == "api" or request.path.startswith("/v1/"):
+        # OpenAI's error shape: its clients turn it into a readable exception.
+        kind = {429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else "api_error")
+        return {"error": {"message": detail or message, "type": kind, "param": None, "code": None}}, status
     if request.accept_mimetypes.best == "application/json":
         return {"error": title, "message": detail or message}, status
     return render_template("errors/error.html", status=status, title=title, message=detail or message), status

@@ -25,7 +25,12 @@ def owned(model: type[OwnedT]) -> sa.Select:
 
 def visible(model: type[OwnedT]) -> sa.Select:
     """Rows the current user may read: their own plus global (owner-less) ones."""
-    return sa.select(model).where(sa.or_(model.owner_id == current_user.id, model.owner_id.is_(None)))
+    return visible_to(model, current_user.id)
+
+
+def visible_to(model: type[OwnedT], user_id: int) -> sa.Select:
+    """Rows a given user may read (the API authenticates by token, not by the signed-in session)."""
+    return sa.select(model).where(sa.or_(model.owner_id == user_id, model.owner_id.is_(None)))
 
 
 def manageable(model: type[OwnedT]) -> sa.Select:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SubmitField
-from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
+from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, ValidationError
 
 from app.extensions import db
 from app.models import User
@@ -98,3 +98,18 @@ class HubTokenForm(FlaskForm):
             raise ValidationError("Paste a token, or press Remove.")
         if not value.startswith("hf_") or len(value) < 20 or any(c.isspace() for c in value):
             raise ValidationError("A Hugging Face token starts with hf_ (create one with write access).")
+
+
+class ApiTokenForm(FlaskForm):
+    """Create a token for the OpenAI-compatible API; its value is shown once."""
+
+    name = StringField(
+        "Token name",
+        validators=[DataRequired(message="Name the token (where it will be used)."), Length(max=80)],
+        filters=[lambda value: (value or "").strip()],
+        render_kw={"placeholder": "my laptop", "autocomplete": "off"},
+    )
+
+
+class RevokeApiTokenForm(FlaskForm):
+    """CSRF only."""

@@ -8,7 +8,15 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import bp
-from app.auth.forms import ChangePasswordForm, HubTokenForm, LoginForm, RegisterForm, normalise_email
+from app.auth.forms import (
+    ApiTokenForm,
+    ChangePasswordForm,
+    HubTokenForm,
+    LoginForm,
+    RegisterForm,
+    RevokeApiTokenForm,
+    normalise_email,
+)
 from app.auth.services import (
     AccountError,
     authenticate,
@@ -17,6 +25,8 @@ from app.auth.services import (
     registration_allowed,
 )
 from app.extensions import db, limiter
+
+UNPROCESSABLE_STATUS = 422
 
 
 def _login_failed(response) -> bool:
@@ -112,7 +122,57 @@ def password():
             login_user(current_user._get_current_object())  # the session token changed: re-issue the cookie
             flash("Your password was changed.", "success")
             return redirect(url_for("auth.password"))
-    return render_template("auth/password.html", form=form, hub_form=HubTokenForm(formdata=None))
+    return _account_page(form=form)
+
+
+def _account_page(status: int = 200, **forms):
+    """The account page: password, Hugging Face token, API tokens (a new token's value only here, once)."""
+    from app.api.tokens import tokens_of
+
+    context = {
+        "form": ChangePasswordForm(formdata=None),
+        "hub_form": HubTokenForm(formdata=None),
+        "api_form": ApiTokenForm(formdata=None),
+        "revoke_form": RevokeApiTokenForm(),
+        "new_token": None,
+        **forms,
+    }
+    return render_template("auth/password.html", api_tokens=tokens_of(current_user.id), **context), status
+
+
+@bp.route("/api-tokens", methods=["POST"])
+@login_required
+def create_api_token():
+    from app.api.tokens import MAX_TOKENS_PER_USER, issue_token, tokens_of
+
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _account_page(UNPROCESSABLE_STATUS, api_form=form)
+    if len(tokens_of(current_user.id)) >= MAX_TOKENS_PER_USER:
+        form.name.errors.append(f"You have {MAX_TOKENS_PER_USER} tokens already; revoke one first.")
+        return _account_page(UNPROCESSABLE_STATUS, api_form=form)
+    _, plaintext = issue_token(current_user.id, form.name.data)
+    # Rendered, never flashed: a flash would put the token into the session cookie.
+    response = _account_page(new_token=plaintext)
+    return response[0], response[1], {"Cache-Control": "no-store"}
+
+
+@bp.route("/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_api_token(token_id: int):
+    from app.models import ApiToken
+    from app.ownership import get_owned_or_404
+
+    token = get_owned_or_404(ApiToken, token_id)
+    if not RevokeApiTokenForm().validate_on_submit():
+        abort(400)
+    name = token.name
+    db.session.delete(token)
+    db.session.commit()
+    flash(f"Revoked the API token “{name}”. Programs using it can no longer sign in.", "info")
+    return redirect(url_for("auth.password") + "#api-tokens")
 
 
 @bp.route("/hub-token", methods=["POST"])
@@ -131,4 +191,4 @@ def hub_token():
         return redirect(url_for("auth.password"))
     if "csrf_token" in form.errors:
         abort(400)
-    return render_template("auth/password.html", form=ChangePasswordForm(formdata=None), hub_form=form), 422
+    return _account_page(UNPROCESSABLE_STATUS, hub_form=form)

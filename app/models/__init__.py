@@ -1,5 +1,6 @@
 """Database models. Import from here: `from app.models import User, BackgroundJob`."""
 
+from app.models.api_token import ApiToken
 from app.models.base import OwnedMixin, utcnow
 from app.models.chat import (
     FINAL_MESSAGE_STATES,
@@ -27,6 +28,7 @@ from app.models.user import User
 
 __all__ = [
     "FINAL_MESSAGE_STATES",
+    "ApiToken",
     "ApiSpec",
     "ChatMessage",
     "ChatMode",

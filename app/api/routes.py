@@ -1,0 +1,245 @@
+"""`GET /v1/models` and `POST /v1/chat/completions`, shaped like OpenAI's, so any OpenAI client works.
+
+Authentication is a bearer API token only (the signed-in session is ignored, so no CSRF token is
+needed and a page can never call this with the visitor's cookie). Models are the token owner's enabled
+ones plus the global ones, named as on the Models page. Local GGUF models that are offered tools decode
+with the tools' grammar, as the chat does: `tool_choice` "required" (or one named function) forces a
+valid call, "auto" allows text or one valid call. Their calls come back as OpenAI `tool_calls`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, current_app, g, jsonify, request, stream_with_context
+
+from app.api import bp
+from app.api.schema import ChatRequest, ValidationError, describe
+from app.api.tokens import user_for_token
+from app.extensions import db, limiter
+from app.models import LLMModel, Provider
+from app.ownership import visible_to
+from app.serving import ChatResult, SamplingParams, ServingError, stream_generate
+from app.serving.tool_calls import TOOL_CALL_OPEN
+from app.serving.tool_schema import validate_tool_definitions
+
+
+def error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+    """OpenAI's error body, which its clients turn into a readable exception."""
+    return jsonify({"error": {"message": message, "type": kind, "param": None, "code": code}}), status
+
+
+def _rate_key() -> str:
+    header = request.headers.get("Authorization", "")
+    return "api:" + hashlib.sha256(header.encode()).hexdigest()[:24]
+
+
+def _rate_limit() -> str:
+    return current_app.config["API_RATE_LIMIT"]
+
+
+@bp.before_request
+def authenticate():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error(401, "Send an API token: 'Authorization: Bearer ts_…' (create one in your account "
+                          "settings).", "authentication_error", "invalid_api_key")  # fmt: skip
+    found = user_for_token(token.strip())
+    if found is None:
+        return error(401, "Invalid API token.", "authentication_error", "invalid_api_key")
+    g.api_user, g.api_token = found
+    return None
+
+
+@bp.route("/models")
+@limiter.limit(_rate_limit, key_func=_rate_key)
+def models():
+    data = [
+        {"id": model.name, "object": "model", "created": int(model.created_at.timestamp()),
+         "owned_by": "you" if model.owner_id else "toolsmith"}
+        for model in _usable_models()
+    ]  # fmt: skip
+    return jsonify({"object": "list", "data": data})
+
+
+@bp.route("/chat/completions", methods=["POST"])
+@limiter.limit(_rate_limit, key_func=_rate_key)
+def chat_completions():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error(400, "The body must be a JSON object (Content-Type: application/json).")
+    try:
+        chat = ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        return error(400, describe(exc))
+    model = _model_named(chat.model)
+    if model is None:
+        return error(
+            404, f"No model named {chat.model!r} (GET /v1/models lists yours).", code="model_not_found"
+        )
+    tools, tool_mode, problem = _tools(chat)
+    if problem:
+        return error(400, problem)
+    messages = [message.as_serving() for message in chat.messages]
+    params = SamplingParams(
+        temperature=chat.temperature,
+        top_p=chat.top_p,
+        max_tokens=chat.max_completion_tokens or chat.max_tokens or model.max_tokens,
+        seed=chat.seed,
+    )
+    grammar = _grammar(model, tools, tool_mode)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    items = stream_generate(model, messages, params, tools or None, grammar=grammar)
+    if chat.stream:
+        chunks = _sse(items, completion_id, model.name)
+        return Response(stream_with_context(chunks), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+    try:
+        result = _last_result(items)
+    except ServingError as exc:
+        return error(502, str(exc), "api_error", "model_error")
+    return jsonify(_completion(result, completion_id, model.name))
+
+
+def _usable_models() -> list[LLMModel]:
+    query = visible_to(LLMModel, g.api_user.id).where(LLMModel.enabled.is_(True))
+    # The user's own model first when a name is shared with a global one.
+    query = query.order_by(LLMModel.name, LLMModel.owner_id.is_(None), LLMModel.id)
+    return list(db.session.execute(query).scalars())
+
+
+def _model_named(name: str) -> LLMModel | None:
+    """By name (the user's own first when a global model has the same name), or by id."""
+    query = visible_to(LLMModel, g.api_user.id).where(LLMModel.enabled.is_(True))
+    by_name = query.where(LLMModel.name == name).order_by(LLMModel.owner_id.is_(None), LLMModel.id)
+    model = db.session.execute(by_name.limit(1)).scalars().first()
+    if model is None and name.isdigit() and len(name) < 12:
+        model = db.session.execute(query.where(LLMModel.id == int(name))).scalars().first()
+    return model
+
+
+def _tools(chat: ChatRequest) -> tuple[list[dict[str, Any]], str, str | None]:
+    """The offered tools (validated), the grammar mode they call for, or a problem to report."""
+    if not chat.tools or chat.tool_choice == "none":
+        return [], "none", None
+    tools, problems = validate_tool_definitions(chat.tools)
+    if problems:
+        return [], "none", "Invalid tools: " + "; ".join(problems[:5])
+    forced = chat.forced_function()
+    if forced is not None:
+        tools = [tool for tool in tools if tool["function"]["name"] == forced]
+        if not tools:
+            return [], "none", f"tool_choice names {forced!r}, which is not among the tools."
+        return tools, "required", None
+    return tools, "required" if chat.tool_choice == "required" else "auto", None
+
+
+def _grammar(model: LLMModel, tools: list[dict[str, Any]], mode: str) -> Any:
+    if not tools or model.provider != Provider.LOCAL_GGUF:
+        return None
+    from app.serving.grammar import GrammarError, grammar_for
+
+    try:
+        return grammar_for(tools, mode)
+    except GrammarError:
+        return None  # schemas the converter cannot handle: the model answers unconstrained
+
+
+def _last_result(items: Iterator[str | ChatResult]) -> ChatResult:
+    result = None
+    for item in items:
+        result = item
+    if not isinstance(result, ChatResult):
+        raise ServingError("The model produced no result.")
+    return result
+
+
+def _message(result: ChatResult) -> tuple[dict[str, Any], str]:
+    """The assistant message and finish reason, calls as OpenAI `tool_calls` and out of the text."""
+    calls = [
+        {"id": call.id or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+         "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
+        for call in result.tool_calls
+    ]  # fmt: skip
+    text = result.text
+    if calls and TOOL_CALL_OPEN in text:
+        text = text[: text.index(TOOL_CALL_OPEN)].strip()
+    elif calls and text.strip().startswith(("{", "[")):
+        text = ""  # the whole reply was the call, as bare JSON
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = calls
+        return message, "tool_calls"
+    return message, "length" if result.finish_reason == "length" else "stop"
+
+
+def _usage(result: ChatResult) -> dict[str, int]:
+    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens}  # fmt: skip
+
+
+def _completion(result: ChatResult, completion_id: str, model_name: str) -> dict[str, Any]:
+    message, finish_reason = _message(result)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_name,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+        "usage": _usage(result),
+    }
+
+
+def _sse(items: Iterator[str | ChatResult], completion_id: str, model_name: str) -> Iterator[str]:
+    """Text pieces as they come; a call is sent whole at the end (its JSON is only known complete then)."""
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        body = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model_name,
+        }
+        return f"data: {json.dumps({**body, 'choices': [choice], **extra}, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    held = ""  # text not sent yet because it is, or may turn into, a `<tool_call>` block
+    try:
+        for item in items:
+            if isinstance(item, ChatResult):
+                message, finish_reason = _message(item)
+                if message.get("tool_calls"):
+                    before = held.split(TOOL_CALL_OPEN, 1)[0].strip() if TOOL_CALL_OPEN in held else ""
+                    if before:
+                        yield chunk({"content": before})
+                    calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+                    yield chunk({"tool_calls": calls})
+                elif held:
+                    yield chunk({"content": held})
+                yield chunk({}, finish_reason, usage=_usage(item))
+                break
+            held += item
+            if not _may_be_a_call(held):
+                yield chunk({"content": held})
+                held = ""
+    except ServingError as exc:
+        body = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": "model_error"}}
+        yield f"data: {json.dumps(body)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _may_be_a_call(text: str) -> bool:
+    """True when `text` holds a `<tool_call>` or starts like one (or like a bare JSON call)."""
+    start = text.lstrip()
+    if not start:
+        return True
+    return (
+        TOOL_CALL_OPEN in text or TOOL_CALL_OPEN.startswith(start[: len(TOOL_CALL_OPEN)]) or start[0] in "{["
+    )

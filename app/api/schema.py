@@ -1,0 +1,86 @@
+"""What `/v1/chat/completions` accepts: OpenAI's request shape, checked with pydantic.
+
+Unknown fields are ignored (OpenAI clients send many optional ones); wrong types and out-of-range values
+are refused with the field's path. Message content may be a string or OpenAI's list of text parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_MESSAGES = 500
+MAX_COMPLETION_TOKENS = 4096
+
+__all__ = ["ChatRequest", "ValidationError", "describe"]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextPart(_Lenient):
+    type: str = "text"
+    text: str = ""
+
+
+class FunctionCall(_Lenient):
+    name: str = Field(min_length=1, max_length=200)
+    arguments: str | dict[str, Any] = "{}"
+
+
+class ToolCallIn(_Lenient):
+    id: str = Field("", max_length=200)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    tool_calls: list[ToolCallIn] | None = Field(None, max_length=64)
+    tool_call_id: str | None = Field(None, max_length=200)
+
+    def as_serving(self) -> dict[str, Any]:
+        """The OpenAI message shape the serving layer takes (text parts joined; developer = system)."""
+        text = self.content if isinstance(self.content, str) or self.content is None else "".join(
+            part.text for part in self.content if part.type == "text"
+        )  # fmt: skip
+        role = "system" if self.role == "developer" else self.role
+        message: dict[str, Any] = {"role": role, "content": text or ""}
+        if self.role == "tool":
+            message["tool_call_id"] = self.tool_call_id or ""
+        if self.role == "assistant" and self.tool_calls:
+            message["content"] = text or None
+            message["tool_calls"] = [call.model_dump() for call in self.tool_calls]
+        return message
+
+
+class ChatRequest(_Lenient):
+    model: str = Field(min_length=1, max_length=300)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    tools: list[Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    stream: bool = False
+
+    def forced_function(self) -> str | None:
+        """`tool_choice: {"type": "function", "function": {"name": ...}}` names one function."""
+        if isinstance(self.tool_choice, dict):
+            name = (self.tool_choice.get("function") or {}).get("name")
+            return name if isinstance(name, str) and name else ""
+        return None
+
+
+def describe(error: ValidationError) -> str:
+    """A pydantic error as one sentence naming each bad field."""
+    problems = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        problems.append(f"{where}: {item['msg']}")
+    return "Invalid request: " + "; ".join(problems) + "."

@@ -1,0 +1,206 @@
+"""The OpenAI-compatible API, driven by the official `openai` client against Toolsmith on a real loopback
+HTTP server: tokens from the account page, models, completions (plain, streamed, tool calls), errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import openai
+import pytest
+from werkzeug.serving import make_server
+
+from app.extensions import db
+from app.models import ApiToken, LLMModel, User
+from app.serving.tool_schema import check_tool_call
+from tests.conftest import post_form
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+OSLO = [{"role": "user", "content": "What's the weather in Oslo?"}]
+DEFAULT = "SmolLM2-135M-Instruct"
+
+
+@pytest.fixture
+def server_url(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def create_token(client, name: str = "laptop") -> str:
+    response = post_form(client, "/auth/api-tokens", {"name": name})
+    assert response.status_code == 200, response.get_data(as_text=True)[-2000:]
+    assert response.headers["Cache-Control"] == "no-store"
+    match = re.search(r"<code class=\"token\">(ts_[A-Za-z0-9_-]+)</code>", response.get_data(as_text=True))
+    assert match, "the new token is shown once on the page"
+    return match.group(1)
+
+
+def openai_client(server_url: str, token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server_url}/v1", api_key=token, max_retries=0, timeout=120)
+
+
+def test_a_token_from_the_account_page_drives_the_official_client(
+    app, signed_in, default_model_id, server_url
+):
+    client, user = signed_in()
+    token = create_token(client)
+    with app.app_context():
+        (row,) = db.session.execute(db.select(ApiToken)).scalars()
+        assert token not in (row.token_hash, row.prefix) and row.prefix == token[:10]  # only a hash at rest
+    page = client.get("/auth/password").get_data(as_text=True)
+    assert token not in page and token[:10] in page  # never shown again, only its prefix
+
+    api = openai_client(server_url, token)
+    assert DEFAULT in [model.id for model in api.models.list()]
+
+    reply = api.chat.completions.create(
+        model=DEFAULT, messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, temperature=0
+    )
+    assert reply.choices[0].message.content and reply.usage.completion_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+    called = api.chat.completions.create(
+        model=DEFAULT, messages=OSLO, tools=[WEATHER], tool_choice="required", max_tokens=64, temperature=0
+    )
+    choice = called.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    arguments = json.loads(call.function.arguments)
+    assert call.function.name == "get_weather" and call.id
+    assert check_tool_call([WEATHER], call.function.name, arguments) == []  # the grammar's promise
+    assert "<tool_call>" not in (choice.message.content or "")
+    with app.app_context():
+        assert db.session.get(ApiToken, row.id).last_used_at is not None
+
+
+def test_streaming_text_and_a_streamed_tool_call(app, signed_in, default_model_id, server_url):
+    client, _ = signed_in()
+    api = openai_client(server_url, create_token(client))
+    pieces = [
+        chunk.choices[0].delta.content or ""
+        for chunk in api.chat.completions.create(
+            model=DEFAULT,
+            messages=[{"role": "user", "content": "Count to five."}],
+            max_tokens=16,
+            stream=True,
+        )
+    ]
+    assert len(pieces) > 2 and "".join(pieces).strip()
+
+    chunks = list(
+        api.chat.completions.create(
+            model=DEFAULT, messages=OSLO, tools=[WEATHER], tool_choice="required", max_tokens=64, stream=True
+        )
+    )
+    calls = [call for chunk in chunks for call in (chunk.choices[0].delta.tool_calls or [])]
+    assert [call.function.name for call in calls] == ["get_weather"]
+    assert "city" in json.loads(calls[0].function.arguments)
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert not any("<tool_call>" in (chunk.choices[0].delta.content or "") for chunk in chunks)
+
+
+def test_bad_requests_get_openai_errors(app, signed_in, default_model_id, server_url):
+    client, _ = signed_in()
+    token = create_token(client)
+    api = openai_client(server_url, token)
+    with pytest.raises(openai.NotFoundError, match="No model named"):
+        api.chat.completions.create(model="gpt-9", messages=OSLO)
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        api.chat.completions.create(model=DEFAULT, messages=OSLO, temperature=5)
+    with pytest.raises(openai.BadRequestError, match="Invalid tools"):
+        api.chat.completions.create(
+            model=DEFAULT, messages=OSLO, tools=[{"type": "function", "function": {}}]
+        )
+    with pytest.raises(openai.BadRequestError, match="not among the tools"):
+        api.chat.completions.create(
+            model=DEFAULT,
+            messages=OSLO,
+            tools=[WEATHER],
+            tool_choice={"type": "function", "function": {"name": "x"}},
+        )
+    with pytest.raises(openai.AuthenticationError):
+        openai_client(server_url, "ts_not-a-real-token").models.list()
+    raw = client.post("/v1/chat/completions", data="{not json", headers={"Authorization": f"Bearer {token}"})
+    assert raw.status_code == 400 and raw.get_json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_session_cookie_is_not_an_api_key_and_revoked_or_disabled_tokens_stop_working(
+    app, signed_in, default_model_id, server_url
+):
+    client, user = signed_in()
+    token = create_token(client)
+    # A signed-in browser (cookie, no bearer) gets nothing: no page can call the API on its visitor's behalf.
+    response = client.post("/v1/chat/completions", json={"model": DEFAULT, "messages": OSLO})
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "invalid_api_key"
+    assert client.get("/v1/models", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    with app.app_context():
+        token_id = db.session.execute(db.select(ApiToken.id)).scalar_one()
+    assert post_form(client, f"/auth/api-tokens/{token_id}/revoke").status_code == 302
+    with pytest.raises(openai.AuthenticationError):
+        openai_client(server_url, token).models.list()
+
+    token = create_token(client, "second")
+    with app.app_context():
+        db.session.get(User, user.id).is_disabled = True
+        db.session.commit()
+    with pytest.raises(openai.AuthenticationError):
+        openai_client(server_url, token).models.list()
+
+
+def test_tokens_only_reach_their_owners_models(app, signed_in, default_model_id, server_url):
+    bob, bob_user = signed_in("bob@example.com")
+    with app.app_context():
+        db.session.add(
+            LLMModel(owner_id=bob_user.id, name="bob-private", provider="local_gguf", gguf_path="/x.gguf")
+        )
+        db.session.commit()
+    bob_api = openai_client(server_url, create_token(bob))
+    assert "bob-private" in [model.id for model in bob_api.models.list()]
+
+    alice, _ = signed_in("alice@example.com")
+    alice_token = create_token(alice)
+    alice_api = openai_client(server_url, alice_token)
+    assert "bob-private" not in [model.id for model in alice_api.models.list()]
+    with pytest.raises(openai.NotFoundError):
+        alice_api.chat.completions.create(model="bob-private", messages=OSLO)
+    # Alice cannot revoke Bob's token either.
+    with app.app_context():
+        bobs = db.session.execute(db.select(ApiToken).where(ApiToken.owner_id == bob_user.id)).scalar_one()
+    assert post_form(alice, f"/auth/api-tokens/{bobs.id}/revoke").status_code == 404
+
+
+def test_rate_limit_per_token_answers_429_in_openais_shape(app, signed_in, default_model_id):
+    app.config["API_RATE_LIMIT"] = "2 per minute"
+    client, _ = signed_in()
+    headers = {"Authorization": f"Bearer {create_token(client)}"}
+    statuses = [client.get("/v1/models", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get("/v1/models", headers=headers).get_json()["error"]["type"] == "rate_limit_error"
+
+
+def test_token_names_are_required_and_csrf_protected(app, signed_in):
+    client, _ = signed_in()
+    assert post_form(client, "/auth/api-tokens", {"name": "  "}).status_code == 422
+    assert client.post("/auth/api-tokens", data={"name": "x"}).status_code == 400
+    with app.app_context():
+        assert db.session.execute(db.select(ApiToken)).first() is None
