@@ -50,3 +50,25 @@ def test_htmx_sends_the_token_in_a_header(signed_in):
     response = client.post("/auth/logout", headers={**HTMX_HEADERS, "X-CSRFToken": token})
     assert response.status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_every_state_changing_route_refuses_a_post_without_the_token(app, signed_in):
+    """Walks the URL map, so a new route cannot forget CSRF. Only the bearer-token API is exempt."""
+    client, _ = signed_in("admin@example.com")
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if not rule.methods & {"POST", "PUT", "PATCH", "DELETE"} or rule.endpoint.startswith("api."):
+            continue
+        path = rule.rule
+        for argument in rule.arguments:
+            path = path.replace(f"<int:{argument}>", "1").replace(f"<{argument}>", "x")
+        response = client.post(path, data={"x": "1"}, headers=HTMX_HEADERS)
+        assert response.status_code == 400, (rule.endpoint, response.status_code)
+        checked.append(rule.endpoint)
+    assert len(checked) > 40 and "evaluations.new" in checked and "auth.create_api_token" in checked
+
+
+def test_the_api_needs_no_csrf_token_because_it_ignores_the_session(client, signed_in):
+    signed, _ = signed_in()
+    response = signed.post("/v1/chat/completions", json={"model": "x", "messages": []})
+    assert response.status_code == 401  # no bearer token: the cookie alone is not enough
