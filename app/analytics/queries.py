@@ -1,4 +1,8 @@
-"""The current user's assistant replies as `MessageRecord`s, filtered in SQL (dates, tag, models)."""
+"""The current user's assistant replies as `MessageRecord`s, filtered in SQL (dates, tag, models).
+
+Replies are the chat's (`ChatMessage`) and the OpenAI-compatible API's (`ApiRequest`); API requests have
+no session and so no tag: a tag filter shows chat replies only.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from flask_login import current_user
 
 from app.analytics.metrics import MessageRecord
 from app.extensions import db
-from app.models import FINAL_MESSAGE_STATES, ChatMessage, ChatSession, ChatSessionTag
+from app.models import FINAL_MESSAGE_STATES, ApiRequest, ChatMessage, ChatSession, ChatSessionTag
 
 
 @dataclass
@@ -40,7 +44,38 @@ def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
         query = query.where(ChatMessage.session_id.in_(tagged))
     if filters.model_ids:
         query = query.where(ChatMessage.model_id.in_(filters.model_ids))
-    return [_record(row) for row in db.session.execute(query).scalars()]
+    records = [_record(row) for row in db.session.execute(query).scalars()]
+    if not filters.tag:
+        records.extend(_api_records(filters))
+        records.sort(key=lambda record: record.created_at)
+    return records
+
+
+def _api_records(filters: AnalyticsFilter) -> list[MessageRecord]:
+    query = sa.select(ApiRequest).where(
+        ApiRequest.owner_id == current_user.id,
+        ApiRequest.created_at >= datetime.combine(filters.start, time.min),
+        ApiRequest.created_at < datetime.combine(filters.end + timedelta(days=1), time.min),
+    )
+    if filters.model_ids:
+        query = query.where(ApiRequest.model_id.in_(filters.model_ids))
+    return [
+        MessageRecord(
+            model_id=row.model_id,
+            model_name=row.model_name or "(deleted model)",
+            created_at=row.created_at,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            tokens_estimated=row.tokens_estimated,
+            latency_ms=row.latency_ms,
+            ttft_ms=row.ttft_ms,
+            tool_calls=row.tool_calls,
+            tool_calls_valid=row.tool_calls_valid,
+            constrained=row.constrained,
+            status=row.status,
+        )
+        for row in db.session.execute(query.order_by(ApiRequest.id)).scalars()
+    ]
 
 
 def _record(message: ChatMessage) -> MessageRecord:
@@ -69,4 +104,12 @@ def models_with_messages() -> list[tuple[int, str]]:
         .group_by(ChatMessage.model_id)
         .order_by(sa.func.max(ChatMessage.model_name))
     )
-    return [(model_id, name or "") for model_id, name in db.session.execute(query)]
+    names = {model_id: name or "" for model_id, name in db.session.execute(query)}
+    from_api = (
+        sa.select(ApiRequest.model_id, sa.func.max(ApiRequest.model_name))
+        .where(ApiRequest.owner_id == current_user.id, ApiRequest.model_id.is_not(None))
+        .group_by(ApiRequest.model_id)
+    )
+    for model_id, name in db.session.execute(from_api):
+        names.setdefault(model_id, name or "")
+    return sorted(names.items(), key=lambda item: item[1])

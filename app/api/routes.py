@@ -17,16 +17,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request, stream_with_context
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import bp
 from app.api.schema import ChatRequest, ValidationError, describe
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
-from app.models import LLMModel, Provider
+from app.models import ApiRequest, LLMModel, Provider
 from app.ownership import visible_to
 from app.serving import ChatResult, SamplingParams, ServingError, stream_generate
 from app.serving.tool_calls import TOOL_CALL_OPEN
-from app.serving.tool_schema import validate_tool_definitions
+from app.serving.tool_schema import check_tool_call, validate_tool_definitions
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
@@ -95,15 +96,59 @@ def chat_completions():
     grammar = _grammar(model, tools, tool_mode)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     items = stream_generate(model, messages, params, tools or None, grammar=grammar)
+    log = RequestLog(model, tools, grammar is not None, chat.stream)
     if chat.stream:
-        chunks = _sse(items, completion_id, model.name)
+        chunks = _sse(items, completion_id, model.name, log)
         return Response(stream_with_context(chunks), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
     try:
         result = _last_result(items)
     except ServingError as exc:
+        log.write(failure=str(exc))
         return error(502, str(exc), "api_error", "model_error")
+    log.write(result)
     return jsonify(_completion(result, completion_id, model.name))
+
+
+class RequestLog:
+    """Writes the request's figures (tokens, latency, tool-call validity) for the Analytics page."""
+
+    def __init__(self, model: LLMModel, tools: list[dict[str, Any]], constrained: bool, streamed: bool):
+        self.model_id, self.model_name = model.id, model.name
+        self.tools, self.constrained, self.streamed = tools, constrained, streamed
+        self.user_id, self.token_id = g.api_user.id, g.api_token.id
+
+    def write(self, result: ChatResult | None = None, failure: str | None = None) -> None:
+        calls = result.tool_calls if result is not None else []
+        valid = None
+        if calls:
+            valid = bool(self.tools) and all(
+                not check_tool_call(self.tools, c.name, c.arguments) for c in calls
+            )
+        row = ApiRequest(
+            owner_id=self.user_id,
+            token_id=self.token_id,
+            model_id=self.model_id,
+            model_name=self.model_name[:120],
+            status="error" if failure else "complete",
+            streamed=self.streamed,
+            error=failure[:500] if failure else None,
+            tool_calls=len(calls),
+            tool_calls_valid=valid,
+            constrained=self.constrained if self.tools else None,
+        )
+        if result is not None:
+            row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
+            row.tokens_estimated = result.usage_estimated
+            row.latency_ms = result.latency_s * 1000
+            ttft = result.time_to_first_token_s
+            row.ttft_ms = ttft * 1000 if ttft is not None else None
+        try:
+            db.session.add(row)
+            db.session.commit()
+        except SQLAlchemyError:  # the answer matters more than its statistics
+            db.session.rollback()
+            current_app.logger.exception("Could not record an API request")
 
 
 def _usable_models() -> list[LLMModel]:
@@ -195,7 +240,9 @@ def _completion(result: ChatResult, completion_id: str, model_name: str) -> dict
     }
 
 
-def _sse(items: Iterator[str | ChatResult], completion_id: str, model_name: str) -> Iterator[str]:
+def _sse(
+    items: Iterator[str | ChatResult], completion_id: str, model_name: str, log: RequestLog
+) -> Iterator[str]:
     """Text pieces as they come; a call is sent whole at the end (its JSON is only known complete then)."""
     created = int(time.time())
 
@@ -224,12 +271,14 @@ def _sse(items: Iterator[str | ChatResult], completion_id: str, model_name: str)
                 elif held:
                     yield chunk({"content": held})
                 yield chunk({}, finish_reason, usage=_usage(item))
+                log.write(item)
                 break
             held += item
             if not _may_be_a_call(held):
                 yield chunk({"content": held})
                 held = ""
     except ServingError as exc:
+        log.write(failure=str(exc))
         body = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": "model_error"}}
         yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"

@@ -1,6 +1,6 @@
 """Database models. Import from here: `from app.models import User, BackgroundJob`."""
 
-from app.models.api_token import ApiToken
+from app.models.api_token import ApiRequest, ApiToken
 from app.models.base import OwnedMixin, utcnow
 from app.models.chat import (
     FINAL_MESSAGE_STATES,
@@ -28,6 +28,7 @@ from app.models.user import User
 
 __all__ = [
     "FINAL_MESSAGE_STATES",
+    "ApiRequest",
     "ApiToken",
     "ApiSpec",
     "ChatMessage",

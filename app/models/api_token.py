@@ -1,4 +1,4 @@
-"""API tokens: a user's keys for the OpenAI-compatible API (`/v1`). Only a SHA-256 of each is stored."""
+"""API tokens for the OpenAI-compatible API (`/v1`; only a SHA-256 of each is stored) and its request log."""
 
 from __future__ import annotations
 
@@ -24,3 +24,27 @@ class ApiToken(OwnedMixin, db.Model):
 
     def __repr__(self) -> str:  # never the hash
         return f"<ApiToken {self.id} {self.prefix}…>"
+
+
+class ApiRequest(OwnedMixin, db.Model):
+    """One `/v1/chat/completions` answer, with the figures the Analytics page shows for chat replies."""
+
+    __tablename__ = "api_requests"
+    __table_args__ = (sa.Index("ix_api_requests_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    model_id: Mapped[int | None] = mapped_column(sa.ForeignKey("llm_models.id", ondelete="SET NULL"))
+    model_name: Mapped[str] = mapped_column(sa.String(120))
+    status: Mapped[str] = mapped_column(sa.String(16))  # complete | error (the analytics' states)
+    streamed: Mapped[bool] = mapped_column(default=False)
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    tokens_estimated: Mapped[bool] = mapped_column(default=False)
+    latency_ms: Mapped[float | None]
+    ttft_ms: Mapped[float | None]
+    tool_calls: Mapped[int] = mapped_column(default=0)
+    tool_calls_valid: Mapped[bool | None]
+    constrained: Mapped[bool | None]
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

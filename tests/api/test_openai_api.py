@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.models import ApiToken, LLMModel, User
+from app.models import ApiRequest, ApiToken, LLMModel, User
 from app.serving.tool_schema import check_tool_call
 from tests.conftest import post_form
 
@@ -90,6 +90,15 @@ def test_a_token_from_the_account_page_drives_the_official_client(
     assert "<tool_call>" not in (choice.message.content or "")
     with app.app_context():
         assert db.session.get(ApiToken, row.id).last_used_at is not None
+        logged = list(db.session.execute(db.select(ApiRequest).order_by(ApiRequest.id)).scalars())
+    # Both answers are in the request log, with the figures the Analytics page shows.
+    assert [(r.status, r.tool_calls, r.tool_calls_valid, r.constrained) for r in logged] == [
+        ("complete", 0, None, None),
+        ("complete", 1, True, True),
+    ]
+    assert all(r.completion_tokens and r.latency_ms > 0 and r.owner_id == user.id for r in logged)
+    analytics = client.get("/analytics/").get_data(as_text=True)
+    assert DEFAULT in analytics and "OpenAI-compatible API" in analytics
 
 
 def test_streaming_text_and_a_streamed_tool_call(app, signed_in, default_model_id, server_url):
@@ -116,6 +125,13 @@ def test_streaming_text_and_a_streamed_tool_call(app, signed_in, default_model_i
     assert "city" in json.loads(calls[0].function.arguments)
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     assert not any("<tool_call>" in (chunk.choices[0].delta.content or "") for chunk in chunks)
+    with app.app_context():
+        logged = list(db.session.execute(db.select(ApiRequest).order_by(ApiRequest.id)).scalars())
+    assert [(r.streamed, r.tool_calls, r.tool_calls_valid) for r in logged] == [
+        (True, 0, None),
+        (True, 1, True),
+    ]
+    assert all(r.ttft_ms is not None and r.ttft_ms <= r.latency_ms for r in logged)
 
 
 def test_bad_requests_get_openai_errors(app, signed_in, default_model_id, server_url):
