@@ -9,10 +9,12 @@ from wtforms import (
     HiddenField,
     IntegerField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.chat.services import MAX_MESSAGE_CHARS
 from app.models import ChatMode
@@ -100,3 +102,34 @@ class ActionForm(FlaskForm):
 
 class ModeForm(FlaskForm):
     mode = SelectField(choices=MODES, validators=[AnyOf([m for m, _ in MODES])])
+
+
+class _Checkboxes(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+MAX_COMPARED_MODELS = 4  # each answer streams on its own connection; browsers allow six per host
+
+
+class CompareForm(FlaskForm):
+    """One prompt to several models, answered side by side (one chat session per model)."""
+
+    models = _Checkboxes("Models", coerce=int)
+    spec = SelectField("Tools from a spec", coerce=_optional_int, validators=[Optional()])
+    tool_choice = SelectField("Tool choice", choices=TOOL_CHOICES, default="auto")
+    content = TextAreaField(
+        "Prompt",
+        validators=[
+            InputRequired("Type a prompt."),
+            Length(max=MAX_MESSAGE_CHARS, message=f"At most {MAX_MESSAGE_CHARS:,} characters."),
+        ],
+    )
+
+    def validate_models(self, field) -> None:
+        if not 2 <= len(field.data or []) <= MAX_COMPARED_MODELS:
+            raise ValidationError(f"Pick two to {MAX_COMPARED_MODELS} models.")
+
+    def validate_content(self, field) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError("Type a prompt.")

@@ -1,0 +1,111 @@
+"""Compare models: one prompt, several models, answers side by side.
+
+A comparison is a group of ordinary chat sessions, one per model, tagged `compare:<group>`: each answer
+streams through the chat's own path (the same SSE stream, stop button, tool-call checks and figures for
+Analytics), each session can be opened and continued on its own, and a follow-up prompt on the compare
+page goes to every session of the group.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import sqlalchemy as sa
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from app.chat import bp, services
+from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
+from app.extensions import db
+from app.models import ChatMode, ChatSession, ChatSessionTag
+from app.ownership import owned
+
+TAG_PREFIX = "compare:"
+_GROUP = re.compile(r"^[0-9a-f]{8}$")
+UNPROCESSABLE = 422
+
+
+@bp.route("/compare", methods=["GET", "POST"])
+@login_required
+def compare():
+    form = _compare_form()
+    if request.method == "GET":
+        form.models.data = [value for value, _ in form.models.choices[:2]]
+        return render_template("chat/compare_new.html", form=form)
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return render_template("chat/compare_new.html", form=form), UNPROCESSABLE
+    spec = services.owned_spec(form.spec.data) if form.spec.data else None
+    group = start_comparison(form.models.data, spec, form.tool_choice.data, form.content.data.strip())
+    return redirect(url_for("chat.comparison", group=group))
+
+
+@bp.route("/compare/<group>")
+@login_required
+def comparison(group: str):
+    return _comparison_page(group, _group_sessions(group))
+
+
+@bp.route("/compare/<group>/messages", methods=["POST"])
+@login_required
+def compare_send(group: str):
+    sessions = _group_sessions(group)
+    form = MessageForm()
+    if not form.validate_on_submit() or not form.content.data.strip():
+        if "csrf_token" in form.errors:
+            abort(400)
+        if not form.content.errors:
+            form.content.errors = ["Type a message."]
+        return _comparison_page(group, sessions, form), UNPROCESSABLE
+    for chat in sessions:
+        services.add_user_turn(chat, form.content.data.strip())
+    return redirect(url_for("chat.comparison", group=group))
+
+
+def _comparison_page(group: str, sessions: list[ChatSession], form: MessageForm | None = None) -> str:
+    return render_template(
+        "chat/compare.html",
+        group=group,
+        columns=[(chat, services.session_messages(chat)) for chat in sessions],
+        message_form=form or MessageForm(formdata=None),
+        action_form=ActionForm(),
+        tool_result_form=ToolResultForm(),
+    )
+
+
+def start_comparison(model_ids: list[int], spec, tool_choice: str, text: str) -> str:
+    """One session per model (same tools and tool choice), the prompt sent to each; the group's id."""
+    group = secrets.token_hex(4)
+    models = [services.usable_model(model_id) for model_id in dict.fromkeys(model_ids)]
+    for model in models:
+        if model is None:
+            abort(404)
+    for model in models:
+        chat = services.create_session(model, ChatMode.CHAT, None)
+        chat.tool_choice = tool_choice
+        if spec is not None:
+            services.attach_spec_tools(chat, spec)
+        services.set_tags(chat, [TAG_PREFIX + group])
+        services.add_user_turn(chat, text)
+    return group
+
+
+def _group_sessions(group: str) -> list[ChatSession]:
+    """The user's sessions of one comparison; another user's group is a 404 like a missing one."""
+    if not _GROUP.fullmatch(group):
+        abort(404)
+    tagged = sa.select(ChatSessionTag.session_id).where(ChatSessionTag.tag == TAG_PREFIX + group)
+    query = owned(ChatSession).where(ChatSession.id.in_(tagged)).order_by(ChatSession.id)
+    sessions = list(db.session.execute(query).scalars())
+    if not sessions:
+        abort(404)
+    return sessions
+
+
+def _compare_form() -> CompareForm:
+    form = CompareForm()
+    form.models.choices = [(model.id, model.name) for model in services.usable_models()]
+    form.spec.choices = [(None, "No tools")] + [(spec.id, spec.label) for spec in services.user_specs()]
+    return form
