@@ -58,3 +58,53 @@ def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, l
     assert seen_while_streaming or browser.execute_script(
         "return performance.getEntriesByType('resource').some(e => e.name.includes('/stream'))"
     )
+
+
+def test_compare_page_streams_two_answers_side_by_side(
+    app, make_user, default_model_id, live_server, browser
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from app.models import LLMModel
+
+    with app.app_context():  # the same GGUF registered twice: two local models to compare
+        default = db.session.get(LLMModel, default_model_id)
+        db.session.add(
+            LLMModel(name="twin", provider="local_gguf", gguf_path=default.gguf_path, max_tokens=32)
+        )
+        default.max_tokens = 32
+        db.session.commit()
+    make_user("compare@example.com")
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{live_server}/auth/login")
+    browser.find_element(By.NAME, "email").send_keys("compare@example.com")
+    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
+    wait.until(ec.element_to_be_clickable((By.ID, "compare-button"))).click()
+
+    form = wait.until(ec.presence_of_element_located((By.ID, "compare-form")))
+    for box in form.find_elements(By.CSS_SELECTOR, "input[name=models]"):
+        if not box.is_selected():
+            box.click()
+    form.find_element(By.NAME, "content").send_keys(PINNED_PROMPT)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        finished = browser.find_elements(
+            By.CSS_SELECTOR, ".compare-column article.msg-assistant[data-status=complete]"
+        )
+        if len(finished) == 2:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("both answers never finished in the page")
+    columns = browser.find_elements(By.CSS_SELECTOR, ".compare-column")
+    assert [column.find_element(By.TAG_NAME, "h2").text for column in columns] == [
+        "SmolLM2-135M-Instruct",
+        "twin",
+    ]
+    assert all(answer.find_element(By.CSS_SELECTOR, ".msg-body").text for answer in finished)
