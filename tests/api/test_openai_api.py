@@ -220,3 +220,26 @@ def test_token_names_are_required_and_csrf_protected(app, signed_in):
     assert client.post("/auth/api-tokens", data={"name": "x"}).status_code == 400
     with app.app_context():
         assert db.session.execute(db.select(ApiToken)).first() is None
+
+
+def test_a_tool_result_round_trip_gets_an_answer_in_words(app, signed_in, default_model_id, server_url):
+    client, _ = signed_in()
+    api = openai_client(server_url, create_token(client))
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+    }
+    messages = [
+        *OSLO,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 7, "unit": "celsius"}'},
+    ]
+    reply = api.chat.completions.create(
+        model=DEFAULT, messages=messages, tools=[WEATHER], max_tokens=48, temperature=0
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason in ("stop", "length", "tool_calls")
+    assert choice.message.content or choice.message.tool_calls  # the auto grammar: words or one valid call
+    for made in choice.message.tool_calls or []:
+        assert check_tool_call([WEATHER], made.function.name, json.loads(made.function.arguments)) == []
