@@ -8,7 +8,7 @@ import secrets
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import ApiToken, User, utcnow
+from app.models import ApiRequest, ApiToken, User, utcnow
 
 TOKEN_PREFIX = "ts_"
 MAX_TOKENS_PER_USER = 20
@@ -49,3 +49,13 @@ def user_for_token(plaintext: str) -> tuple[User, ApiToken] | None:
 def tokens_of(user_id: int) -> list[ApiToken]:
     query = sa.select(ApiToken).where(ApiToken.owner_id == user_id).order_by(ApiToken.created_at.desc())
     return list(db.session.execute(query).scalars())
+
+
+def request_counts(user_id: int) -> dict[int, int]:
+    """Answers served per token (from the request log), for the account page."""
+    query = (
+        sa.select(ApiRequest.token_id, sa.func.count())
+        .where(ApiRequest.owner_id == user_id, ApiRequest.token_id.is_not(None))
+        .group_by(ApiRequest.token_id)
+    )
+    return {token_id: count for token_id, count in db.session.execute(query)}

@@ -127,7 +127,7 @@ def password():
 
 def _account_page(status: int = 200, **forms):
     """The account page: password, Hugging Face token, API tokens (a new token's value only here, once)."""
-    from app.api.tokens import tokens_of
+    from app.api.tokens import request_counts, tokens_of
 
     context = {
         "form": ChangePasswordForm(formdata=None),
@@ -137,7 +137,12 @@ def _account_page(status: int = 200, **forms):
         "new_token": None,
         **forms,
     }
-    return render_template("auth/password.html", api_tokens=tokens_of(current_user.id), **context), status
+    return render_template(
+        "auth/password.html",
+        api_tokens=tokens_of(current_user.id),
+        api_requests=request_counts(current_user.id),
+        **context,
+    ), status
 
 
 @bp.route("/api-tokens", methods=["POST"])

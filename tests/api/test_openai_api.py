@@ -97,6 +97,8 @@ def test_a_token_from_the_account_page_drives_the_official_client(
         ("complete", 1, True, True),
     ]
     assert all(r.completion_tokens and r.latency_ms > 0 and r.owner_id == user.id for r in logged)
+    account = client.get("/auth/password").get_data(as_text=True)
+    assert re.search(r"<td>2</td>", account)  # answers served with this token
     analytics = client.get("/analytics/").get_data(as_text=True)
     assert DEFAULT in analytics and "OpenAI-compatible API" in analytics
 
