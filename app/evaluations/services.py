@@ -164,13 +164,10 @@ def published_rows(evaluation: Evaluation) -> list[tuple[str, dict[str, float]]]
 def results_for_model(model_id: int, limit: int = 10) -> list[tuple[Evaluation, EvaluationResult]]:
     """The user's latest finished scores of one model, for its page."""
     query = (
-        sa.select(Evaluation, EvaluationResult)
+        owned(Evaluation)
+        .add_columns(EvaluationResult)
         .join(EvaluationResult, EvaluationResult.evaluation_id == Evaluation.id)
-        .where(
-            Evaluation.owner_id == current_user.id,
-            EvaluationResult.model_id == model_id,
-            EvaluationResult.cases > 0,
-        )
+        .where(EvaluationResult.model_id == model_id, EvaluationResult.cases > 0)
         .order_by(Evaluation.created_at.desc())
         .limit(limit)
     )
