@@ -169,6 +169,7 @@ def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any
         except GrammarError:
             grammar = None  # this case's schemas defeat the converter: judge it unconstrained
     item: dict[str, Any] = {"id": case.id, "category": case.category, "expected": case.expected}
+    item["prompt"] = case.prompt
     try:
         result = None
         for piece in stream_generate(model, case.messages, GREEDY, case.tools or None, grammar=grammar):
@@ -245,6 +246,7 @@ def _item_row(result_id: int, position: int, item: dict[str, Any]) -> Evaluation
         position=position,
         case_id=str(item["id"])[:120],
         category=str(item["category"])[:40],
+        prompt=item.get("prompt") or "",
         correct=bool(item["correct"]),
         valid=bool(item["valid"]),
         reason=item.get("reason") or "",

@@ -18,6 +18,7 @@ from app.evaluations import bfcl
 
 Calls = list[tuple[Any, Any]]
 DATASET_CATEGORIES = {"call": "Makes a call", "no_call": "No call fits"}
+PROMPT_CHARS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class EvalCase:
     expects_call: bool
     expected: str  # what a correct reply does, for the explorer
     judge: Callable[[Calls], tuple[bool, str]]
+
+    @property
+    def prompt(self) -> str:
+        """The last user turn, as the explorer shows it."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user" and isinstance(message.get("content"), str):
+                return message["content"][:PROMPT_CHARS_KEPT]
+        return ""
 
 
 def spread(items: list[Any], limit: int | None) -> list[Any]:

@@ -175,7 +175,7 @@ def results_for_model(model_id: int, limit: int = 10) -> list[tuple[Evaluation, 
 
 
 CSV_COLUMNS = (
-    "model", "case", "category", "correct", "valid", "reason", "expected", "got", "latency_s",
+    "model", "case", "category", "prompt", "correct", "valid", "reason", "expected", "got", "latency_s",
     "prompt_tokens", "completion_tokens",
 )  # fmt: skip
 

@@ -118,6 +118,7 @@ class EvaluationItem(db.Model):
     position: Mapped[int]
     case_id: Mapped[str] = mapped_column(sa.String(120))
     category: Mapped[str] = mapped_column(sa.String(40))
+    prompt: Mapped[str] = mapped_column(sa.Text, default="")  # the request's last user turn
     correct: Mapped[bool]
     valid: Mapped[bool]
     reason: Mapped[str] = mapped_column(sa.Text, default="")

@@ -71,6 +71,7 @@ def upgrade():
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.String(length=120), nullable=False),
     sa.Column('category', sa.String(length=40), nullable=False),
+    sa.Column('prompt', sa.Text(), nullable=False),
     sa.Column('correct', sa.Boolean(), nullable=False),
     sa.Column('valid', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),

@@ -35,6 +35,7 @@ def test_only_held_out_rows_are_asked_when_the_dataset_has_some():
         {"role": "user", "content": "pet 7 please"}
     ]  # the answer is not in the prompt
     assert cases[0].expected == 'getPetById({"petId": 7})'
+    assert cases[0].prompt == "pet 7 please"
 
 
 def test_every_row_is_asked_when_none_is_held_out_and_dpo_pairs_use_the_chosen_call():

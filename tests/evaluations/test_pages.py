@@ -9,6 +9,7 @@ import re
 import time
 
 import pytest
+from markupsafe import escape
 
 from app.extensions import db
 from app.models import Evaluation, EvaluationItem, EvaluationResult, LLMModel
@@ -98,7 +99,7 @@ def test_bfcl_local_and_remote_side_by_side_and_a_dead_endpoint_fails_alone(
         scored = items_of(app, result.id)
         assert [item.position for item in scored] == [0, 1, 2, 3]
         for item in scored:
-            assert item.expected and item.got and item.latency_s > 0
+            assert item.prompt and item.expected and item.got and item.latency_s > 0
             assert item.correct or item.reason  # every miss says why
     # The remote model's four requests went out together; its items still come back in the cases' order.
     assert [i.case_id for i in items_of(app, remote.id)] == [i.case_id for i in items_of(app, local.id)]
@@ -114,7 +115,8 @@ def test_bfcl_local_and_remote_side_by_side_and_a_dead_endpoint_fails_alone(
     assert evaluation.title in listing
     download = admin.get(f"/evaluations/{evaluation.id}/cases.csv")
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
-    assert download.mimetype == "text/csv" and rows[0][:4] == ["model", "case", "category", "correct"]
+    assert download.mimetype == "text/csv"
+    assert rows[0][:5] == ["model", "case", "category", "prompt", "correct"]
     assert len(rows) == 1 + 4 + 4 + 3 and {row[0] for row in rows[1:]} == {
         "SmolLM2-135M-Instruct",
         "llama.cpp server",
@@ -156,6 +158,7 @@ def test_dataset_held_out_rows_with_constrained_calls(app, signed_in, default_mo
             assert item.valid, item.got  # the grammar only lets valid calls through
     page = client.get(f"/evaluations/{evaluation.id}?show=all").get_data(as_text=True)
     assert "Makes a call" in page and dataset.name in page
+    assert all(str(escape(item.prompt)) in page for item in items_of(app, result.id))  # each request shown
 
 
 def test_cancel_stops_a_running_evaluation_and_keeps_its_scores(app, signed_in, default_model_id, tmp_path):
