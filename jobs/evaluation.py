@@ -33,7 +33,8 @@ from app.models import (
     Provider,
     utcnow,
 )
-from app.serving import SamplingParams, ServingError, stream_generate
+from app.serving import SamplingParams, ServingError, generate
+from app.serving.grammar import local_tool_grammar
 from app.serving.tool_schema import check_tool_call
 from jobs.progress import Progress, tracked_job
 
@@ -160,22 +161,11 @@ def _answer_by_id(model_id: int, case: EvalCase, constrained: bool) -> dict[str,
 
 def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any]:
     """One case: generate, parse, judge. A provider failure is an item with an error, not an exception."""
-    grammar = None
-    if constrained and case.tools and model.provider == Provider.LOCAL_GGUF:
-        from app.serving.grammar import GrammarError, grammar_for
-
-        try:
-            grammar = grammar_for(case.tools, "auto")
-        except GrammarError:
-            grammar = None  # this case's schemas defeat the converter: judge it unconstrained
+    grammar = local_tool_grammar(model, case.tools, "auto") if constrained else None
     item: dict[str, Any] = {"id": case.id, "category": case.category, "expected": case.expected}
     item["prompt"] = case.prompt
     try:
-        result = None
-        for piece in stream_generate(model, case.messages, GREEDY, case.tools or None, grammar=grammar):
-            result = piece
-        if result is None or isinstance(result, str):
-            raise ServingError("The model produced no result.")
+        result = generate(model, case.messages, GREEDY, case.tools or None, grammar=grammar)
     except ServingError as exc:
         item.update(correct=False, valid=False, reason=str(exc), error=str(exc), got="")
         return item

@@ -44,7 +44,8 @@ def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
         query = query.where(ChatMessage.session_id.in_(tagged))
     if filters.model_ids:
         query = query.where(ChatMessage.model_id.in_(filters.model_ids))
-    records = [_record(row) for row in db.session.execute(query).scalars()]
+    rows = db.session.execute(query).scalars()
+    records = [_record(row, tool_calls=len(row.tool_calls or [])) for row in rows]
     if not filters.tag:
         records.extend(_api_records(filters))
         records.sort(key=lambda record: record.created_at)
@@ -59,26 +60,12 @@ def _api_records(filters: AnalyticsFilter) -> list[MessageRecord]:
     )
     if filters.model_ids:
         query = query.where(ApiRequest.model_id.in_(filters.model_ids))
-    return [
-        MessageRecord(
-            model_id=row.model_id,
-            model_name=row.model_name or "(deleted model)",
-            created_at=row.created_at,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            tokens_estimated=row.tokens_estimated,
-            latency_ms=row.latency_ms,
-            ttft_ms=row.ttft_ms,
-            tool_calls=row.tool_calls,
-            tool_calls_valid=row.tool_calls_valid,
-            constrained=row.constrained,
-            status=row.status,
-        )
-        for row in db.session.execute(query.order_by(ApiRequest.id)).scalars()
-    ]
+    rows = db.session.execute(query.order_by(ApiRequest.id)).scalars()
+    return [_record(row, tool_calls=row.tool_calls) for row in rows]
 
 
-def _record(message: ChatMessage) -> MessageRecord:
+def _record(message: ChatMessage | ApiRequest, tool_calls: int) -> MessageRecord:
+    """A chat reply or an API answer: both rows carry the same figures under the same names."""
     return MessageRecord(
         model_id=message.model_id,
         model_name=message.model_name or "(deleted model)",
@@ -88,7 +75,7 @@ def _record(message: ChatMessage) -> MessageRecord:
         tokens_estimated=bool(message.tokens_estimated),
         latency_ms=message.latency_ms,
         ttft_ms=message.ttft_ms,
-        tool_calls=len(message.tool_calls or []),
+        tool_calls=tool_calls,
         tool_calls_valid=message.tool_calls_valid,
         constrained=message.constrained,
         status=message.status,

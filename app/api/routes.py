@@ -23,9 +23,10 @@ from app.api import bp
 from app.api.schema import ChatRequest, ValidationError, describe
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
-from app.models import ApiRequest, LLMModel, Provider
+from app.models import ApiRequest, LLMModel
 from app.ownership import visible_to
-from app.serving import ChatResult, SamplingParams, ServingError, stream_generate
+from app.serving import ChatResult, SamplingParams, ServingError, generate, stream_generate
+from app.serving.grammar import local_tool_grammar
 from app.serving.tool_calls import TOOL_CALL_OPEN
 from app.serving.tool_schema import check_tool_call, validate_tool_definitions
 
@@ -93,16 +94,16 @@ def chat_completions():
         max_tokens=chat.max_completion_tokens or chat.max_tokens or model.max_tokens,
         seed=chat.seed,
     )
-    grammar = _grammar(model, tools, tool_mode)
+    grammar = local_tool_grammar(model, tools, tool_mode)  # no tools ("none"): no grammar
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    items = stream_generate(model, messages, params, tools or None, grammar=grammar)
     log = RequestLog(model, tools, grammar is not None, chat.stream)
     if chat.stream:
+        items = stream_generate(model, messages, params, tools or None, grammar=grammar)
         chunks = _sse(items, completion_id, model.name, log)
         return Response(stream_with_context(chunks), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
     try:
-        result = _last_result(items)
+        result = generate(model, messages, params, tools or None, grammar=grammar)
     except ServingError as exc:
         log.write(failure=str(exc))
         return error(502, str(exc), "api_error", "model_error")
@@ -182,26 +183,6 @@ def _tools(chat: ChatRequest) -> tuple[list[dict[str, Any]], str, str | None]:
             return [], "none", f"tool_choice names {forced!r}, which is not among the tools."
         return tools, "required", None
     return tools, "required" if chat.tool_choice == "required" else "auto", None
-
-
-def _grammar(model: LLMModel, tools: list[dict[str, Any]], mode: str) -> Any:
-    if not tools or model.provider != Provider.LOCAL_GGUF:
-        return None
-    from app.serving.grammar import GrammarError, grammar_for
-
-    try:
-        return grammar_for(tools, mode)
-    except GrammarError:
-        return None  # schemas the converter cannot handle: the model answers unconstrained
-
-
-def _last_result(items: Iterator[str | ChatResult]) -> ChatResult:
-    result = None
-    for item in items:
-        result = item
-    if not isinstance(result, ChatResult):
-        raise ServingError("The model produced no result.")
-    return result
 
 
 def _message(result: ChatResult) -> tuple[dict[str, Any], str]:

@@ -9,14 +9,13 @@ from wtforms import (
     HiddenField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.chat.services import MAX_MESSAGE_CHARS
+from app.form_fields import CheckboxesField
 from app.models import ChatMode
 
 TOOL_CHOICES = [
@@ -104,18 +103,13 @@ class ModeForm(FlaskForm):
     mode = SelectField(choices=MODES, validators=[AnyOf([m for m, _ in MODES])])
 
 
-class _Checkboxes(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
 MAX_COMPARED_MODELS = 4  # each answer streams on its own connection; browsers allow six per host
 
 
 class CompareForm(FlaskForm):
     """One prompt to several models, answered side by side (one chat session per model)."""
 
-    models = _Checkboxes("Models", coerce=int)
+    models = CheckboxesField("Models", coerce=int)
     spec = SelectField("Tools from a spec", coerce=_optional_int, validators=[Optional()])
     tool_choice = SelectField("Tool choice", choices=TOOL_CHOICES, default="auto")
     content = TextAreaField(

@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from app.configs.linter import Finding
@@ -26,11 +26,7 @@ from app.configs.schema import (
     Strategy,
     TrainingConfigSpec,
 )
-
-
-class CheckboxesField(SelectMultipleField):
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
+from app.form_fields import CheckboxesField
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, SelectField, SelectMultipleField
+from wtforms import BooleanField, IntegerField, RadioField, SelectField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.evaluations.bfcl import CATEGORIES
+from app.form_fields import CheckboxesField
 from app.models import Benchmark
 
 MAX_MODELS = 6
 MAX_CASES = 400  # per BFCL category (the largest category has 400); per dataset
-
-
-class CheckboxesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class EvaluationForm(FlaskForm):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_login import current_user
 
+from app.chat.services import usable_models
 from app.evaluations.bfcl import CATEGORIES, PUBLISHED_SCORES
 from app.evaluations.cases import DATASET_CATEGORIES
 from app.extensions import db
@@ -22,7 +23,7 @@ from app.models import (
     EvaluationResult,
     LLMModel,
 )
-from app.ownership import owned, visible
+from app.ownership import owned
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 6 models x 2000 cases on a CPU takes hours
 
@@ -35,12 +36,6 @@ class EvaluationRequest:
     dataset_id: int | None = None
     categories: tuple[str, ...] = ()
     constrained: bool = False
-
-
-def usable_models() -> list[LLMModel]:
-    """Enabled models the user can see (their own and the global ones)."""
-    query = visible(LLMModel).where(LLMModel.enabled.is_(True)).order_by(LLMModel.name)
-    return list(db.session.execute(query).scalars())
 
 
 def ready_datasets() -> list[Dataset]:

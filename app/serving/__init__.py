@@ -129,10 +129,11 @@ def generate(
     messages: list[dict[str, Any]],
     params: SamplingParams | None = None,
     tools: list[dict[str, Any]] | None = None,
+    grammar: Any = None,
 ) -> ChatResult:
     """A whole reply (the streaming path, collected)."""
     result = None
-    for item in stream_generate(model, messages, params, tools):
+    for item in stream_generate(model, messages, params, tools, grammar=grammar):
         if isinstance(item, ChatResult):
             result = item
     if result is None:

@@ -71,6 +71,19 @@ def grammar_for(tools: list[dict[str, Any]], mode: GrammarMode = "required") -> 
     return _grammar(_cache_key(tools), _checked_mode(mode))
 
 
+def local_tool_grammar(model: Any, tools: list[dict[str, Any]], mode: GrammarMode) -> Any:
+    """The grammar for a local model offered `tools`; None for a remote model, no tools, or schemas the
+    converter cannot handle (that reply is then unconstrained, and still checked)."""
+    from app.models import Provider
+
+    if not tools or model.provider != Provider.LOCAL_GGUF:
+        return None
+    try:
+        return grammar_for(tools, mode)
+    except GrammarError:
+        return None
+
+
 def clear_grammar_cache() -> None:
     """Forget every cached grammar (for benchmarks and tests that time a first build)."""
     _grammar.cache_clear()

@@ -11,12 +11,12 @@ Greedy decoding, no grammar: the model's own ability, not the grammar's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.evaluations.cases import as_conversation, expected_calls
 from app.serving.local import LocalModelHolder
 from app.serving.tool_calls import parse_tool_calls
 from app.serving.tool_schema import check_tool_call
@@ -46,27 +46,6 @@ class EvalReport:
         }
 
 
-def _expected_calls(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    calls = []
-    for call in message.get("tool_calls") or []:
-        function = call.get("function", call)
-        arguments = function.get("arguments")
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except ValueError:
-                arguments = {}
-        calls.append((function.get("name"), arguments or {}))
-    return calls
-
-
-def as_conversation(row: dict[str, Any]) -> dict[str, Any]:
-    """An SFT row as it is; a DPO pair as its prompt followed by the chosen answer (the call to make)."""
-    if "messages" not in row and isinstance(row.get("prompt"), list) and isinstance(row.get("chosen"), list):
-        return {"messages": row["prompt"] + row["chosen"], "tools": row.get("tools") or []}
-    return row
-
-
 def evaluate_gguf(
     gguf_path: str | Path,
     rows: list[dict[str, Any]],
@@ -87,7 +66,7 @@ def evaluate_gguf(
     try:
         for index, row in enumerate(usable):
             tools = row.get("tools") or []
-            expected = _expected_calls(row["messages"][-1])
+            expected = expected_calls(row["messages"][-1])
             reply = holder.chat(gguf_path, row["messages"][:-1], GREEDY, tools=tools or None)
             got = [(c.name, c.arguments) for c in parse_tool_calls(reply.text)]
             problems = [p for name, args in got for p in check_tool_call(tools, name, args)] if tools else []
