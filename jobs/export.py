@@ -15,9 +15,10 @@ from typing import Any
 from flask import current_app
 
 from app.configs.schema import TrainingConfigSpec
+from app.datasets.storage import write_rows
 from app.extensions import db
 from app.models import LLMModel, Provider, RunStage, TrainingRun, utcnow
-from app.training.files import run_dir
+from app.training.files import EVAL_ITEMS_FILE, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.train import EVAL_ROWS_FILE
 from jobs.training.run_log import run_logging
@@ -81,7 +82,7 @@ def _export(run_id: int, progress, log) -> dict[str, Any]:
         log.info("%s: %s (%.1f MB)", quant, path.name, path.stat().st_size / 1e6)
     eval_rows = _eval_rows(folder)
     if config.evaluation.enabled and eval_rows:
-        _evaluate(run_id, exported.files, eval_rows, progress, log)
+        _evaluate(run_id, folder, exported.files, eval_rows, progress, log)
     update_run(run_id, stage=RunStage.REGISTERING)
     model_ids = _register(run_id, config, exported.files)
     log.info("Registered model(s) %s", ", ".join(map(str, model_ids)))
@@ -199,7 +200,7 @@ def _eval_rows(folder: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _evaluate(run_id: int, files: dict[str, Path], eval_rows: list, progress, log) -> None:
+def _evaluate(run_id: int, folder: Path, files: dict[str, Path], eval_rows: list, progress, log) -> None:
     from jobs.training.evaluate import evaluate_gguf
 
     update_run(run_id, stage=RunStage.EVALUATING)
@@ -221,6 +222,7 @@ def _evaluate(run_id: int, files: dict[str, Path], eval_rows: list, progress, lo
         100 * metrics["valid_call_rate"],
         100 * metrics["right_tool_rate"],
     )
+    write_rows(folder / EVAL_ITEMS_FILE, report.items)  # the run page lists each answer
     update_run(run_id, evaluation={**earlier, **metrics, "model": target.name})
 
 

@@ -84,6 +84,11 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
         fraction = report.step / report.total_steps if report.total_steps else 0.0
         progress.update(0.05 + 0.9 * fraction, f"Training: step {report.step} of {report.total_steps}")
 
+    def on_sample(step: int, request: str, answer: str) -> None:
+        log.info(
+            "Sample at step %d: %s → %s", step, _one_line(request, 120), _one_line(answer, 300) or "(nothing)"
+        )
+
     update_run(run_id, stage=RunStage.TRAINING)
     if resume_from:
         log.info("Resuming from %s", Path(resume_from).name)
@@ -92,7 +97,7 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
         folder / "trainer",
         config,
         splits,
-        TrainingHooks(on_log, lambda: cancel_requested(run_id)),
+        TrainingHooks(on_log, lambda: cancel_requested(run_id), on_sample),
         resume_from,
     )
     checkpoint = last_checkpoint(folder / "trainer")
@@ -180,3 +185,8 @@ def _load_rows(dataset_id: int | None) -> list[dict[str, Any]]:
     if dataset is None or not dataset.file_path or not Path(dataset.file_path).is_file():
         raise FileNotFoundError("The run's dataset was deleted.")
     return list(read_rows(Path(dataset.file_path)))
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -60,3 +60,12 @@ def user_action(user_id: int):
         return render_template("admin/_user_row.html", user=target, form=UserActionForm(), error=error)
     flash(error or f"Updated {target.email}.", "error" if error else "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/system")
+@admin_required
+def system():
+    """Workers, queues and disk use."""
+    from app.admin.system import system_report
+
+    return render_template("admin/system.html", report=system_report())

@@ -18,6 +18,7 @@ class AnalyticsFilterForm(FlaskForm):
 
     start = DateField("From", validators=[Optional()])
     end = DateField("To", validators=[Optional()])
+    source = SelectField("Source", validators=[Optional()], validate_choice=False)
     tag = SelectField("Session tag", validators=[Optional()], validate_choice=False)
     models = SelectMultipleField("Compare models", coerce=int, validators=[Optional()], validate_choice=False)
 

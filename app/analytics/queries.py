@@ -1,7 +1,8 @@
 """The current user's assistant replies as `MessageRecord`s, filtered in SQL (dates, tag, models).
 
 Replies are the chat's (`ChatMessage`) and the OpenAI-compatible API's (`ApiRequest`); API requests have
-no session and so no tag: a tag filter shows chat replies only.
+no session and so no tag: a tag filter shows chat replies only. The source filter picks the chat, the API,
+or the API answers to one of the user's tokens.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask_login import current_user
 
 from app.analytics.metrics import MessageRecord
 from app.extensions import db
-from app.models import FINAL_MESSAGE_STATES, ApiRequest, ChatMessage, ChatSession, ChatSessionTag
+from app.models import FINAL_MESSAGE_STATES, ApiRequest, ApiToken, ChatMessage, ChatSession, ChatSessionTag
 
 
 @dataclass
@@ -23,6 +24,20 @@ class AnalyticsFilter:
     end: date
     tag: str | None = None
     model_ids: list[int] = field(default_factory=list)
+    source: str = ""  # "" (all), "chat", "api" or "token:<id>"
+
+    @property
+    def token_id(self) -> int | None:
+        prefix, _, number = self.source.partition(":")
+        return int(number) if prefix == "token" and number.isdecimal() and len(number) < 19 else None
+
+    @property
+    def wants_chat(self) -> bool:
+        return self.source in ("", "chat")
+
+    @property
+    def wants_api(self) -> bool:
+        return not self.tag and self.source != "chat"
 
 
 def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
@@ -44,9 +59,11 @@ def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
         query = query.where(ChatMessage.session_id.in_(tagged))
     if filters.model_ids:
         query = query.where(ChatMessage.model_id.in_(filters.model_ids))
-    rows = db.session.execute(query).scalars()
-    records = [_record(row, tool_calls=len(row.tool_calls or [])) for row in rows]
-    if not filters.tag:
+    records = []
+    if filters.wants_chat:
+        rows = db.session.execute(query).scalars()
+        records = [_record(row, tool_calls=len(row.tool_calls or [])) for row in rows]
+    if filters.wants_api:
         records.extend(_api_records(filters))
         records.sort(key=lambda record: record.created_at)
     return records
@@ -60,6 +77,8 @@ def _api_records(filters: AnalyticsFilter) -> list[MessageRecord]:
     )
     if filters.model_ids:
         query = query.where(ApiRequest.model_id.in_(filters.model_ids))
+    if filters.source.startswith("token:"):
+        query = query.where(ApiRequest.token_id == filters.token_id)  # None (a garbled id) matches nothing
     rows = db.session.execute(query.order_by(ApiRequest.id)).scalars()
     return [_record(row, tool_calls=row.tool_calls) for row in rows]
 
@@ -80,6 +99,17 @@ def _record(message: ChatMessage | ApiRequest, tool_calls: int) -> MessageRecord
         constrained=message.constrained,
         status=message.status,
     )
+
+
+def source_choices() -> list[tuple[str, str]]:
+    """The source filter's options: everything, the chat, the API, and each of the user's API tokens."""
+    tokens = db.session.execute(
+        sa.select(ApiToken.id, ApiToken.name)
+        .where(ApiToken.owner_id == current_user.id)
+        .order_by(ApiToken.name)
+    )
+    choices = [("", "Chat and API"), ("chat", "Chat only"), ("api", "API only")]
+    return choices + [(f"token:{token_id}", f"API token “{name}”") for token_id, name in tokens]
 
 
 def models_with_messages() -> list[tuple[int, str]]:

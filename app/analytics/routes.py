@@ -13,7 +13,7 @@ from app.analytics.charts import daily_chart_svg
 from app.analytics.export import STATS_COLUMNS, stats_csv, stats_row
 from app.analytics.forms import AnalyticsFilterForm
 from app.analytics.metrics import daily_series, model_stats, series_by_model
-from app.analytics.queries import AnalyticsFilter, models_with_messages, user_records
+from app.analytics.queries import AnalyticsFilter, models_with_messages, source_choices, user_records
 from app.chat.services import user_tags
 
 CHART_METRICS = {"messages": "Messages per day", "total_tokens": "Tokens per day"}
@@ -23,12 +23,18 @@ def _filters() -> tuple[AnalyticsFilterForm, AnalyticsFilter]:
     form = AnalyticsFilterForm(request.args)
     form.tag.choices = [("", "All sessions")] + [(t, t) for t in user_tags()]
     form.models.choices = models_with_messages()
+    form.source.choices = source_choices()
     if not form.validate():
         end = date.today()
         return form, AnalyticsFilter(start=end - timedelta(days=29), end=end)
     start, end = form.date_range()
+    known = {value for value, _ in form.source.choices}
     return form, AnalyticsFilter(
-        start=start, end=end, tag=form.tag.data or None, model_ids=form.models.data or []
+        start=start,
+        end=end,
+        tag=form.tag.data or None,
+        model_ids=form.models.data or [],
+        source=form.source.data if form.source.data in known else "",
     )
 
 

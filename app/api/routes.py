@@ -23,6 +23,7 @@ from app.api import bp
 from app.api.schema import ChatRequest, ValidationError, describe
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
+from app.json_input import loads as loads_json
 from app.models import ApiRequest, LLMModel
 from app.ownership import visible_to
 from app.serving import ChatResult, SamplingParams, ServingError, generate, stream_generate
@@ -61,18 +62,36 @@ def authenticate():
 @bp.route("/models")
 @limiter.limit(_rate_limit, key_func=_rate_key)
 def models():
-    data = [
-        {"id": model.name, "object": "model", "created": int(model.created_at.timestamp()),
-         "owned_by": "you" if model.owner_id else "toolsmith"}
-        for model in _usable_models()
-    ]  # fmt: skip
-    return jsonify({"object": "list", "data": data})
+    return jsonify({"object": "list", "data": [_model_object(model) for model in _usable_models()]})
+
+
+@bp.route("/models/<path:model>")
+@limiter.limit(_rate_limit, key_func=_rate_key)
+def model_detail(model: str):
+    """One model (the official client's `models.retrieve`); a model the token cannot use is not found."""
+    found = _model_named(model[:200])
+    if found is None:
+        return error(404, f"The model '{model[:200]}' does not exist or you cannot use it.",
+                     "invalid_request_error", "model_not_found")  # fmt: skip
+    return jsonify(_model_object(found))
+
+
+def _model_object(model: LLMModel) -> dict[str, Any]:
+    return {
+        "id": model.name,
+        "object": "model",
+        "created": int(model.created_at.timestamp()),
+        "owned_by": "you" if model.owner_id else "toolsmith",
+    }
 
 
 @bp.route("/chat/completions", methods=["POST"])
 @limiter.limit(_rate_limit, key_func=_rate_key)
 def chat_completions():
-    body = request.get_json(silent=True)
+    try:  # not request.get_json: its parse lets a RecursionError through (a 500 for `[[[[…`)
+        body = loads_json(request.get_data(as_text=True)) if request.is_json else None
+    except ValueError:
+        body = None
     if not isinstance(body, dict):
         return error(400, "The body must be a JSON object (Content-Type: application/json).")
     try:

@@ -127,3 +127,17 @@ class CompareForm(FlaskForm):
     def validate_content(self, field) -> None:
         if not (field.data or "").strip():
             raise ValidationError("Type a prompt.")
+
+
+class SaveExampleForm(FlaskForm):
+    """Save a reply, as corrected, to an SFT dataset. `dataset` is "new" or one of the user's ids."""
+
+    dataset = SelectField("Dataset", choices=[], validate_choice=False)
+    new_name = StringField("New dataset's name", validators=[Optional(), Length(max=100)])
+    split = SelectField("Split", choices=[("train", "Train"), ("eval", "Eval (held out)")], default="train")
+    content = TextAreaField("Words", validators=[Optional(), Length(max=MAX_MESSAGE_CHARS)])
+    calls = TextAreaField(
+        "Calls",
+        validators=[Optional(), Length(max=MAX_MESSAGE_CHARS)],
+        description='JSON: [{"name": ..., "arguments": {...}}]. Leave empty for an answer in words.',
+    )

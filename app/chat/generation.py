@@ -61,7 +61,7 @@ def session_tools(session: ChatSession) -> list[dict[str, Any]]:
 
 
 def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
-    history = [m for m in session.messages if m.id < reply.id]
+    history = [m for m in session.messages if m.id < reply.id and not m.replaced]
     tools = session_tools(session)
     tool_choice = "required" if session.mode == ChatMode.API else session.tool_choice
     if tool_choice == "required" and history and history[-1].role == "tool":

@@ -237,6 +237,63 @@ def stop(message_id: int):
     return Response(status=204)
 
 
+@bp.route("/<int:session_id>/messages/<int:message_id>/edit", methods=["POST"])
+@login_required
+def edit_prompt(session_id: int, message_id: int):
+    """Change the last user message and send it again: the page reloads with the new reply streaming."""
+    chat = get_owned_or_404(ChatSession, session_id)
+    message = get_owned_child_or_404(ChatMessage, message_id, ChatSession, ChatMessage.session_id)
+    form = MessageForm()
+    if not form.validate_on_submit() or not (form.content.data or "").strip():
+        if "csrf_token" in form.errors:
+            abort(400)
+        reason = "; ".join(form.content.errors) or "Type a message."
+        return render_template("chat/_error.html", message=reason), UNPROCESSABLE
+    turn = (
+        services.edit_last_prompt(chat, message, form.content.data.strip())
+        if message.session_id == chat.id
+        else None
+    )
+    if turn is None:
+        reason = "Only the last message can be edited, once its reply has finished."
+        return render_template("chat/_error.html", message=reason), UNPROCESSABLE
+    return redirect(url_for("chat.session", session_id=chat.id) + f"#msg-{turn.reply.id}")
+
+
+@bp.route("/<int:session_id>/messages/<int:message_id>/regenerate", methods=["POST"])
+@login_required
+def regenerate(session_id: int, message_id: int):
+    """Replace the last reply with a new one from the session's current model and settings."""
+    chat = get_owned_or_404(ChatSession, session_id)
+    message = get_owned_child_or_404(ChatMessage, message_id, ChatSession, ChatMessage.session_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    reply = services.regenerate(chat, message) if message.session_id == chat.id else None
+    if reply is None:
+        reason = "Only the last reply can be regenerated, once it has finished."
+        return render_template("chat/_error.html", message=reason), UNPROCESSABLE
+    if not htmx:
+        return redirect(url_for("chat.session", session_id=chat.id))
+    return render_template("chat/_message.html", m=reply, session=chat, action_form=ActionForm())
+
+
+@bp.route("/<int:session_id>/export.<any(json, md):extension>")
+@login_required
+def export(session_id: int, extension: str):
+    """The conversation as shown, as a JSON or Markdown download."""
+    from werkzeug.utils import secure_filename
+
+    from app.chat.export import session_json, session_markdown
+
+    chat = get_owned_or_404(ChatSession, session_id)
+    messages = services.session_messages(chat)
+    body = session_json(chat, messages) if extension == "json" else session_markdown(chat, messages)
+    mimetype = "application/json" if extension == "json" else "text/markdown"
+    filename = f"{secure_filename(chat.title)[:80] or 'chat'}.{extension}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, mimetype=mimetype, headers=headers)
+
+
 @bp.route("/<int:session_id>/settings", methods=["POST"])
 @login_required
 def settings(session_id: int):
@@ -363,6 +420,6 @@ def markdown_filter(text: str):
 @bp.app_template_filter("without_tool_calls")
 def without_tool_calls(text: str) -> str:
     """Reply text with `<tool_call>` blocks removed: those show as checked cards instead."""
-    import re
+    from app.chat.examples import reply_text
 
-    return re.sub(r"<tool_call>.*?(</tool_call>|$)", "", text or "", flags=re.S).strip()
+    return reply_text(text)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_login import current_user
 
 from app.extensions import db
+from app.json_input import loads as loads_json
 from app.models import (
     ApiSpec,
     ChatMessage,
@@ -137,9 +138,11 @@ def parse_pasted_tools(text: str) -> tuple[list[dict], list[str]]:
     if len(text.encode()) > MAX_TOOLS_JSON_BYTES:
         return [], [f"The tool definitions are larger than {MAX_TOOLS_JSON_BYTES // 1024} KB."]
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         return [], [f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."]
+    except ValueError as exc:
+        return [], [f"Not valid JSON: {exc}."]
     tools, errors = validate_tool_definitions(data)
     if not tools and not errors:
         errors = ["No tool definitions found."]
@@ -160,8 +163,46 @@ def remove_tools(session: ChatSession) -> None:
 
 
 def session_messages(session: ChatSession) -> list[ChatMessage]:
-    query = sa.select(ChatMessage).where(ChatMessage.session_id == session.id).order_by(ChatMessage.id)
+    """The conversation as shown and sent to the model: replaced (regenerated) replies left out."""
+    query = (
+        sa.select(ChatMessage)
+        .where(ChatMessage.session_id == session.id, ChatMessage.replaced.is_(False))
+        .order_by(ChatMessage.id)
+    )
     return list(db.session.execute(query).scalars())
+
+
+def edit_last_prompt(session: ChatSession, message: ChatMessage, text: str) -> Turn | None:
+    """Send `text` in place of the session's last user message: it and what followed are replaced (kept
+    for Analytics, out of the conversation) and a new reply is generated.
+
+    None when `message` is not the last user message or a reply after it is still being written.
+    """
+    messages = session_messages(session)
+    users = [m for m in messages if m.role == "user"]
+    if not users or users[-1].id != message.id:
+        return None
+    later = messages[messages.index(message) :]
+    if any(m.role == "assistant" and not m.is_final for m in later):
+        return None
+    for old in later:
+        old.replaced = True
+    return _with_pending_reply(session, ChatMessage(session_id=session.id, role="user", content=text))
+
+
+def regenerate(session: ChatSession, message: ChatMessage) -> ChatMessage | None:
+    """Replace the session's last reply with a new pending one from the session's current model.
+
+    None when `message` is not the last, finished reply (a newer turn exists, or it is still streaming).
+    """
+    messages = session_messages(session)
+    if not messages or messages[-1].id != message.id or message.role != "assistant" or not message.is_final:
+        return None
+    message.replaced = True
+    reply = _pending_reply(session)
+    db.session.add(reply)
+    db.session.commit()
+    return reply
 
 
 @dataclass
@@ -192,18 +233,23 @@ def add_tool_result(session: ChatSession, call_message: ChatMessage, call_id: st
 
 
 def _with_pending_reply(session: ChatSession, prompt: ChatMessage) -> Turn:
+    reply = _pending_reply(session)
+    db.session.add_all([prompt, reply])
+    db.session.commit()
+    return Turn(prompt=prompt, reply=reply)
+
+
+def _pending_reply(session: ChatSession) -> ChatMessage:
+    """A reply from the session's current model, to be generated when the page opens its stream."""
     model = session.model
-    reply = ChatMessage(
+    session.updated_at = utcnow()
+    return ChatMessage(
         session_id=session.id,
         role="assistant",
         status=MessageStatus.PENDING,
         model_id=model.id if model else None,
         model_name=model.name if model else None,
     )
-    session.updated_at = utcnow()
-    db.session.add_all([prompt, reply])
-    db.session.commit()
-    return Turn(prompt=prompt, reply=reply)
 
 
 def _title_from(text: str) -> str:

@@ -36,6 +36,29 @@ class DatasetFacts:
     kind: str  # "sft" | "dpo"
     rows: int
     mean_tokens: int | None = None  # per row, with the default tokenizer
+    # Rows per length band: {band: rows}, band b holding rows of b * length_band to (b + 1) * length_band
+    # tokens (the dataset's figures; None for datasets counted before they kept it).
+    length_bands: Mapping[str, int] | None = None
+    length_band: int = 128
+
+    def length_fitting(self, share: float) -> int | None:
+        """The smallest band edge (tokens) that at least `share` of the rows fit under."""
+        if not self.length_bands or not self.rows:
+            return None
+        covered = 0
+        for band, count in sorted((int(b), c) for b, c in self.length_bands.items()):
+            covered += count
+            if covered >= share * self.rows:
+                return (band + 1) * self.length_band
+        return None
+
+    def rows_longer_than(self, tokens: int) -> int | None:
+        """About how many rows are longer than `tokens` (whole bands from there on; errs low)."""
+        if self.length_bands is None:
+            return None
+        return sum(
+            count for band, count in self.length_bands.items() if int(band) * self.length_band >= tokens
+        )
 
 
 @dataclass(frozen=True)
@@ -343,6 +366,23 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             )
     if dataset is not None and dataset.rows > 0:
         yield from _step_count_rules(c, dataset.rows)
+        yield from _length_rules(c, dataset)
+
+
+def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
+    over = dataset.rows_longer_than(c.tokenizer.max_length)
+    if not over:
+        return
+    share = f"{100 * over / dataset.rows:.0f}%" if over < dataset.rows else "all"
+    yield _warning(
+        "tokenizer.max_length",
+        f"About {over} of the dataset's {dataset.rows} rows ({share}) are longer than "
+        f"{c.tokenizer.max_length} tokens (counting their words, calls and tools): they are cut there, and a "
+        "row whose answer is cut teaches nothing. "
+        + (f"A max length of {fits:,} fits 95% of them; " if (fits := dataset.length_fitting(0.95)) else "")
+        + "raise max length, or generate the dataset with fewer tools per request.",
+        "rows_over_max_length",
+    )
 
 
 def _step_count_rules(c: TrainingConfigSpec, rows: int):

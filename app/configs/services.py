@@ -14,6 +14,7 @@ from flask_login import current_user
 from app.configs.estimates import ModelFacts, facts_from_gguf, facts_from_hf_config
 from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, LintReport, Throughput, lint
 from app.configs.schema import DEFAULT_BASE_MODEL
+from app.datasets.stats import LENGTH_BUCKET
 from app.extensions import db
 from app.models import Dataset, LLMModel, TrainingConfig
 from app.ownership import owned, visible
@@ -30,7 +31,11 @@ def user_datasets() -> dict[str, DatasetFacts]:
     rows = db.session.execute(owned(Dataset)).scalars()
     return {
         row.name: DatasetFacts(
-            kind=row.kind, rows=row.sample_count, mean_tokens=(row.stats or {}).get("mean_tokens")
+            kind=row.kind,
+            rows=row.sample_count,
+            mean_tokens=(row.stats or {}).get("mean_tokens"),
+            length_bands=(row.stats or {}).get("length_buckets"),
+            length_band=LENGTH_BUCKET,
         )
         for row in rows
         if row.status == "ready"

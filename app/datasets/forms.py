@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from app.form_fields import CheckboxesField
 
 MAX_SAMPLES_PER_OPERATION = 1000
 
@@ -59,3 +69,68 @@ class GenerateForm(FlaskForm):
 
 class DatasetActionForm(FlaskForm):
     """CSRF only (delete)."""
+
+
+class RowEditForm(FlaskForm):
+    """Delete a row or move it between splits. The row is named by number (in the URL) and digest; the
+    browsing state (search, filters, page) rides along so the user lands where they were."""
+
+    digest = HiddenField(validators=[DataRequired(), Length(max=64)])
+    to_split = SelectField(choices=[("train", "train"), ("eval", "eval")], validate_choice=False)
+    q = HiddenField(validators=[Optional(), Length(max=400)])
+    split = HiddenField(validators=[Optional(), Length(max=8)])
+    call = HiddenField(validators=[Optional(), Length(max=200)])
+    page = HiddenField(validators=[Optional(), Length(max=12)])
+    longer = HiddenField(validators=[Optional(), Length(max=8)])
+
+    def view_args(self) -> dict[str, str]:
+        """The browsing state as URL arguments, empty ones left out."""
+        args = {
+            "q": self.q.data,
+            "split": self.split.data,
+            "call": self.call.data,
+            "longer": self.longer.data,
+            "page": self.page.data,
+        }
+        return {key: value for key, value in args.items() if value}
+
+
+MAX_ROW_JSON = 256 * 1024
+
+
+class RowJSONForm(RowEditForm):
+    """Replace a row with the JSON typed in its editor."""
+
+    row_json = TextAreaField(
+        "Row (JSON)",
+        validators=[
+            DataRequired("The row is empty."),
+            Length(max=MAX_ROW_JSON, message="The row is over 256 KiB."),
+        ],
+    )
+
+
+class CombineForm(FlaskForm):
+    """Several of the user's datasets of one kind → one new dataset."""
+
+    datasets = CheckboxesField("Datasets", coerce=int)
+    name = StringField("Name", validators=[DataRequired("Name the new dataset."), Length(max=100)])
+    drop_duplicates = BooleanField(
+        "Drop duplicate rows",
+        default=True,
+        description="Rows that are the same (split and meta aside) are kept once.",
+    )
+    resplit = BooleanField(
+        "Draw the eval split again", description="Otherwise each row keeps the split it had in its dataset."
+    )
+    eval_fraction = FloatField("Eval share", default=0.1, validators=[Optional(), NumberRange(0.0, 0.5)])
+    seed = IntegerField("Seed", default=0, validators=[Optional(), NumberRange(0, 2**31 - 1)])
+
+
+class SplitForm(FlaskForm):
+    """Draw the eval split of a dataset again."""
+
+    eval_fraction = FloatField(
+        "Eval share", default=0.1, validators=[DataRequired("Give a share."), NumberRange(0.01, 0.5)]
+    )
+    seed = IntegerField("Seed", default=0, validators=[Optional(), NumberRange(0, 2**31 - 1)])

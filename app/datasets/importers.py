@@ -41,6 +41,7 @@ from app.datasets.rows import (
     validate_dpo_row,
     validate_sft_row,
 )
+from app.json_input import loads as loads_json
 from app.serving.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 DEFAULT_MAX_ROWS = 200_000
@@ -269,14 +270,7 @@ def _document_records(document: Any, max_rows: int) -> list[tuple[int, Any]]:
 
 def _loads(text: str) -> Any:
     """json.loads that refuses NaN/Infinity (not JSON) and reports absurd nesting as a ValueError."""
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    return loads_json(text, allow_constants=False)
 
 
 def _json_error(exc: ValueError) -> str:

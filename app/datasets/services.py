@@ -207,6 +207,48 @@ def start_generation_job(spec: ApiSpec, request: GenerationRequest, name: str) -
     return row
 
 
+def combine_datasets(
+    sources: list[Dataset], name: str, *, drop_duplicates: bool, eval_share: float | None, seed: int
+) -> tuple[Dataset, int]:
+    """A new dataset holding the rows of `sources` (the user's, ready, of one kind); also the number of
+    duplicate rows dropped."""
+    from app.datasets.combine import combine_rows
+    from app.datasets.storage import read_rows
+
+    problems = []
+    if len(sources) < 2:
+        problems.append(DatasetProblem("Pick at least two datasets to combine."))
+    if len({d.kind for d in sources}) > 1:
+        problems.append(DatasetProblem("Datasets of one kind only: SFT with SFT, DPO with DPO."))
+    not_ready = [d.name for d in sources if d.status != DatasetStatus.READY.value or not d.file_path]
+    if not_ready:
+        problems.append(DatasetProblem(f"Not ready yet: {', '.join(not_ready)}."))
+    if problems:
+        raise DatasetError(problems)
+    combined = combine_rows(
+        (read_rows(Path(d.file_path)) for d in sources),
+        drop_duplicates=drop_duplicates,
+        eval_share=eval_share,
+        seed=seed,
+    )
+    options = {
+        "from": [{"id": d.id, "name": d.name, "rows": d.sample_count} for d in sources],
+        "drop_duplicates": drop_duplicates,
+        "eval_fraction": eval_share,
+        "seed": seed,
+    }
+    dataset = store_rows(
+        current_user.id,
+        unique_name(name),
+        sources[0].kind,
+        combined.rows,
+        source="combined",
+        source_format="toolsmith",
+        options=options,
+    )
+    return dataset, combined.duplicates
+
+
 def delete_dataset(row: Dataset) -> None:
     path = row.file_path
     db.session.delete(row)

@@ -9,6 +9,8 @@ from typing import Any
 from app.serving.token_count import count_tokens
 
 TOP_TOOLS = 50
+LENGTH_BUCKET = 128  # tokens per band of the length distribution
+LAST_BUCKET = 64  # 8,192 tokens or more share the last band
 
 
 def _assistant_messages(row: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -26,7 +28,7 @@ def _called(row: dict[str, Any], kind: str) -> list[str]:
     return names
 
 
-def _text_of(row: dict[str, Any], kind: str) -> str:
+def row_text(row: dict[str, Any], kind: str) -> str:
     """The conversation's words and calls (the tools' schemas are counted once per distinct set)."""
     parts: list[str] = []
     groups = ("prompt", "chosen", "rejected") if kind == "dpo" else ("messages",)
@@ -40,38 +42,123 @@ def _text_of(row: dict[str, Any], kind: str) -> str:
 
 
 def dataset_stats(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    calls: Counter[str] = Counter()
-    offered: set[str] = set()
-    with_call = 0
-    tokens = 0
-    tool_tokens: dict[str, int] = {}
-    counted = True
+    calls, offered = _row_counts(rows, kind)
+    lengths = row_lengths(rows, kind)
+    tokens = sum(lengths) if lengths is not None else None
+    return _figures(len(rows), calls, offered, tokens, _buckets(lengths) if lengths is not None else None)
+
+
+def adjusted_stats(
+    stats: dict[str, Any], removed: list[dict[str, Any]], added: list[dict[str, Any]], kind: str
+) -> dict[str, Any] | None:
+    """The figures after `removed` rows left and `added` rows came, from the old figures alone (an edit of
+    one row then costs one row, not the dataset); None when the old figures cannot be adjusted."""
+    known, stored_buckets = stats.get("estimated_tokens"), stats.get("length_buckets")
+    if not isinstance(known, int) or not isinstance(stored_buckets, dict):
+        return None
+    if "call_rows" not in stats or "offered_rows" not in stats:
+        return None
+    gone_lengths, new_lengths = row_lengths(removed, kind), row_lengths(added, kind)
+    if gone_lengths is None or new_lengths is None:
+        return None
+    calls, offered = Counter(stats["call_rows"]), Counter(stats["offered_rows"])
+    buckets = Counter({int(bucket): count for bucket, count in stored_buckets.items()})
+    (gone_calls, gone_offered), (new_calls, new_offered) = (
+        _row_counts(removed, kind),
+        _row_counts(added, kind),
+    )
+    for counter, gone, new in (
+        (calls, gone_calls, new_calls),
+        (offered, gone_offered, new_offered),
+        (buckets, _buckets(gone_lengths), _buckets(new_lengths)),
+    ):
+        counter.subtract(gone)
+        counter.update(new)
+    rows = stats["rows"] - len(removed) + len(added)
+    tokens = known - sum(gone_lengths) + sum(new_lengths)
+    return _figures(rows, +calls, +offered, tokens, +buckets)  # unary + drops counts that fell to 0
+
+
+def length_ranges(stats: dict[str, Any]) -> list[tuple[str, int]]:
+    """The length bands folded into doubling ranges for the page: [("under 256", rows), ("256–511", …)]."""
+    bands = stats.get("length_buckets")
+    if not isinstance(bands, dict) or not bands:
+        return []
+    edges = [256 * 2**i for i in range(6)]  # 256 … 8,192 tokens, the last band's start
+    counts = [0] * (len(edges) + 1)
+    for band, count in bands.items():
+        start = int(band) * LENGTH_BUCKET
+        counts[sum(start >= edge for edge in edges)] += count
+    labels = [f"under {edges[0]:,}"]
+    labels += [f"{low:,}–{high - 1:,}" for low, high in zip(edges, edges[1:], strict=False)]
+    labels.append(f"{edges[-1]:,} or more")
+    last = max(i for i, count in enumerate(counts) if count)
+    return list(zip(labels, counts, strict=True))[: last + 1]
+
+
+def row_lengths(rows: list[dict[str, Any]], kind: str) -> list[int] | None:
+    """Each row's tokens (its words, calls and the tools it offers) with the default tokenizer; None
+    without a tokenizer."""
+    lengths = []
+    tool_tokens: dict[str, int] = {}  # the tools' schemas are counted once per distinct set
     for row in rows:
-        names = _called(row, kind)
-        with_call += bool(names)
-        calls.update(names)
-        tools = row.get("tools") or []
-        for tool in tools:
-            name = (tool.get("function") or {}).get("name") if isinstance(tool, dict) else None
-            if isinstance(name, str):
-                offered.add(name)
-        text_tokens = count_tokens(_text_of(row, kind))
+        text_tokens = count_tokens(row_text(row, kind))
         if text_tokens is None:
-            counted = False
-            continue
+            return None
+        tools = row.get("tools") or []
         if tools:
             key = json.dumps(tools, sort_keys=True, ensure_ascii=False)
             if key not in tool_tokens:
                 tool_tokens[key] = count_tokens(key) or 0
             text_tokens += tool_tokens[key]
-        tokens += text_tokens
+        lengths.append(text_tokens)
+    return lengths
+
+
+def _row_counts(rows: list[dict[str, Any]], kind: str) -> tuple[Counter[str], Counter[str]]:
+    """Per function: rows whose answer calls it (the empty name: rows with any call), rows offering it."""
+    calls: Counter[str] = Counter()
+    offered: Counter[str] = Counter()
+    for row in rows:
+        names = set(_called(row, kind))
+        calls.update(names)
+        if names:
+            calls[""] += 1
+        offered.update(
+            {
+                name
+                for tool in row.get("tools") or []
+                if isinstance(tool, dict)
+                and isinstance(name := (tool.get("function") or {}).get("name"), str)
+            }
+        )
+    return calls, offered
+
+
+def _buckets(lengths: list[int]) -> Counter[int]:
+    return Counter(min(length // LENGTH_BUCKET, LAST_BUCKET) for length in lengths)
+
+
+def _figures(
+    rows: int, calls: Counter[str], offered: Counter[str], tokens: int | None, buckets: Counter[int] | None
+) -> dict[str, Any]:
+    with_call = calls.get("", 0)
+    named = Counter({name: count for name, count in calls.items() if name})
     return {
-        "rows": len(rows),
+        "rows": rows,
         "with_call": with_call,
-        "without_call": len(rows) - with_call,
+        "without_call": rows - with_call,
         "tools_offered": len(offered),
-        "tools_called": len(calls),
-        "top_calls": calls.most_common(TOP_TOOLS),
-        "estimated_tokens": tokens if counted else None,
-        "mean_tokens": round(tokens / len(rows)) if counted and rows else None,
+        "tools_called": len(named),
+        "top_calls": sorted(named.items(), key=lambda item: (-item[1], item[0]))[:TOP_TOOLS],
+        "estimated_tokens": tokens,
+        "mean_tokens": round(tokens / rows) if tokens is not None and rows else None,
+        # Every count, not only the top ones: an edit adjusts these instead of reading every row again.
+        "call_rows": dict(calls),
+        "offered_rows": dict(offered),
+        # Rows per length band of LENGTH_BUCKET tokens (the last band: that long or longer), for the
+        # length chart and the linter's "rows longer than max_length" warning.
+        "length_buckets": {str(bucket): count for bucket, count in sorted(buckets.items())}
+        if buckets is not None
+        else None,
     }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.evaluations import bfcl
+from app.json_input import loads as loads_json
 
 Calls = list[tuple[Any, Any]]
 DATASET_CATEGORIES = {"call": "Makes a call", "no_call": "No call fits"}
@@ -67,7 +68,7 @@ def expected_calls(message: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments)
+                arguments = loads_json(arguments)
             except ValueError:
                 arguments = {}
         calls.append((function.get("name"), arguments or {}))

@@ -87,6 +87,8 @@ class ChatMessage(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default=MessageStatus.COMPLETE)
     error: Mapped[str | None] = mapped_column(sa.Text)
     stop_requested: Mapped[bool] = mapped_column(default=False)
+    # Regenerate: the old reply stays (Analytics counts it) but leaves the conversation and the prompt.
+    replaced: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     model_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("llm_models.id", ondelete="SET NULL"), index=True

@@ -9,12 +9,12 @@ not ok and `skipped`, with a detail that starts with "skipped:". A missing requi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation
 from app.openapi.tools import find_operation, tool_call_to_request
@@ -253,7 +253,7 @@ def _parse_body(body: Any, media_type: str, schema: Any) -> tuple[Any, str | Non
         return body, None
     if (base.endswith("json") or base == "*/*") and isinstance(body, str):
         try:
-            return json.loads(body), None
+            return loads_json(body), None
         except ValueError as exc:
             return body, f"The body is not valid JSON: {exc}."
     return body, None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
 
@@ -114,7 +115,7 @@ def tool_call_to_request(
     op = find_operation(spec, name)
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = loads_json(arguments) if arguments.strip() else {}
         except ValueError as exc:
             raise SpecError(f"The arguments of {name!r} are not valid JSON: {exc}.") from exc
     if arguments is None:

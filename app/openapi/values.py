@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, relevance
+
+from app.json_input import loads as loads_json
 
 FORMATS = FormatChecker()
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -103,7 +104,7 @@ def scalar_from_text(text: Any, schema: Any) -> Any:
         return None
     if ("object" in types or "array" in types) and text.strip()[:1] in ("{", "["):
         try:
-            return json.loads(text)
+            return loads_json(text)
         except ValueError:
             return text
     return text

@@ -21,6 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from app.json_input import loads as loads_json
 from app.models import Provider
 from app.registry.providers import PROVIDER_TEMPLATES
 
@@ -43,9 +44,11 @@ def _json_object(field) -> None:
     if len(text) > JSON_FIELD_MAX:
         raise ValidationError(f"At most {JSON_FIELD_MAX:,} characters.")
     try:
-        value = json.loads(text)
+        value = loads_json(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from exc
+    except ValueError as exc:
+        raise ValidationError(f"Not valid JSON: {exc}.") from exc
     if not isinstance(value, dict):
         raise ValidationError('Enter a JSON object, like {"r": 16, "alpha": 32}.')
     field.parsed = value

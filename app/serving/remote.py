@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text
@@ -40,6 +41,10 @@ ONE_TOKEN = SamplingParams(temperature=0.0, max_tokens=1)
 
 class NotJSONError(ServingError):
     """The server answered with something other than JSON or server-sent events (an HTML page, text)."""
+
+
+class EmptyStreamError(NotJSONError):
+    """The server opened a stream and closed it without one event."""
 
 
 class ModelNotOfferedError(ServingError):
@@ -110,7 +115,17 @@ def stream_chat(
                 chunks = _open_openai_stream(endpoint, messages, params, tools, resources)
             else:
                 chunks = _open_hf_stream(endpoint, messages, params, tools, resources)
-            yield from _collect(chunks, endpoint, messages, tools, should_stop, started)
+            try:
+                yield from _collect(chunks, endpoint, messages, tools, should_stop, started)
+                return
+            except EmptyStreamError:
+                getattr(chunks, "close", lambda: None)()  # its connection is done with before the next ask
+            # llama.cpp's server (and others) answer a failing streamed request with 200 and an empty
+            # stream: its error (e.g. the prompt is longer than the context) only comes back when the same
+            # request is asked whole. Asking again also answers when only streaming is broken. (Outside the
+            # except block, so the empty stream is not the context of the error the server reports.)
+            answer = _ask_whole(endpoint, messages, params, tools, resources)
+            yield from _collect(answer, endpoint, messages, tools, should_stop, started)
     except ServingError:
         raise
     except Exception as exc:
@@ -162,7 +177,7 @@ def _collect(
     if received == 0:
         # Both clients skip lines that are not `data: {...}` events, so an HTML page or plain text answer
         # arrives as an empty stream rather than an error.
-        raise NotJSONError(
+        raise EmptyStreamError(
             f"The server's answer was not JSON: {endpoint.display_url} sent no events. {NOT_OPENAI}"
         )
     text = "".join(pieces)
@@ -189,6 +204,36 @@ def _collect(
         tool_calls=tool_calls,
         raw=raw,
     )
+
+
+def _ask_whole(
+    endpoint: RemoteEndpoint,
+    messages: list[dict[str, Any]],
+    params: SamplingParams,
+    tools: list[dict[str, Any]] | None,
+    resources: ExitStack,
+) -> list[Any]:
+    """The same request without streaming, as one chunk shaped like a streamed one (for `_collect`)."""
+    import httpx2
+
+    if endpoint.provider == OPENAI_COMPATIBLE:
+        client = resources.enter_context(_openai_client(endpoint))
+        completion = client.chat.completions.create(**_openai_request(endpoint, messages, params, tools))
+    else:
+        client = resources.enter_context(_hf_client(endpoint))
+        with _hf_guarded(endpoint):
+            try:
+                completion = client.chat_completion(messages, **_hf_request(endpoint, params, tools))
+            except (httpx2.ReadError, httpx2.RemoteProtocolError):
+                # huggingface_hub's shared pool may hand out the connection the server reset after the
+                # broken stream: once more, on a fresh connection.
+                completion = client.chat_completion(messages, **_hf_request(endpoint, params, tools))
+    choices = [
+        SimpleNamespace(delta=choice.message, finish_reason=choice.finish_reason)
+        for choice in getattr(completion, "choices", None) or []
+    ]
+    model, usage = getattr(completion, "model", None), getattr(completion, "usage", None)
+    return [SimpleNamespace(model=model, usage=usage, choices=choices)]
 
 
 def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:

@@ -65,7 +65,7 @@ def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:
     connection_errors = (openai.APIConnectionError, httpx.TransportError, httpx2.TransportError, OSError)
     if any(isinstance(error, connection_errors) for error in chain):
         detail = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
-        return f"Could not connect to {where}: {_truncate(detail)}."
+        return _sentence(f"Could not connect to {where}: {_truncate(detail)}")
     if isinstance(exc, (TextGenerationError, openai.APIError)):  # an error event inside the stream
         # openai keeps the event's error in .body, huggingface_hub in args[0]; either may be text or a dict.
         reported = getattr(exc, "body", None) or (exc.args[0] if exc.args else None)

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from app.json_input import loads as loads_json
 from app.serving.types import ToolCall
 
 TOOL_CALL_OPEN = "<tool_call>"
@@ -62,8 +63,8 @@ def _as_call(payload: Any) -> ToolCall | None:
     arguments = payload.get("arguments", payload.get("parameters", {}))
     if isinstance(arguments, str):  # OpenAI sends arguments as a JSON string
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
+            arguments = loads_json(arguments) if arguments.strip() else {}
+        except ValueError:
             return None
     if not isinstance(arguments, dict):
         return None
@@ -80,8 +81,8 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     if TOOL_CALL_OPEN in text:
         for block in _TAGGED.findall(text):
             try:
-                call = _as_call(json.loads(block))
-            except json.JSONDecodeError:
+                call = _as_call(loads_json(block))
+            except ValueError:
                 continue
             if call is not None:
                 calls.append(call)
@@ -89,8 +90,8 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     stripped = text.strip()
     if stripped.startswith(("{", "[")):
         try:
-            payload = json.loads(stripped)
-        except json.JSONDecodeError:
+            payload = loads_json(stripped)
+        except ValueError:
             return []
         for item in payload if isinstance(payload, list) else [payload]:
             call = _as_call(item)

@@ -131,6 +131,14 @@ def check_tool_call(tools: list[dict[str, Any]], name: Any, arguments: Any) -> l
     return sorted(issues.values(), key=lambda issue: (issue.path, issue.kind))
 
 
+def call_problem_texts(tools: list[dict[str, Any]], name: Any, arguments: Any) -> list[str]:
+    """`check_tool_call`'s issues as sentences that name the function and field: "get_weather unit: …"."""
+    return [
+        f"{name}{' ' + issue.path if issue.path else ''}: {issue.message}"
+        for issue in check_tool_call(tools, name, arguments)
+    ]
+
+
 def call_is_valid(tools: list[dict[str, Any]], name: Any, arguments: Any) -> bool:
     """True when `check_tool_call` finds nothing wrong."""
     return not check_tool_call(tools, name, arguments)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from markupsafe import Markup, escape
 
 from app.analytics.charts import format_tick, nice_ticks
@@ -43,13 +45,22 @@ def loss_chart_svg(points: list[dict[str, float | None]]) -> Markup:
         series = [(p["step"], p[key]) for p in usable if p.get(key) is not None]
         if not series:
             continue
-        path = " ".join(f"{'M' if i == 0 else 'L'}{x(s):.1f},{y(v):.1f}" for i, (s, v) in enumerate(series))
-        parts.append(
-            f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}">'
-            f"<title>{escape(label)}</title></path>"
-        )
-        if len(series) == 1:
-            s, v = series[0]
-            parts.append(f'<circle cx="{x(s):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
+        parts.append(series_svg(series, x, y, colour, dash, escape(label)))
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def series_svg(
+    series: list[tuple[float, float]], x: Callable, y: Callable, colour: str, dash: str, title: str
+) -> str:
+    """One line of (step, value) points; a lone point is drawn as a dot so it is seen. `title` is escaped."""
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x(s):.1f},{y(v):.1f}" for i, (s, v) in enumerate(series))
+    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+    svg = (
+        f'<path class="series" d="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}>'
+        f"<title>{title}</title></path>"
+    )
+    if len(series) == 1:
+        s, v = series[0]
+        svg += f'<circle cx="{x(s):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>'
+    return svg

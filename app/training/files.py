@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 
 KEEP_CHECKPOINTS = 2
+EVAL_ITEMS_FILE = "eval_items.jsonl"  # the export's evaluation, one held-out row's answer per line
 
 
 def run_dir(owner_id: int, run_id: int) -> Path:
@@ -43,3 +45,13 @@ def log_tail(path: Path, lines: int = 40, max_bytes: int = 32_768) -> list[str]:
     if len(data) == max_bytes and size > max_bytes:
         text = text[1:]  # the first line was cut mid-way
     return text[-lines:]
+
+
+def eval_items(owner_id: int, run_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    """What the exported model answered on each held-out row (request, expected, got, valid, correct)."""
+    from app.datasets.storage import read_rows
+
+    try:
+        return list(read_rows(run_dir(owner_id, run_id) / EVAL_ITEMS_FILE, limit))
+    except (OSError, ValueError):  # no file (an older run), or one cut short
+        return []

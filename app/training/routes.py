@@ -1,5 +1,5 @@
 """Run pages: start (with the linter's verdict and estimate), list, live status, cancel / resume / retry,
-push to the Hub."""
+push to the Hub, compare runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from app.ownership import get_owned_or_404, owned
 from app.queueing import EnqueueError
 from app.training import bp
 from app.training.charts import loss_chart_svg
-from app.training.files import log_tail, run_log_path
+from app.training.compare import CompareError, config_rows, parse_run_ids, run_columns
+from app.training.compare_chart import RunSeries, compare_loss_chart_svg, series_colour
+from app.training.files import eval_items, log_tail, run_log_path
 from app.training.forms import PushForm, RunActionForm, StartRunForm
 from app.training.services import (
     RunRefused,
@@ -50,8 +52,9 @@ def index():
     form = _start_form()
     report = None
     status = 200
-    if request.method == "GET" and request.args.get("config_id", type=int):
-        form.config_id.data = request.args.get("config_id", type=int)
+    if request.method == "GET":  # links from a config's card or a dataset's page pick it in the form
+        form.config_id.data = request.args.get("config_id", form.config_id.data, type=int)
+        form.dataset_id.data = request.args.get("dataset_id", form.dataset_id.data, type=int)
     if form.validate_on_submit():
         config = get_owned_or_404(TrainingConfig, form.config_id.data)
         dataset = get_owned_or_404(Dataset, form.dataset_id.data)
@@ -89,13 +92,53 @@ def check():
     return render_template("training/_check.html", report=check_submit(config, dataset))
 
 
+@bp.route("/compare")
+@login_required
+def compare():
+    """2 to 4 of the user's runs side by side: loss curves, config differences, outcomes."""
+    try:
+        run_ids = parse_run_ids(request.args.getlist("run"))
+    except CompareError as exc:
+        flash(str(exc), "error")
+        return render_template("training/compare.html", columns=[], picked=request.args.getlist("run")), 400
+    runs = [get_owned_or_404(TrainingRun, run_id) for run_id in run_ids]
+    for run in runs:
+        reconcile_run(run)
+    columns = run_columns(runs)
+    show_all = request.args.get("keys") == "all"
+    all_keys = config_rows([c.run.config for c in columns], only_differences=False)
+    return render_template(
+        "training/compare.html",
+        columns=columns,
+        colours=[series_colour(i) for i in range(len(columns))],
+        chart=compare_loss_chart_svg([RunSeries(c.run.name, c.points) for c in columns]),
+        config_rows=all_keys if show_all else [row for row in all_keys if row.differs],
+        key_count=len(all_keys),
+        differing_count=sum(row.differs for row in all_keys),
+        show_all=show_all,
+        run_ids=run_ids,
+        picked=run_ids,
+    )
+
+
 @bp.route("/<int:run_id>")
 @login_required
 def detail(run_id: int):
     run = get_owned_or_404(TrainingRun, run_id)
     reconcile_run(run)
-    template = "training/_status.html" if request.args.get("poll") else "training/run.html"
-    return render_template(template, **_status_context(run))
+    if request.args.get("poll"):
+        return render_template("training/_status.html", **_status_context(run))
+    evaluated = (run.evaluation or {}).get("tool_call_accuracy") is not None
+    items = eval_items(run.owner_id, run.id) if evaluated else []
+    misses_only = request.args.get("answers") != "all"
+    shown = [item for item in items if not (misses_only and item.get("correct"))]
+    return render_template(
+        "training/run.html",
+        **_status_context(run),
+        eval_items=items,
+        shown_items=shown,
+        misses_only=misses_only,
+    )
 
 
 def _status_context(run: TrainingRun) -> dict:

@@ -35,14 +35,14 @@ _HEAD_MODIFIERS = (
 
 
 def supports_compact_loss(model: Any) -> bool:
-    causal_lm = _causal_lm(model)
+    causal_lm = causal_lm_of(model)
     config = causal_lm.config.get_text_config()
     if any(getattr(config, name, None) not in (None, False) for name in _HEAD_MODIFIERS):
         return False
     return hasattr(causal_lm, "base_model") and causal_lm.get_output_embeddings() is not None
 
 
-def _causal_lm(model: Any) -> Any:
+def causal_lm_of(model: Any) -> Any:
     """The transformers model under PEFT's wrapper (LoRA layers live inside it)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
@@ -52,7 +52,7 @@ def compact_causal_lm_loss(model: Any, inputs: dict[str, Any], num_items_in_batc
     import torch
     import torch.nn.functional as F
 
-    causal_lm = _causal_lm(model)
+    causal_lm = causal_lm_of(model)
     labels = inputs["labels"]
     forward = {k: v for k, v in inputs.items() if k not in ("labels", "use_cache")}
     hidden = causal_lm.base_model(**forward, use_cache=False).last_hidden_state

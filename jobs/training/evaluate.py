@@ -79,6 +79,7 @@ def evaluate_gguf(
             report.right_tool += bool(expected and got and got[0][0] == expected[0][0])
             report.items.append(
                 {
+                    "request": _last_user_text(row["messages"][:-1]),
                     "expected": expected,
                     "got": got,
                     "valid": valid,
@@ -91,3 +92,9 @@ def evaluate_gguf(
     finally:
         holder.close()
     return report
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The request the reply answers: the last user message (shown beside the answer on the run page)."""
+    user = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), None)
+    return str(user.get("content") or "")[:500] if user else ""

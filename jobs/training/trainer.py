@@ -12,6 +12,8 @@ What this decides, and why:
   position, ~40% of each step for tool-calling rows. DPO gets TRL's own head on its compact path.
 - `TrainingHooks` is how the job sees progress and asks to stop: a TrainerCallback calls it on every
   log and checks `should_stop` at every step; stopping saves a checkpoint first, so resume works.
+  `on_sample` gets the model's answer to a held-out request at each evaluation and at the end
+  (`samples.py`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class StepReport:
 class TrainingHooks:
     on_log: Callable[[StepReport], None] = lambda report: None
     should_stop: Callable[[], bool] = lambda: False
+    on_sample: Callable[[int, str, str], None] | None = None  # (step, held-out request, model's answer)
 
 
 @dataclass
@@ -228,6 +231,12 @@ def train(
         )
     callback = _ProgressCallback(hooks, tokens_per_epoch=tokens)
     trainer.add_callback(callback)
+    if hooks.on_sample and splits.eval:
+        from jobs.training.samples import SampleCallback
+
+        trainer.add_callback(
+            SampleCallback(hooks.on_sample, tokenizer, splits.eval, lambda: callback.stopped)
+        )
     with labelled_positions_only():
         result = trainer.train(resume_from_checkpoint=resume_from)
     adapter_dir = output_dir / "adapter"

@@ -158,3 +158,59 @@ def test_filters_by_tag_date_and_model(app, signed_in, default_model_id):
 def test_analytics_needs_sign_in(client):
     assert client.get("/analytics/").status_code == 302
     assert client.get("/analytics/export.csv").status_code == 302
+
+
+def test_source_filter_splits_chat_api_and_each_token(app, signed_in, default_model_id):
+    from app.models import ApiRequest, ApiToken
+
+    client, user = signed_in()
+    _, mallory = signed_in("mallory@example.com")
+    _seed(app, user.id, default_model_id, "eval", 3)
+    with app.app_context():
+        ci = ApiToken(owner_id=user.id, name="ci", token_hash="a" * 64, prefix="ts_a")
+        bot = ApiToken(owner_id=user.id, name="bot", token_hash="b" * 64, prefix="ts_b")
+        theirs = ApiToken(owner_id=mallory.id, name="theirs", token_hash="c" * 64, prefix="ts_c")
+        db.session.add_all([ci, bot, theirs])
+        db.session.flush()
+        for token, owner, count in ((ci, user.id, 2), (bot, user.id, 5), (theirs, mallory.id, 7)):
+            for _ in range(count):
+                db.session.add(
+                    ApiRequest(
+                        owner_id=owner,
+                        token_id=token.id,
+                        model_id=default_model_id,
+                        model_name="SmolLM2-135M-Instruct",
+                        status="complete",
+                        streamed=False,
+                        prompt_tokens=5,
+                        completion_tokens=5,
+                        tokens_estimated=False,
+                        latency_ms=50.0,
+                        tool_calls=0,
+                    )
+                )
+        db.session.commit()
+        ci_id, bot_id, theirs_id = ci.id, bot.id, theirs.id
+
+    def messages(query: str) -> str:
+        page = client.get(f"/analytics/?{query}").get_data(as_text=True)
+        if 'id="stats-table"' not in page:
+            return "0"
+        table = _table(page, "stats-table")
+        return {row[0]: row[1] for row in table[1:]}.get("SmolLM2-135M-Instruct", "0")
+
+    assert messages("") == "10" and messages("source=chat") == "3" and messages("source=api") == "7"
+    assert messages(f"source=token:{ci_id}") == "2" and messages(f"source=token:{bot_id}") == "5"
+    assert messages("source=api&tag=eval") == "0"  # API answers have no session tag
+    # Another user's token, garbage and unknown values fall back to everything of one's own.
+    for query in (
+        f"source=token:{theirs_id}",
+        "source=token:x",
+        "source=<script>",
+        "source=token:" + "9" * 40,
+    ):
+        assert messages(query) == "10", query
+    page = client.get("/analytics/").get_data(as_text=True)
+    assert "API token “ci”" in page and "“theirs”" not in page
+    exported = client.get(f"/analytics/export.csv?source=token:{bot_id}").get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(exported)))[1][1] == "5"

@@ -194,6 +194,8 @@ def test_tokens_only_reach_their_owners_models(app, signed_in, default_model_id,
         db.session.commit()
     bob_api = openai_client(server_url, create_token(bob))
     assert "bob-private" in [model.id for model in bob_api.models.list()]
+    assert bob_api.models.retrieve("bob-private").owned_by == "you"
+    assert bob_api.models.retrieve("SmolLM2-135M-Instruct").owned_by == "toolsmith"
 
     alice, _ = signed_in("alice@example.com")
     alice_token = create_token(alice)
@@ -201,6 +203,8 @@ def test_tokens_only_reach_their_owners_models(app, signed_in, default_model_id,
     assert "bob-private" not in [model.id for model in alice_api.models.list()]
     with pytest.raises(openai.NotFoundError):
         alice_api.chat.completions.create(model="bob-private", messages=OSLO)
+    with pytest.raises(openai.NotFoundError):
+        alice_api.models.retrieve("bob-private")
     # Alice cannot revoke Bob's token either.
     with app.app_context():
         bobs = db.session.execute(db.select(ApiToken).where(ApiToken.owner_id == bob_user.id)).scalar_one()

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, live_server, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -34,8 +35,7 @@ def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, l
         db.session.commit()
 
     box = browser.find_element(By.CSS_SELECTOR, "#composer textarea")
-    box.send_keys(PINNED_PROMPT)
-    browser.find_element(By.ID, "send-button").click()
+    box.send_keys(PINNED_PROMPT + Keys.ENTER)  # Enter sends (Shift+Enter would start a new line)
 
     seen_while_streaming = False
     deadline = time.monotonic() + 60
@@ -58,6 +58,28 @@ def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, l
     assert seen_while_streaming or browser.execute_script(
         "return performance.getEntriesByType('resource').some(e => e.name.includes('/stream'))"
     )
+
+    # Regenerate (shown on the last reply only) swaps in a new streamed reply in place of the old one.
+    old_id = finished[0].get_attribute("id")
+    finished[0].find_element(By.XPATH, ".//button[normalize-space()='Regenerate']").click()
+    wait.until(ec.invisibility_of_element_located((By.ID, old_id)))
+    finished = wait.until(
+        ec.presence_of_all_elements_located((By.CSS_SELECTOR, "article.msg-assistant[data-status=complete]"))
+    )
+    assert len(finished) == 1 and "Paris" in finished[0].text
+
+    # Save the answer as a training example: the form loads under the card and swaps to a link.
+    finished[0].find_element(By.XPATH, ".//button[normalize-space()='Save as training example']").click()
+    form = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "form.example-form")))
+    name = form.find_element(By.NAME, "new_name")
+    name.clear()
+    name.send_keys("From the browser")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    saved = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".example-saved")))
+    assert "Saved as row 1 of" in saved.text
+    saved.find_element(By.LINK_TEXT, "From the browser").click()
+    row = wait.until(ec.presence_of_element_located((By.ID, "row-1")))
+    assert "Paris" in row.text and "from chat" in row.text
 
 
 def test_compare_page_streams_two_answers_side_by_side(

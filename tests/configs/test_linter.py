@@ -28,7 +28,12 @@ TRAIN_PY_EXAMPLE = {
         "lora_alpha": 32,
     },
 }
-DATASETS = {"tools-sft": DatasetFacts("sft", 400), "prefs": DatasetFacts("dpo", 400)}
+DATASETS = {
+    "tools-sft": DatasetFacts("sft", 400, length_bands={"1": 300, "3": 100}),  # every row under 512 tokens
+    "prefs": DatasetFacts("dpo", 400),
+    # 40 rows of 4,096+ tokens (all tools offered on every row): cut at any template's max length.
+    "long-rows": DatasetFacts("sft", 400, length_bands={"2": 360, "32": 40}),
+}
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +118,7 @@ WARNING_CASES = {
     "max_length_over_context": (with_(sft(), "tokenizer.max_length", 16384), {}),
     "too_few_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.max_steps", 3), {}),
     "too_many_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.num_epochs", 40.0), {}),
+    "rows_over_max_length": (with_(sft(), "data.dataset", "long-rows"), {}),
     "qlora_needs_cuda": (
         with_(sft(), "training.use_qlora", True),
         {"cuda": CudaCheck(False, "no worker is listening on the train queue.")},
@@ -262,3 +268,20 @@ def test_time_estimate_only_from_a_measured_throughput_and_a_known_dataset(conte
     assert estimate.steps == 180 and estimate.tokens == 180 * 4 * 150
     assert estimate.seconds == pytest.approx(180 * 4 * 150 / 200.0)
     assert lint(sft(), measured).time is None  # no dataset picked
+
+
+def test_rows_over_max_length_counts_whole_bands_from_max_length_on(context):
+    facts = DATASETS["long-rows"]
+    assert facts.rows_longer_than(512) == 40 and facts.rows_longer_than(256) == 400
+    assert facts.rows_longer_than(4097) == 0  # the band straddling 4,097 is not counted: errs low
+    assert DatasetFacts("sft", 10).rows_longer_than(16) is None
+    report = lint(with_(sft(), "data.dataset", "long-rows"), context)
+    (finding,) = [f for f in report.warnings if f.rule == "rows_over_max_length"]
+    assert (
+        finding.path == "tokenizer.max_length"
+        and "About 40 of the dataset's 400 rows (10%)" in finding.message
+    )
+    assert "A max length of 4,224 fits 95% of them" in finding.message  # 360 rows under 384, 40 past 4,096
+    assert facts.length_fitting(0.9) == 384 and DatasetFacts("sft", 3).length_fitting(0.95) is None
+    longer = lint(with_(with_(sft(), "data.dataset", "long-rows"), "tokenizer.max_length", 8192), context)
+    assert "rows_over_max_length" not in {f.rule for f in longer.findings}

@@ -73,7 +73,11 @@ def test_petstore_generates_a_varied_dataset_with_a_held_out_split(app, signed_i
     assert dataset.stats["with_call"] > 0 and dataset.stats["without_call"] > 0  # irrelevant requests
     assert dataset.stats["tools_offered"] == 20 and dataset.stats["estimated_tokens"] > 0
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "First 10 rows" in page and "tool-call-card" in page and str(dataset.sample_count) in page
+    assert (
+        f"Rows 1–20 of {dataset.sample_count}" in page
+        and "tool-call-card" in page
+        and str(dataset.sample_count) in page
+    )
     download = client.get(f"/datasets/{dataset.id}/download")
     lines = download.get_data(as_text=True).splitlines()
     assert download.status_code == 200 and len(lines) == dataset.sample_count
@@ -117,7 +121,7 @@ def test_glaive_sharegpt_imports_as_300_conversations_153_with_a_call(app, signe
     assert dataset.name == "glaive_toolcall_en_demo" and dataset.source_format
     assert dataset.sample_count == 300 and dataset.stats["with_call"] == 153
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "First 10 rows" in page
+    assert "Rows 1–20 of 300." in page and "Page 1 of 15" in page
 
 
 @pytest.mark.parametrize(

@@ -313,3 +313,56 @@ def test_hf_router_needs_a_token():
 def test_endpoint_repr_hides_the_key():
     endpoint = openai_endpoint("http://127.0.0.1:1/v1", api_key=SECRET_KEY)
     assert SECRET_KEY not in repr(endpoint) and SECRET_KEY not in str(endpoint)
+
+
+# --- empty streams: the error (or the answer) comes from asking the same request whole ---------------
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_a_prompt_longer_than_the_servers_context_says_so(llama_server_url, kind):
+    # llama.cpp's server answers this streamed request with 200 and an empty stream; asked whole, it says why.
+    endpoint = ENDPOINT_KINDS[kind](llama_server_url)
+    too_long = [{"role": "user", "content": "word " * 3000}]
+    with pytest.raises(ServingError, match=r"HTTP 400.*maximum context length is 2048 tokens"):
+        remote.chat(endpoint, too_long, GREEDY)
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_a_server_whose_streaming_is_broken_still_answers(kind):
+    seen = []
+
+    def streams_nothing(request):
+        if json.loads(request.body).get("stream"):
+            return HTTPAnswer(200, "", {"Content-Type": "text/event-stream"})
+        whole = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "call_9",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                            }
+                        ],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37},
+        }
+        return HTTPAnswer(200, json.dumps(whole), {"Content-Type": "application/json"})
+
+    with serve_http(streams_nothing, seen) as base_url:
+        endpoint = ENDPOINT_KINDS[kind](f"{base_url}/v1", model_id="m")
+        result = remote.chat(endpoint, [{"role": "user", "content": "Oslo?"}], GREEDY, tools=[WEATHER_TOOL])
+    assert result.tool_calls == [ToolCall(name="get_weather", arguments={"city": "Oslo"}, id="call_9")]
+    assert (result.prompt_tokens, result.completion_tokens, result.finish_reason) == (30, 7, "tool_calls")
+    assert [json.loads(r.body).get("stream", False) for r in seen] == [True, False]

@@ -196,8 +196,10 @@ def test_sft_run_trains_exports_registers_pushes_and_the_model_answers(app, setu
             and run.hub_push["url"]
             and "error" not in run.hub_push
         )
-    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    page = client.get(f"/runs/{run_id}?answers=all").get_data(as_text=True)
     assert "every 2s" not in page and "Registered models" in page and "<svg" in page
+    assert "Held-out answers" in page and f"All {run.evaluation['eval_rows']}" in page  # one per row
+    assert page.count("Sample at step 5:") >= 2  # the model's answers to held-out requests, in the log
     # The log tail: the trainer's steps, the export's stages, the registration.
     assert "step 5/5" in page and "Export: converting" in page and "Registered model(s)" in page
 

@@ -1,0 +1,26 @@
+"""JSON from outside (forms, uploads, API bodies, model output), parsed without ever raising anything
+but `ValueError`.
+
+`json.loads` raises `RecursionError` for absurd nesting (`[[[[…` a few thousand deep, a few KB of text),
+which no `except ValueError` catches: every parse of untrusted text goes through `loads` here, so such
+input is a clear "nested too deeply" instead of a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def loads(text: str | bytes, *, allow_constants: bool = True) -> Any:
+    """`json.loads`; nesting too deep (and, unless allowed, NaN / Infinity) raise `ValueError`."""
+    try:
+        if allow_constants:
+            return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
