@@ -8,8 +8,16 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SelectMultipleField
 from wtforms.validators import Optional, ValidationError
 
+from app.models.base import utcnow
+
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+
+
+def today() -> date:
+    """Today in UTC, the calendar the stored times use (`date.today()` is local: west of UTC it would
+    drop this evening's messages from the default window)."""
+    return utcnow().date()
 
 
 class AnalyticsFilterForm(FlaskForm):
@@ -30,6 +38,6 @@ class AnalyticsFilterForm(FlaskForm):
             raise ValidationError(f"Pick at most {MAX_DAYS} days.")
 
     def date_range(self) -> tuple[date, date]:
-        end = self.end.data or date.today()
+        end = self.end.data or today()
         start = self.start.data or end - timedelta(days=DEFAULT_DAYS - 1)
         return start, end

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import Response, render_template, request, url_for
@@ -11,7 +11,7 @@ from flask_login import login_required
 from app.analytics import bp
 from app.analytics.charts import daily_chart_svg
 from app.analytics.export import STATS_COLUMNS, stats_csv, stats_row
-from app.analytics.forms import AnalyticsFilterForm
+from app.analytics.forms import AnalyticsFilterForm, today
 from app.analytics.metrics import daily_series, model_stats, series_by_model
 from app.analytics.queries import AnalyticsFilter, models_with_messages, source_choices, user_records
 from app.chat.services import user_tags
@@ -25,7 +25,7 @@ def _filters() -> tuple[AnalyticsFilterForm, AnalyticsFilter]:
     form.models.choices = models_with_messages()
     form.source.choices = source_choices()
     if not form.validate():
-        end = date.today()
+        end = today()
         return form, AnalyticsFilter(start=end - timedelta(days=29), end=end)
     start, end = form.date_range()
     known = {value for value, _ in form.source.choices}

@@ -1,4 +1,5 @@
-"""Save a chat reply, corrected where needed, as a training example in one of the user's SFT datasets."""
+"""Save a chat reply, corrected where needed, as a training example: an SFT row, or a DPO pair whose
+rejected answer is the model's reply, in a new dataset or one of the user's own of that kind."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from app.chat.examples import (
     answer_problems,
     calls_as_text,
     offered_tools,
+    pair_problems,
     parse_calls,
+    preference_row,
     training_row,
 )
 from app.chat.forms import SaveExampleForm
@@ -23,7 +26,9 @@ from app.models import ChatMessage, ChatSession, Dataset, DatasetKind, DatasetSt
 from app.ownership import get_owned_child_or_404, get_owned_or_404, owned
 
 UNPROCESSABLE = 422
-LAST_DATASET_KEY = "example_dataset_id"  # the dataset picked last time is picked again
+LAST_DATASET_KEY = "example_dataset_id"  # the dataset and kind picked last time are picked again
+LAST_KIND_KEY = "example_kind"
+KIND_NAMES = {DatasetKind.SFT.value: "SFT rows", DatasetKind.DPO.value: "preference pairs (DPO)"}
 
 
 @bp.route("/<int:session_id>/messages/<int:message_id>/example", methods=["GET", "POST"])
@@ -35,33 +40,45 @@ def save_example(session_id: int, message_id: int):
         return render_template(
             "chat/_error.html", message="Only a finished reply can be saved."
         ), UNPROCESSABLE
-    targets = _sft_datasets()
+    targets = _target_datasets()
     form = SaveExampleForm()
-    form.dataset.choices = [("new", "A new dataset")] + [(str(d.id), d.name) for d in targets]
+    form.dataset.choices = [("new", "A new dataset")] + [
+        (str(d.id), f"{d.name} ({d.kind.upper()})") for d in targets
+    ]
     if not form.is_submitted():
         answer = answer_of(message)
         form.content.data, form.calls.data = answer.content, calls_as_text(answer.calls)
+        form.kind.data = session.get(LAST_KIND_KEY, DatasetKind.SFT.value)
         form.dataset.data = str(session.get(LAST_DATASET_KEY, "new"))
         form.new_name.data = f"{chat.title} examples"[:100]
         return _form(form, chat, message)
     if not form.validate():
         return _form(form, chat, message, sum(form.errors.values(), [])), UNPROCESSABLE
+    kind = form.kind.data
     calls, problems = parse_calls(form.calls.data or "")
     answer = Answer((form.content.data or "").strip(), calls)
     tools = offered_tools(chat)  # for NL → API sessions this builds the spec's tools: once per request
     problems = problems or answer_problems(tools, answer)
+    if not problems and kind == DatasetKind.DPO.value:
+        problems = pair_problems(chat, message, answer)
     target = next((d for d in targets if str(d.id) == form.dataset.data), None)
     if form.dataset.data != "new" and target is None:
-        problems.append("Pick one of your SFT datasets, or a new one.")
+        problems.append("Pick one of your datasets, or a new one.")
+    elif target is not None and target.kind != kind:
+        problems.append(
+            f"“{target.name}” holds {KIND_NAMES[target.kind]}: "
+            f"pick a dataset of {KIND_NAMES[kind]}, or a new one."
+        )
     if problems:
         return _form(form, chat, message, problems), UNPROCESSABLE
-    row = training_row(chat, message, answer, form.split.data, tools)
+    make_row = preference_row if kind == DatasetKind.DPO.value else training_row
+    row = make_row(chat, message, answer, form.split.data, tools)
     try:
         if target is None:
             target = store_rows(
                 current_user.id,
                 unique_name(form.new_name.data or f"{chat.title} examples"),
-                DatasetKind.SFT.value,
+                kind,
                 [row],
                 source="chat",
                 source_format="toolsmith",
@@ -73,6 +90,7 @@ def save_example(session_id: int, message_id: int):
     except DatasetError as exc:
         return _form(form, chat, message, [p.message for p in exc.problems]), UNPROCESSABLE
     session[LAST_DATASET_KEY] = target.id
+    session[LAST_KIND_KEY] = kind
     return render_template(
         "chat/_example_saved.html",
         dataset=target,
@@ -81,9 +99,9 @@ def save_example(session_id: int, message_id: int):
     )
 
 
-def _sft_datasets() -> list[Dataset]:
+def _target_datasets() -> list[Dataset]:
     query = owned(Dataset).where(
-        Dataset.kind == DatasetKind.SFT.value, Dataset.status == DatasetStatus.READY.value
+        Dataset.kind.in_(list(KIND_NAMES)), Dataset.status == DatasetStatus.READY.value
     )
     return list(db.session.execute(query.order_by(Dataset.created_at.desc())).scalars())
 

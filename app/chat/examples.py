@@ -86,15 +86,8 @@ def answer_problems(tools: list[dict[str, Any]], answer: Answer) -> list[str]:
     ]
 
 
-def training_row(
-    session: ChatSession,
-    message: ChatMessage,
-    answer: Answer,
-    split: str,
-    tools: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """An SFT row: system prompt, the turns before `message`, and `answer` as the assistant's reply.
-    `tools`: the session's offered tools when the caller has them already (`offered_tools`)."""
+def prompt_messages(session: ChatSession, message: ChatMessage) -> list[dict[str, Any]]:
+    """What the model saw before `message`: the system prompt and the turns before it (not replaced ones)."""
     messages: list[dict[str, Any]] = []
     if session.system_prompt.strip():
         messages.append({"role": "system", "content": session.system_prompt.strip()})
@@ -106,11 +99,69 @@ def training_row(
         converted = _as_row_message(turn)
         if converted is not None:
             messages.append(converted)
-    messages.append(_assistant(answer.content, answer.calls))
+    return messages
+
+
+def training_row(
+    session: ChatSession,
+    message: ChatMessage,
+    answer: Answer,
+    split: str,
+    tools: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An SFT row: system prompt, the turns before `message`, and `answer` as the assistant's reply.
+    `tools`: the session's offered tools when the caller has them already (`offered_tools`)."""
     row: dict[str, Any] = {
-        "messages": messages,
+        "messages": [*prompt_messages(session, message), _assistant(answer.content, answer.calls)],
         "tools": offered_tools(session) if tools is None else tools,
         "meta": {"source": "chat", "model": message.model_name or "", "session": session.id},
+    }
+    if split == "eval":
+        row["split"] = "eval"
+    return row
+
+
+def pair_problems(session: ChatSession, message: ChatMessage, answer: Answer) -> list[str]:
+    """Why `answer` and the model's own reply cannot make a preference pair (chosen vs rejected)."""
+    prompt = prompt_messages(session, message)
+    if not prompt or prompt[-1]["role"] != "user":
+        return [
+            "A preference pair answers a user message, and this reply follows a tool result: "
+            "save it as an SFT row."
+        ]
+    rejected = answer_of(message)
+    if not rejected.content and not rejected.calls:
+        return ["The model's reply is empty, so it cannot be the rejected answer of a pair."]
+    if rejected == answer:
+        return [
+            "For a preference pair, fix the answer first: the model's reply is the rejected one, "
+            "so the chosen one must differ."
+        ]
+    return []
+
+
+def preference_row(
+    session: ChatSession,
+    message: ChatMessage,
+    answer: Answer,
+    split: str,
+    tools: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A DPO row: the same prompt, `answer` chosen and the model's reply as it was rejected.
+
+    This is the pair DPO learns most from: the model's own mistake next to its correction."""
+    rejected = answer_of(message)
+    row: dict[str, Any] = {
+        "prompt": prompt_messages(session, message),
+        "chosen": [_assistant(answer.content, answer.calls)],
+        "rejected": [_assistant(rejected.content, rejected.calls)],
+        "tools": offered_tools(session) if tools is None else tools,
+        "meta": {
+            "source": "chat",
+            "model": message.model_name or "",
+            "session": session.id,
+            "rejection": "chat",
+        },
     }
     if split == "eval":
         row["split"] = "eval"

@@ -130,8 +130,16 @@ class CompareForm(FlaskForm):
 
 
 class SaveExampleForm(FlaskForm):
-    """Save a reply, as corrected, to an SFT dataset. `dataset` is "new" or one of the user's ids."""
+    """Save a reply, as corrected, to a dataset of its kind. `dataset` is "new" or one of the user's ids."""
 
+    kind = SelectField(
+        "Save as",
+        choices=[
+            ("sft", "SFT row: the answer as fixed"),
+            ("dpo", "Preference pair (DPO): the fixed answer chosen, the model's reply rejected"),
+        ],
+        default="sft",
+    )
     dataset = SelectField("Dataset", choices=[], validate_choice=False)
     new_name = StringField("New dataset's name", validators=[Optional(), Length(max=100)])
     split = SelectField("Split", choices=[("train", "Train"), ("eval", "Eval (held out)")], default="train")

@@ -100,7 +100,9 @@ def validate_dpo_row(row: Any) -> list[str]:
         elif isinstance(answer[0], dict) and answer[0].get("role") != "assistant":
             problems.append(f"{key}[0] must be an assistant message, not {_short(answer[0].get('role'))}.")
         else:
-            problems.extend(_conversation_problems(answer, key, offered))
+            # A rejected answer may call a function that was never offered: that is one of the mistakes
+            # a preference pair teaches away (a chat reply saved with its correction, for one).
+            problems.extend(_conversation_problems(answer, key, offered if key == "chosen" else set()))
     problems.extend(_extra_problems(row))
     return problems
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ class LocalModelHolder:
         self.n_ctx = n_ctx
         self._models: OrderedDict[str, _Loaded] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Close the models when the holder goes, or at exit at the latest: a `Llama` left to the
+        # interpreter's teardown frees itself after llama_cpp's module is gone (a TypeError on stderr).
+        weakref.finalize(self, _close_all, self._models)
 
     def loaded_paths(self) -> list[str]:
         with self._cache_lock:
@@ -171,6 +175,12 @@ class LocalModelHolder:
             finish_reason=finish_reason,
             stopped_early=stopped_early,
         )
+
+
+def _close_all(models: OrderedDict[str, _Loaded]) -> None:
+    while models:
+        _, loaded = models.popitem()
+        loaded.llama.close()
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ BPE tokenizer is a far better estimate than characters / 4, and loading only the
 
 from __future__ import annotations
 
+import atexit
 import threading
 from functools import lru_cache
 from typing import Any
@@ -19,7 +20,10 @@ def _vocab() -> Any:
 
     from app.serving.default_model import default_gguf_path
 
-    return Llama(model_path=str(default_gguf_path()), vocab_only=True, verbose=False)
+    vocab = Llama(model_path=str(default_gguf_path()), vocab_only=True, verbose=False)
+    # Freed before the interpreter's teardown, which would run `Llama.__del__` after llama_cpp is gone.
+    atexit.register(vocab.close)
+    return vocab
 
 
 def count_tokens(text: str) -> int | None:

@@ -6,10 +6,13 @@ import csv
 import html
 import io
 import re
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
+from app.analytics.forms import today
 from app.extensions import db
 from app.models import ChatMessage, ChatSession, ChatSessionTag, LLMModel, utcnow
 
@@ -214,3 +217,16 @@ def test_source_filter_splits_chat_api_and_each_token(app, signed_in, default_mo
     assert "API token “ci”" in page and "“theirs”" not in page
     exported = client.get(f"/analytics/export.csv?source=token:{bot_id}").get_data(as_text=True)
     assert list(csv.reader(io.StringIO(exported)))[1][1] == "5"
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT+12", "Etc/GMT-14"])  # UTC-12 and UTC+14
+def test_the_default_window_ends_today_in_utc_whatever_the_local_zone(zone, monkeypatch):
+    """Stored times are UTC: a window ending on the local date would drop (or run past) today's rows.
+    At any hour one of the two zones is on another date than UTC, so this test fails on local dates."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert today() == datetime.now(UTC).date()
+    finally:
+        monkeypatch.undo()
+        time.tzset()

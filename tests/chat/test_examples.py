@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.datasets.rows import validate_sft_row
+from app.datasets.rows import validate_dpo_row, validate_sft_row
 from app.extensions import db
 from app.models import Dataset
 from tests.chat.conftest import htmx_post, message_row, new_session, save_settings, send, stream_events
@@ -103,7 +103,7 @@ WRONG_ANSWERS = [
     ({"calls": '"get_weather"'}, "The calls must be a list"),
     ({"calls": "", "content": "   "}, "The answer needs words or at least one call."),
     ({"calls": json.dumps(FIXED_CALL), "split": "test"}, "Not a valid choice"),
-    ({"calls": json.dumps(FIXED_CALL), "dataset": "999999"}, "Pick one of your SFT datasets"),
+    ({"calls": json.dumps(FIXED_CALL), "dataset": "999999"}, "Pick one of your datasets"),
     ({"calls": json.dumps(FIXED_CALL), "content": "x" * 40_000}, "32000"),
 ]
 
@@ -134,5 +134,61 @@ def test_another_users_reply_and_dataset_are_out_of_reach(app, weather_reply, si
     mallory_reply = send(mallory, mallory_session, "Hello")
     stream_events(mallory, mallory_reply)
     refused = save(mallory, mallory_session, mallory_reply, dataset=str(alices.id), content="Hi!")
-    assert refused.status_code == 422 and "Pick one of your SFT datasets" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Pick one of your datasets" in refused.get_data(as_text=True)
     assert [d.sample_count for d in stored(app)] == [1]
+
+
+def test_a_fixed_reply_becomes_a_preference_pair_with_the_models_reply_rejected(app, weather_reply):
+    client, session_id, reply_id = weather_reply
+    (model_call,) = [
+        {"name": c["name"], "arguments": c["arguments"]} for c in message_row(app, reply_id).tool_calls
+    ]
+    fixed = FIXED_CALL if model_call != FIXED_CALL[0] else [{**model_call, "arguments": {"city": "Bergen"}}]
+
+    unchanged = save(client, session_id, reply_id, kind="dpo", calls=json.dumps([model_call]))
+    assert unchanged.status_code == 422 and "fix the answer first" in unchanged.get_data(as_text=True)
+    saved = save(client, session_id, reply_id, kind="dpo", calls=json.dumps(fixed), new_name="Weather pairs")
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    (dataset,) = stored(app)
+    assert (dataset.name, dataset.kind, dataset.sample_count) == ("Weather pairs", "dpo", 1)
+    (row,) = file_rows(dataset)
+    assert validate_dpo_row(row) == []
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+    assert row["chosen"][0]["tool_calls"] == [{"type": "function", "function": fixed[0]}]
+    assert row["rejected"][0]["tool_calls"] == [{"type": "function", "function": model_call}]
+    assert row["meta"]["rejection"] == "chat"
+
+    # The kind picked is remembered; a row of the other kind cannot go into this dataset.
+    form = client.get(f"/chat/{session_id}/messages/{reply_id}/example").get_data(as_text=True)
+    assert '<option value="dpo" selected>' in form and f'<option value="{dataset.id}" selected>' in form
+    mixed = save(client, session_id, reply_id, kind="sft", dataset=str(dataset.id), calls=json.dumps(fixed))
+    assert mixed.status_code == 422 and "holds preference pairs (DPO)" in mixed.get_data(as_text=True)
+
+    # A reply to a tool result has no user message to end the prompt with: SFT only.
+    result = htmx_post(
+        client,
+        f"/chat/{session_id}/messages/{reply_id}/tool-result",
+        {"call_id": message_row(app, reply_id).tool_calls[0]["id"], "content": '{"temperature": 7}'},
+    )
+    follow_up = int(result.get_data(as_text=True).split('sse-connect="/chat/messages/')[1].split("/")[0])
+    stream_events(client, follow_up)
+    after_tool = save(client, session_id, follow_up, kind="dpo", content="It is 7 °C.")
+    assert after_tool.status_code == 422 and "follows a tool result" in after_tool.get_data(as_text=True)
+    assert [d.sample_count for d in stored(app)] == [1]
+
+
+def test_a_rejected_answer_may_call_a_function_that_was_never_offered():
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    invented = {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "get_forecast", "arguments": {}}}
+    ]}  # fmt: skip
+    good = {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {}}}
+    ]}  # fmt: skip
+    prompt = [{"role": "user", "content": "Weather?"}]
+    row = {"prompt": prompt, "chosen": [good], "rejected": [invented], "tools": tools}
+    assert validate_dpo_row(row) == []
+    problems = validate_dpo_row({**row, "chosen": [invented], "rejected": [good]})
+    assert problems == [
+        "chosen[0].tool_calls[0]: calls 'get_forecast', which is not in tools (offered: get_weather)."
+    ]
