@@ -38,7 +38,7 @@ def compare():
             abort(400)
         return render_template("chat/compare_new.html", form=form), UNPROCESSABLE
     spec = services.owned_spec(form.spec.data) if form.spec.data else None
-    group = start_comparison(form.models.data, spec, form.tool_choice.data, form.content.data.strip())
+    group = start_comparison(form.models.data, spec, form, form.content.data.strip())
     return redirect(url_for("chat.comparison", group=group))
 
 
@@ -75,8 +75,9 @@ def _comparison_page(group: str, sessions: list[ChatSession], form: MessageForm 
     )
 
 
-def start_comparison(model_ids: list[int], spec, tool_choice: str, text: str) -> str:
-    """One session per model (same tools and tool choice), the prompt sent to each; the group's id."""
+def start_comparison(model_ids: list[int], spec, settings: CompareForm, text: str) -> str:
+    """One session per model (same tools, tool choice, system prompt and sampling), the prompt sent to
+    each; the group's id."""
     group = secrets.token_hex(4)
     models = [services.usable_model(model_id) for model_id in dict.fromkeys(model_ids)]
     for model in models:
@@ -84,7 +85,11 @@ def start_comparison(model_ids: list[int], spec, tool_choice: str, text: str) ->
             abort(404)
     for model in models:
         chat = services.create_session(model, ChatMode.CHAT, None)
-        chat.tool_choice = tool_choice
+        chat.tool_choice = settings.tool_choice.data
+        chat.system_prompt = (settings.system_prompt.data or "").strip()
+        chat.temperature = settings.temperature.data or 0.0
+        if settings.max_tokens.data:
+            chat.max_tokens = settings.max_tokens.data
         if spec is not None:
             services.attach_spec_tools(chat, spec)
         services.set_tags(chat, [TAG_PREFIX + group])

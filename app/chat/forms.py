@@ -13,6 +13,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import NumberInput
 
 from app.chat.services import MAX_MESSAGE_CHARS
 from app.form_fields import CheckboxesField
@@ -112,6 +113,20 @@ class CompareForm(FlaskForm):
     models = CheckboxesField("Models", coerce=int)
     spec = SelectField("Tools from a spec", coerce=_optional_int, validators=[Optional()])
     tool_choice = SelectField("Tool choice", choices=TOOL_CHOICES, default="auto")
+    system_prompt = TextAreaField("System prompt", validators=[Optional(), Length(max=8000)])
+    temperature = FloatField(
+        "Temperature",
+        default=0.0,
+        validators=[Optional(), NumberRange(0.0, 2.0)],
+        widget=NumberInput(step="0.05", min=0, max=2),
+        description="0 (greedy) compares each model's most likely answer, the same on every run.",
+    )
+    max_tokens = IntegerField(
+        "Max tokens",
+        validators=[Optional(), NumberRange(1, 8192)],
+        widget=NumberInput(min=1, max=8192),
+        description="Empty: each model's own default.",
+    )
     content = TextAreaField(
         "Prompt",
         validators=[

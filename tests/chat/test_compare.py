@@ -26,7 +26,14 @@ def test_one_prompt_two_models_local_and_remote_side_by_side(
     form = admin.get("/chat/compare").get_data(as_text=True)
     assert "SmolLM2" in form and "llama.cpp server" in form
 
-    response = compare(admin, models=[str(default_model_id), str(remote_id)], content="Name a colour.")
+    response = compare(
+        admin,
+        models=[str(default_model_id), str(remote_id)],
+        content="Name a colour.",
+        system_prompt="Answer in one word.",
+        temperature="0.2",
+        max_tokens="24",
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
     location = response.headers["Location"]
     page = admin.get(location).get_data(as_text=True)
@@ -43,6 +50,9 @@ def test_one_prompt_two_models_local_and_remote_side_by_side(
         sessions = list(db.session.execute(db.select(ChatSession)).scalars())
         assert len(sessions) == 2 and len({tuple(s.tags) for s in sessions}) == 1
         assert sessions[0].tags[0].startswith("compare:")
+        settings = {(s.system_prompt, s.temperature, s.max_tokens) for s in sessions}
+        assert settings == {("Answer in one word.", 0.2, 24)}  # the same for every model
+    assert all(r.completion_tokens <= 24 for r in replies)
 
     # A follow-up goes to both sessions; the finished answers are now cards, the new ones stream.
     assert post_form(admin, f"{location}/messages", {"content": "And another?"}).status_code == 302
@@ -66,12 +76,10 @@ def test_tools_from_a_spec_go_to_every_model_and_local_calls_are_checked(app, si
         models=[str(default_model_id), str(twin_id)],
         spec=str(spec_id_of(app, "petstore")),
         tool_choice="required",
+        temperature="0",  # greedy (the default too): a sampled call could run past 128 tokens, cut
         content="Get the pet with id 42.",
     )
     assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
-    with app.app_context():  # greedy: sampled at 0.7 a call can run past the twin's 128 tokens, cut
-        db.session.execute(db.update(ChatSession).values(temperature=0.0))
-        db.session.commit()
     pending = [
         int(i) for i in STREAM.findall(client.get(response.headers["Location"]).get_data(as_text=True))
     ]
@@ -100,6 +108,10 @@ def test_bad_comparisons_are_refused_and_store_nothing(app, signed_in, default_m
         ({"models": [str(default_model_id), str(private_id)], "content": "hi"}, "not a valid choice"),
         ({"models": [str(default_model_id)] * 2, "content": "   "}, "Type a prompt."),
         ({"models": [str(default_model_id)] * 2, "content": "x" * 40_000}, "At most"),
+        ({"models": [str(default_model_id)] * 2, "content": "hi", "temperature": "5"}, "between 0.0 and 2.0"),
+        ({"models": [str(default_model_id)] * 2, "content": "hi", "temperature": "hot"}, "Not a valid float"),
+        ({"models": [str(default_model_id)] * 2, "content": "hi", "max_tokens": "0"}, "between 1 and 8192"),
+        ({"models": [str(default_model_id)] * 2, "content": "hi", "system_prompt": "x" * 9000}, "8000"),
     ]
     for fields, message in cases:
         response = compare(alice, **fields)
