@@ -56,6 +56,8 @@ STATS_COLUMNS: list[tuple[str, Callable[[ModelStats], str]]] = [
     ("Validity", lambda s: _percent(s.validity_rate)),
     ("Constrained validity", lambda s: _percent(s.constrained_validity_rate)),
     ("Unconstrained validity", lambda s: _percent(s.unconstrained_validity_rate)),
+    ("Rated good", lambda s: _count(s.rated_good)),
+    ("Rated bad", lambda s: _count(s.rated_bad)),
     ("First message (UTC)", lambda s: _timestamp(s.first_at)),
     ("Last message (UTC)", lambda s: _timestamp(s.last_at)),
 ]

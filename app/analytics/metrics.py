@@ -25,6 +25,7 @@ class MessageRecord:
     tool_calls_valid: bool | None  # None when no tool calls; True when all calls valid
     constrained: bool | None  # grammar-constrained decoding used (None = no tools)
     status: str  # "complete" | "stopped" | "error"
+    rating: int | None = None  # the user's verdict in the chat: 1 good, -1 bad (API answers have none)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ class ModelStats:
     unconstrained_validity_rate: float | None
     first_at: datetime
     last_at: datetime
+    rated_good: int = 0
+    rated_bad: int = 0
+
+    @property
+    def good_rate(self) -> float | None:
+        """Share of the rated replies rated good."""
+        return _rate(self.rated_good, self.rated_good + self.rated_bad)
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,8 @@ def _stats_for(model_id: int | None, model_name: str, records: Sequence[MessageR
         unconstrained_validity_rate=_rate(valid(unconstrained), len(unconstrained)),
         first_at=min(r.created_at for r in records),
         last_at=max(r.created_at for r in records),
+        rated_good=sum(1 for r in records if r.rating == 1),
+        rated_bad=sum(1 for r in records if r.rating == -1),
     )
 
 

@@ -62,7 +62,7 @@ def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
     records = []
     if filters.wants_chat:
         rows = db.session.execute(query).scalars()
-        records = [_record(row, tool_calls=len(row.tool_calls or [])) for row in rows]
+        records = [_record(row, tool_calls=len(row.tool_calls or []), rating=row.rating) for row in rows]
     if filters.wants_api:
         records.extend(_api_records(filters))
         records.sort(key=lambda record: record.created_at)
@@ -83,7 +83,7 @@ def _api_records(filters: AnalyticsFilter) -> list[MessageRecord]:
     return [_record(row, tool_calls=row.tool_calls) for row in rows]
 
 
-def _record(message: ChatMessage | ApiRequest, tool_calls: int) -> MessageRecord:
+def _record(message: ChatMessage | ApiRequest, tool_calls: int, rating: int | None = None) -> MessageRecord:
     """A chat reply or an API answer: both rows carry the same figures under the same names."""
     return MessageRecord(
         model_id=message.model_id,
@@ -98,6 +98,7 @@ def _record(message: ChatMessage | ApiRequest, tool_calls: int) -> MessageRecord
         tool_calls_valid=message.tool_calls_valid,
         constrained=message.constrained,
         status=message.status,
+        rating=rating,
     )
 
 

@@ -100,6 +100,15 @@ class ActionForm(FlaskForm):
     """CSRF only: stop, delete, remove tools."""
 
 
+RATINGS = {"good": 1, "bad": -1, "none": None}
+
+
+class RatingForm(FlaskForm):
+    """Rate a reply good or bad; "none" takes the rating back."""
+
+    rating = StringField(validators=[InputRequired(), AnyOf(list(RATINGS))])
+
+
 class ModeForm(FlaskForm):
     mode = SelectField(choices=MODES, validators=[AnyOf([m for m, _ in MODES])])
 

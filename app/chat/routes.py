@@ -7,9 +7,11 @@ from flask_login import login_required
 
 from app.chat import bp, services
 from app.chat.forms import (
+    RATINGS,
     ActionForm,
     MessageForm,
     NewSessionForm,
+    RatingForm,
     RenameForm,
     SettingsForm,
     TagsForm,
@@ -275,6 +277,28 @@ def regenerate(session_id: int, message_id: int):
     if not htmx:
         return redirect(url_for("chat.session", session_id=chat.id))
     return render_template("chat/_message.html", m=reply, session=chat, action_form=ActionForm())
+
+
+@bp.route("/<int:session_id>/messages/<int:message_id>/rating", methods=["POST"])
+@login_required
+def rate(session_id: int, message_id: int):
+    """Mark a finished reply good or bad (or neither again); Analytics counts the ratings per model."""
+    chat = get_owned_or_404(ChatSession, session_id)
+    message = get_owned_child_or_404(ChatMessage, message_id, ChatSession, ChatMessage.session_id)
+    form = RatingForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return render_template("chat/_error.html", message="Rate a reply good, bad or none."), UNPROCESSABLE
+    if message.session_id != chat.id or message.role != "assistant" or not message.is_final:
+        return render_template(
+            "chat/_error.html", message="Only a finished reply can be rated."
+        ), UNPROCESSABLE
+    message.rating = RATINGS[form.rating.data]
+    db.session.commit()
+    if not htmx:
+        return redirect(url_for("chat.session", session_id=chat.id) + f"#msg-{message.id}")
+    return render_template("chat/_rating.html", m=message, action_form=ActionForm())
 
 
 @bp.route("/<int:session_id>/export.<any(json, md):extension>")

@@ -58,5 +58,3 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
-
-
