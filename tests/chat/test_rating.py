@@ -7,8 +7,15 @@ import io
 
 from app.analytics.metrics import model_stats
 from tests.analytics.conftest import make_record
-from tests.chat.conftest import PINNED_PROMPT, htmx_post, message_row, new_session, save_settings, send
-from tests.chat.conftest import stream_events
+from tests.chat.conftest import (
+    PINNED_PROMPT,
+    htmx_post,
+    message_row,
+    new_session,
+    save_settings,
+    send,
+    stream_events,
+)
 
 
 def rate(client, session_id: int, message_id: int, rating: str):

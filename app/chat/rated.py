@@ -1,0 +1,145 @@
+"""Rated replies: every reply the user rated, newest first, and the good ones saved as an SFT dataset.
+
+Rating as you chat is the cheapest feedback there is; this page turns it into training data in one step
+(the good replies, as they were, with their conversations and tools), and lists the bad ones with a link
+to each, where *Save as training example* can record the correction as a preference pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length
+
+from app.chat import bp
+from app.chat.examples import answer_of, answer_problems, offered_tools, training_row
+from app.chat.forms import RATINGS
+from app.datasets.services import DatasetError, store_rows, unique_name
+from app.extensions import db
+from app.models import ChatMessage, ChatSession, DatasetKind
+
+SHOWN = 100  # rows on the page; saving takes every good reply up to MAX_SAVED
+MAX_SAVED = 5000
+UNPROCESSABLE = 422
+
+
+class SaveRatedForm(FlaskForm):
+    name = StringField("Dataset name", validators=[InputRequired("Name the dataset."), Length(max=100)])
+
+
+def rated_query(rating: int | None, model_id: int | None = None) -> sa.Select:
+    """The user's rated replies (one verdict, or both), newest first; only their own sessions match."""
+    query = (
+        sa.select(ChatMessage)
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(ChatSession.owner_id == current_user.id, ChatMessage.role == "assistant")
+        .order_by(ChatMessage.id.desc())
+    )
+    query = query.where(ChatMessage.rating == rating if rating else ChatMessage.rating.is_not(None))
+    return query.where(ChatMessage.model_id == model_id) if model_id else query
+
+
+@bp.route("/rated")
+@login_required
+def rated():
+    return _page(SaveRatedForm(formdata=None, name="Rated good replies"))
+
+
+@bp.route("/rated/dataset", methods=["POST"])
+@login_required
+def save_rated():
+    """Every good reply (of one model, if picked) as an SFT row in a new dataset."""
+    form = SaveRatedForm()
+    _, model_id = _filters()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _page(form, sum(form.errors.values(), [])), UNPROCESSABLE
+    replies = db.session.execute(rated_query(1, model_id).limit(MAX_SAVED)).scalars()
+    rows, skipped = good_rows(list(replies))
+    if not rows:
+        reasons = ["No good reply can become a row yet: rate some replies 👍 Good first."]
+        if skipped:
+            reasons.append(f"{skipped} skipped: their calls break the tools' schemas.")
+        return _page(form, reasons), UNPROCESSABLE
+    try:
+        dataset = store_rows(
+            current_user.id,
+            unique_name(form.name.data),
+            DatasetKind.SFT.value,
+            rows,
+            source="chat",
+            source_format="toolsmith",
+            options={"from": "rated replies", "skipped": skipped},
+        )
+    except DatasetError as exc:
+        return _page(form, [p.message for p in exc.problems]), UNPROCESSABLE
+    return redirect(url_for("datasets.detail", dataset_id=dataset.id))
+
+
+def good_rows(replies: list[ChatMessage]) -> tuple[list[dict[str, Any]], int]:
+    """SFT rows, oldest first, of the replies whose answer is a usable example; and how many were not."""
+    rows, skipped = [], 0
+    tools_of: dict[int, list[dict[str, Any]]] = {}  # built once per session (a spec's tools cost a parse)
+    for message in sorted(replies, key=lambda m: m.id):
+        session = message.session
+        if session.id not in tools_of:
+            tools_of[session.id] = offered_tools(session)
+        answer = answer_of(message)
+        if answer_problems(tools_of[session.id], answer):
+            skipped += 1
+            continue
+        rows.append(training_row(session, message, answer, "train", tools_of[session.id]))
+    return rows, skipped
+
+
+def _filters() -> tuple[int | None, int | None]:
+    rating = RATINGS.get(request.args.get("rating", ""))
+    model = request.args.get("model", "")
+    return rating, int(model) if model.isdecimal() and len(model) < 10 else None
+
+
+def _prompt_of(message: ChatMessage) -> str:
+    """The user message the reply answered (the last one before it)."""
+    before = [m for m in message.session.messages if m.id < message.id and m.role == "user"]
+    return before[-1].content if before else ""
+
+
+def _rated_models() -> list[tuple[int, str]]:
+    query = (
+        sa.select(ChatMessage.model_id, sa.func.max(ChatMessage.model_name))
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(ChatSession.owner_id == current_user.id, ChatMessage.rating.is_not(None))
+        .where(ChatMessage.model_id.is_not(None))
+        .group_by(ChatMessage.model_id)
+    )
+    return sorted(((mid, name or "") for mid, name in db.session.execute(query)), key=lambda item: item[1])
+
+
+def _page(form: SaveRatedForm, problems: list[str] | None = None) -> str:
+    rating, model_id = _filters()
+    shown = list(db.session.execute(rated_query(rating, model_id).limit(SHOWN)).scalars())
+    counts = dict(
+        db.session.execute(
+            sa.select(ChatMessage.rating, sa.func.count())
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .where(ChatSession.owner_id == current_user.id, ChatMessage.rating.is_not(None))
+            .where(ChatMessage.model_id == model_id if model_id else sa.true())
+            .group_by(ChatMessage.rating)
+        ).all()
+    )
+    return render_template(
+        "chat/rated.html",
+        replies=[(m, _prompt_of(m)) for m in shown],
+        rating=request.args.get("rating", ""),
+        model_id=model_id,
+        models=_rated_models(),
+        counts={"good": counts.get(1, 0), "bad": counts.get(-1, 0)},
+        form=form,
+        problems=problems or [],
+    )
