@@ -60,8 +60,11 @@ def list_sessions(tag: str | None = None, search: str | None = None) -> list[Cha
         query = query.where(
             ChatSession.id.in_(sa.select(ChatSessionTag.session_id).where(ChatSessionTag.tag == tag))
         )
-    if search:
-        query = query.where(ChatSession.title.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    if search:  # the title or any message (replaced ones too: what was said is still worth finding)
+        pattern = f"%{_escape_like(search)}%"
+        in_messages = sa.select(ChatMessage.session_id).where(ChatMessage.content.ilike(pattern, escape="\\"))
+        in_title = ChatSession.title.ilike(pattern, escape="\\")
+        query = query.where(sa.or_(in_title, ChatSession.id.in_(in_messages)))
     return list(db.session.execute(query.limit(200)).scalars())
 
 

@@ -100,3 +100,9 @@ def test_tag_filter_and_search_in_the_sidebar(app, signed_in, default_model_id):
     assert f"/chat/{second}" in page and f'href="/chat/{first}"' not in page
     page = client.get("/chat/?q=weather").get_data(as_text=True)
     assert f"/chat/{first}" in page and f'href="/chat/{second}"' not in page
+    send(client, second, "How wide is a zebra crossing?")  # the search reads messages too
+    page = client.get("/chat/?q=ZEBRA").get_data(as_text=True)
+    assert f"/chat/{second}" in page and f'href="/chat/{first}"' not in page
+    assert f'href="/chat/{second}"' not in client.get("/chat/?q=%25zebra").get_data(as_text=True)
+    mallory, _ = signed_in("mallory@example.com")
+    assert f"/chat/{second}" not in mallory.get("/chat/?q=zebra").get_data(as_text=True)
