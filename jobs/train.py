@@ -112,6 +112,15 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
         outcome.train_tokens,
         outcome.seconds,
     )
+    if outcome.best is not None:
+        if outcome.best.stopped_early:
+            log.info(
+                "Stopped early: the eval loss did not improve for %d evaluations",
+                config.training.early_stopping_patience,
+            )
+        log.info("Kept the best weights: step %d, eval loss %.4f", outcome.best.step, outcome.best.eval_loss)
+    elif config.training.early_stopping_patience:
+        log.info("Early stopping was off: no row is held out to compute an eval loss on")
     with (folder / EVAL_ROWS_FILE).open("w", encoding="utf-8") as handle:
         for held in splits.eval:
             handle.write(json.dumps(held) + "\n")
@@ -120,6 +129,8 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
         "tokens": outcome.train_tokens,
         "seconds": round(outcome.seconds, 1),
     }
+    if outcome.best is not None:
+        result.update(best_step=outcome.best.step, stopped_early=outcome.best.stopped_early)
     if not config.export.quantization_types:
         log.info("No export asked for: the adapter is in %s", outcome.adapter_dir)
         update_run(run_id, stage=RunStage.DONE, finished_at=utcnow(), output_dir=str(folder))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.configs.estimates import MemoryEstimate, ModelFacts, estimate_memory, estimate_seconds, planned_steps
-from app.configs.schema import TrainingConfigSpec, parse_config
+from app.configs.schema import TrainingConfigSpec, evaluation_interval, parse_config
 from app.serving.tool_schema import validate_tool_definitions
 
 Severity = Literal["error", "warning"]
@@ -35,6 +35,7 @@ MOST_EPOCHS = 10
 class DatasetFacts:
     kind: str  # "sft" | "dpo"
     rows: int
+    eval_rows: int = 0  # rows marked as held out (kept out of training whatever the eval split)
     mean_tokens: int | None = None  # per row, with the default tokenizer
     # Rows per length band: {band: rows}, band b holding rows of b * length_band to (b + 1) * length_band
     # tokens (the dataset's figures; None for datasets counted before they kept it).
@@ -306,6 +307,12 @@ def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstima
                 )
     if t.method == "dpo" and not t.dpo_beta > 0:
         yield _error("training.dpo_beta", "DPO beta must be greater than 0.", "dpo_beta_positive")
+    if t.early_stopping_patience is not None and t.early_stopping_patience < 1:
+        yield _error(
+            "training.early_stopping_patience",
+            "Patience is a number of evaluations, at least 1 (empty = no early stopping).",
+            "early_stopping_patience_min",
+        )
 
 
 def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
@@ -367,6 +374,18 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if dataset is not None and dataset.rows > 0:
         yield from _step_count_rules(c, dataset.rows)
         yield from _length_rules(c, dataset)
+    if t.early_stopping_patience and d.eval_split == 0 and (dataset is None or not dataset.eval_rows):
+        yield _warning(
+            "training.early_stopping_patience",
+            "Early stopping watches the eval loss, and with an eval split of 0 "
+            + (
+                "this dataset holds no row out"
+                if dataset
+                else "no row is held out unless the dataset marks some"
+            )
+            + ": it will be off. Set an eval split (0.1 holds out 10%).",
+            "early_stopping_needs_eval",
+        )
 
 
 def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
@@ -394,6 +413,18 @@ def _step_count_rules(c: TrainingConfigSpec, rows: int):
     steps_per_epoch = max(1, math.ceil(train_rows / (t.batch_size * t.gradient_accumulation_steps)))
     steps = t.max_steps if t.max_steps else math.ceil(steps_per_epoch * t.num_epochs)
     epochs = steps / steps_per_epoch
+    interval = evaluation_interval(c)
+    if t.early_stopping_patience and t.early_stopping_patience >= 1 and interval >= 1:
+        evaluations = steps // interval
+        if evaluations <= t.early_stopping_patience:
+            yield _warning(
+                "training.early_stopping_patience",
+                f"{steps} steps evaluated every {interval} make {evaluations} evaluation"
+                f"{'s' if evaluations != 1 else ''}: not enough for a patience of "
+                f"{t.early_stopping_patience} to ever stop the run. "
+                "Evaluate more often (logging.eval_steps) or lower the patience.",
+                "early_stopping_never",
+            )
     if steps < FEWEST_STEPS:
         yield _warning(
             "training.num_epochs" if not t.max_steps else "training.max_steps",
@@ -446,6 +477,10 @@ def _hub_rules(c: TrainingConfigSpec, ctx: LintContext):
 def output_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if c.logging.logging_steps < 1:
         yield _error("logging.logging_steps", "Log at least every 1 step.", "logging_steps_min")
+    if c.logging.eval_steps is not None and c.logging.eval_steps < 1:
+        yield _error(
+            "logging.eval_steps", "Evaluate at least every 1 step (empty = the default).", "eval_steps_min"
+        )
     if not c.export.quantization_types:
         yield _warning(
             "export.quantization_types", "No quantization type: the run will not produce a GGUF.", "no_export"

@@ -77,6 +77,11 @@ class TrainingSection(_Section):
     packing: bool = Field(False, description="Pack short rows together (measured slower on CPU)")
     gradient_checkpointing: bool = Field(False, description="Less memory, ~20% slower")
     dpo_beta: float = Field(0.1, description="DPO: how far the model may move from the reference")
+    early_stopping_patience: int | None = Field(
+        None,
+        description="Stop when the eval loss has not improved for this many evaluations in a row, and keep "
+        "the best weights; empty = train to the end",
+    )
 
 
 class DataSection(_Section):
@@ -104,6 +109,11 @@ class EvaluationSection(_Section):
 class LoggingSection(_Section):
     tensorboard: bool = False
     logging_steps: int = 10
+    eval_steps: int | None = Field(
+        None,
+        description="Evaluate (eval loss, a sample answer) and save a checkpoint every this many steps; "
+        "empty = 5 × logging steps, at least 10",
+    )
 
 
 class ExportSection(_Section):
@@ -223,3 +233,8 @@ def _json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def evaluation_interval(config: TrainingConfigSpec) -> int:
+    """Steps between evaluations and between checkpoints (the same, so the best evaluation has weights)."""
+    return config.logging.eval_steps or max(10, config.logging.logging_steps * 5)

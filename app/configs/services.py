@@ -33,6 +33,7 @@ def user_datasets() -> dict[str, DatasetFacts]:
         row.name: DatasetFacts(
             kind=row.kind,
             rows=row.sample_count,
+            eval_rows=row.eval_count,
             mean_tokens=(row.stats or {}).get("mean_tokens"),
             length_bands=(row.stats or {}).get("length_buckets"),
             length_band=LENGTH_BUCKET,

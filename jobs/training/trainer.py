@@ -27,7 +27,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from app.configs.schema import TrainingConfigSpec
+from app.configs.schema import TrainingConfigSpec, evaluation_interval
 from app.serving.chat_template import TOOL_CHAT_TEMPLATE
 from jobs.training.compact_loss import labelled_positions_only
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
@@ -66,6 +66,14 @@ class TrainOutcome:
     train_tokens: int  # real (non-padding) tokens trained on in this call
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    best: BestWeights | None = None  # with early stopping on: the evaluation whose weights were kept
+
+
+@dataclass
+class BestWeights:
+    step: int
+    eval_loss: float
+    stopped_early: bool  # the eval loss stopped improving before the planned last step
 
 
 def device_settings(config: TrainingConfigSpec) -> dict[str, Any]:
@@ -156,16 +164,23 @@ def common_args(config: TrainingConfigSpec, output_dir: Path, settings: dict[str
         "logging_steps": config.logging.logging_steps,
         "report_to": ["tensorboard"] if config.logging.tensorboard else [],
         "save_strategy": "steps",
-        "save_steps": max(10, config.logging.logging_steps * 5),
-        "save_total_limit": 2,
+        "save_steps": evaluation_interval(config),
+        "save_total_limit": 2,  # with early stopping transformers keeps the best one besides
         "eval_strategy": "steps" if has_eval else "no",
-        "eval_steps": max(10, config.logging.logging_steps * 5) if has_eval else None,
+        "eval_steps": evaluation_interval(config) if has_eval else None,
+        **_early_stopping_args(config, has_eval),
         "seed": config.seed,
         "bf16": settings["bf16_autocast"],
         "use_cpu": not settings["cuda"],
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
     }
+
+
+def _early_stopping_args(config: TrainingConfigSpec, has_eval: bool) -> dict[str, Any]:
+    if not (config.training.early_stopping_patience and has_eval):
+        return {}
+    return {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
 
 
 def train(
@@ -231,6 +246,12 @@ def train(
         )
     callback = _ProgressCallback(hooks, tokens_per_epoch=tokens)
     trainer.add_callback(callback)
+    early_stopping = None
+    if trainer.args.load_best_model_at_end:
+        from transformers import EarlyStoppingCallback
+
+        early_stopping = EarlyStoppingCallback(config.training.early_stopping_patience)
+        trainer.add_callback(early_stopping)
     if hooks.on_sample and splits.eval:
         from jobs.training.samples import SampleCallback
 
@@ -252,6 +273,18 @@ def train(
         train_tokens=round(tokens * max((trainer.state.epoch or 0.0) - callback.start_epoch, 0.0)),
         seconds=time.perf_counter() - started,
         metrics=dict(result.metrics),
+        best=_best_weights(trainer.state, early_stopping),
+    )
+
+
+def _best_weights(state, early_stopping) -> BestWeights | None:
+    if early_stopping is None or state.best_metric is None:
+        return None
+    patience = early_stopping.early_stopping_patience
+    return BestWeights(
+        step=state.best_global_step or 0,
+        eval_loss=float(state.best_metric),
+        stopped_early=early_stopping.early_stopping_patience_counter >= patience,
     )
 
 

@@ -104,6 +104,8 @@ ERROR_CASES = {
         {},
     ),
     "max_length_small": (with_(sft(), "tokenizer.max_length", 8), {}),
+    "early_stopping_patience_min": (with_(sft(), "training.early_stopping_patience", 0), {}),
+    "eval_steps_min": (with_(sft(), "logging.eval_steps", 0), {}),
     "hub_repo_id": (with_(sft(), "export.hub_repo_id", "no slash here"), {}),
     "hub_repo_missing": (with_(sft(), "export.push_to_hub", True), {}),
     "hub_token_missing": (
@@ -119,6 +121,14 @@ WARNING_CASES = {
     "too_few_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.max_steps", 3), {}),
     "too_many_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.num_epochs", 40.0), {}),
     "rows_over_max_length": (with_(sft(), "data.dataset", "long-rows"), {}),
+    "early_stopping_needs_eval": (
+        with_(with_(sft(), "training.early_stopping_patience", 2), "data.eval_split", 0.0),
+        {},
+    ),
+    "early_stopping_never": (
+        with_(with_(sft(), "data.dataset", "tools-sft"), "training.early_stopping_patience", 50),
+        {},
+    ),
     "qlora_needs_cuda": (
         with_(sft(), "training.use_qlora", True),
         {"cuda": CudaCheck(False, "no worker is listening on the train queue.")},
@@ -285,3 +295,16 @@ def test_rows_over_max_length_counts_whole_bands_from_max_length_on(context):
     assert facts.length_fitting(0.9) == 384 and DatasetFacts("sft", 3).length_fitting(0.95) is None
     longer = lint(with_(with_(sft(), "data.dataset", "long-rows"), "tokenizer.max_length", 8192), context)
     assert "rows_over_max_length" not in {f.rule for f in longer.findings}
+
+
+def test_early_stopping_with_held_out_rows_and_enough_evaluations_is_clean(context):
+    config = with_(with_(sft(), "data.dataset", "tools-sft"), "training.early_stopping_patience", 2)
+    config = with_(config, "logging.eval_steps", 5)
+    report = lint(config, context)
+    assert not [f for f in report.findings if "early_stopping" in f.rule], report.findings
+    held_out = {"held-out": DatasetFacts("sft", 400, eval_rows=40)}  # rows marked eval: split 0 is fine
+    marked = with_(
+        with_(with_(config, "data.dataset", "held-out"), "data.eval_split", 0.0), "data.train_split", 0.9
+    )
+    report = lint(marked, _context(context, {"datasets": held_out}))
+    assert "early_stopping_needs_eval" not in {f.rule for f in report.findings}
