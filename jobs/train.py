@@ -66,6 +66,9 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
         error=None,
         cancel_requested=False,
         resumed_from_step=row.step if resume_from else None,
+        best_step=None,
+        best_eval_loss=None,
+        stopped_early=False,
     )
     progress.update(0.02, "Preparing the base model and data")
     base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"])
@@ -119,6 +122,12 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
                 config.training.early_stopping_patience,
             )
         log.info("Kept the best weights: step %d, eval loss %.4f", outcome.best.step, outcome.best.eval_loss)
+        update_run(
+            run_id,
+            best_step=outcome.best.step,
+            best_eval_loss=outcome.best.eval_loss,
+            stopped_early=outcome.best.stopped_early,
+        )
     elif config.training.early_stopping_patience:
         log.info("Early stopping was off: no row is held out to compute an eval loss on")
     with (folder / EVAL_ROWS_FILE).open("w", encoding="utf-8") as handle:

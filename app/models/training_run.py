@@ -55,6 +55,10 @@ class TrainingRun(OwnedMixin, db.Model):
     output_dir: Mapped[str | None] = mapped_column(sa.String(1000))
     last_checkpoint: Mapped[str | None] = mapped_column(sa.String(1000))
     resumed_from_step: Mapped[int | None] = mapped_column()
+    # Early stopping: the evaluation whose weights the run kept, and whether the run ended before its plan.
+    best_step: Mapped[int | None] = mapped_column()
+    best_eval_loss: Mapped[float | None] = mapped_column()
+    stopped_early: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     model_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list)  # registered GGUFs
     evaluation: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)

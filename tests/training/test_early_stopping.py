@@ -71,3 +71,20 @@ def test_the_kept_weights_are_those_of_the_best_evaluation(tiny_model, tmp_path)
     assert kept.keys() == best.keys() and all((kept[k] == best[k]).all() for k in kept)
     if outcome.best.step != outcome.global_step:  # then the last weights differ and were not kept
         assert any((kept[k] != last[k]).any() for k in kept)
+
+
+def test_the_run_page_says_where_the_run_stopped_and_which_weights_it_kept(app, signed_in):
+    from tests.training.test_compare_runs import make_run
+
+    client, user = signed_in()
+    fields = {"stage": "done", "step": 6, "total_steps": 30}
+    stopped = make_run(
+        app, user, "early", "sft_toolbench", best_step=2, best_eval_loss=3.2109, stopped_early=True, **fields
+    )
+    page = client.get(f"/runs/{stopped}").get_data(as_text=True)
+    assert (
+        "stopped early: the eval loss stopped improving · kept the weights of step 2 (eval loss 3.2109)"
+        in page
+    )
+    plain = make_run(app, user, "plain", "sft_toolbench", **fields)
+    assert 'id="best-step"' not in client.get(f"/runs/{plain}").get_data(as_text=True)

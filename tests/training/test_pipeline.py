@@ -206,7 +206,14 @@ def test_sft_run_trains_exports_registers_pushes_and_the_model_answers(app, setu
 
 def test_dpo_run_trains_and_exports(app, setup, tmp_path):
     client, user = setup
-    config_id = save_config(app, user, "tiny dpo", "dpo_basic", max_steps=5, batch_size=2)
+    # Early stopping on but too patient to stop 5 steps: the best evaluation's weights are kept.
+    config_id = save_config(
+        app, user, "tiny dpo", "dpo_basic", max_steps=5, batch_size=2, early_stopping_patience=10
+    )
+    with app.app_context():
+        row = db.session.get(TrainingConfig, config_id)
+        row.config = {**row.config, "logging": {**row.config["logging"], "eval_steps": 2}}
+        db.session.commit()
     response = start(client, config_id, dataset_id(app, "weather-prefs"))
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
@@ -214,6 +221,11 @@ def test_dpo_run_trains_and_exports(app, setup, tmp_path):
     run = the_run(app, run_id)
     assert run.stage == "done", run.error
     assert run.step == 5 and len(run.model_ids) == 2
+    with app.app_context():
+        rows = db.session.execute(db.select(RunMetric).where(RunMetric.run_id == run_id)).scalars().all()
+        evaluated = {m.step: m.eval_loss for m in rows if m.eval_loss is not None}
+    assert set(evaluated) >= {2, 4} and not run.stopped_early  # every 2 steps, and the last one
+    assert run.best_eval_loss == min(evaluated.values()) == evaluated[run.best_step]
     # Evaluated like an SFT run: each held-out pair's prompt, its chosen call expected.
     assert run.evaluation["eval_rows"] > 0 and "tool_call_accuracy" in run.evaluation
 
