@@ -61,6 +61,7 @@ def _message(message: ChatMessage) -> dict[str, Any]:
             tokens_estimated=message.tokens_estimated,
             latency_ms=message.latency_ms,
             ttft_ms=message.ttft_ms,
+            finish_reason=message.finish_reason,
             rating={1: "good", -1: "bad"}.get(message.rating),
         )
     return item

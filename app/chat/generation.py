@@ -186,6 +186,7 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
 
     message.content = result.text
     message.status = MessageStatus.STOPPED if result.stopped_early else MessageStatus.COMPLETE
+    message.finish_reason = (result.finish_reason or "")[:16] or None
     message.prompt_tokens = result.prompt_tokens
     message.completion_tokens = result.completion_tokens
     message.tokens_estimated = result.usage_estimated

@@ -89,6 +89,8 @@ class ChatMessage(db.Model):
     stop_requested: Mapped[bool] = mapped_column(default=False)
     # Regenerate: the old reply stays (Analytics counts it) but leaves the conversation and the prompt.
     replaced: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Why generation ended: "stop", "length" (cut at max tokens), "tool_calls", "stopped" (the button), …
+    finish_reason: Mapped[str | None] = mapped_column(sa.String(16))
     # The user's verdict on a reply: 1 good, -1 bad, None not rated (Analytics shows it per model).
     rating: Mapped[int | None] = mapped_column(sa.SmallInteger)
 

@@ -30,7 +30,9 @@ def test_reply_streams_token_by_token_and_is_stored_whole(app, signed_in, defaul
     save_settings(client, session_id, default_model_id, max_tokens=48)
     reply_id = send(client, session_id, PINNED_PROMPT)
     events = stream_events(client, reply_id)  # also loads the model, so the timing below is generation only
-    assert "Paris" in message_row(app, reply_id).content
+    row = message_row(app, reply_id)
+    assert "Paris" in row.content and row.finish_reason == "stop"
+    assert "cut at max tokens" not in events[-1][2]
 
     session_id = new_session(client, default_model_id)  # no history: a short prompt
     save_settings(client, session_id, default_model_id, max_tokens=200)
@@ -61,12 +63,15 @@ def test_stream_is_started_once(app, signed_in, default_model_id):
     """A reconnecting browser gets the finished card, never a second generation."""
     client, _ = signed_in()
     session_id = new_session(client, default_model_id)
-    save_settings(client, session_id, default_model_id, max_tokens=8)
+    save_settings(client, session_id, default_model_id, max_tokens=4)
     reply_id = send(client, session_id, PINNED_PROMPT)
     stream_events(client, reply_id)
     again = stream_events(client, reply_id)
     assert [event for _, event, _ in again] == ["done"]
     assert message_row(app, reply_id).status == "complete"
+    # 4 tokens cut the answer: the card says so (and how to fix it), the row keeps why it ended.
+    assert message_row(app, reply_id).finish_reason == "length"
+    assert "cut at max tokens" in again[0][2] and "reached its max tokens (4)" in again[0][2]
 
 
 def test_stop_button_ends_generation_and_keeps_the_partial_answer(app, signed_in, default_model_id):

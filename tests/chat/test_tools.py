@@ -124,3 +124,15 @@ def test_invalid_calls_are_flagged_on_the_card(app, signed_in, default_model_id)
     page = client.get(f"/chat/{session_id}").get_data(as_text=True)
     for kind in ("unknown_function", "missing_required", "wrong_type", "bad_enum"):
         assert kind in page
+
+
+def test_a_call_cut_at_max_tokens_says_the_call_was_lost(app, signed_in, default_model_id):
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
+    save_settings(client, session_id, default_model_id, tool_choice="required", max_tokens=6)
+    reply_id = send(client, session_id, "What's the weather in Oslo?")
+    card = stream_events(client, reply_id)[-1][2]
+    row = message_row(app, reply_id)
+    assert (row.finish_reason, row.tool_calls) == ("length", None) and "<tool_call>" in row.content
+    assert "in the middle of a tool call, so the call is lost" in card and "cut at max tokens" in card
