@@ -171,6 +171,9 @@ def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any
         return item
     calls = [(call.name, call.arguments) for call in result.tool_calls]
     correct, reason = case.judge(calls)
+    if result.finish_reason == "length" and not correct:
+        # A call cut in half parses as no call: say so, or "no call" reads as the model choosing words.
+        reason = f"{reason.rstrip('.')}: the reply was cut at the {GREEDY.max_tokens}-token limit."
     item.update(
         correct=correct,
         valid=_valid(case, calls),
