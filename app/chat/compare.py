@@ -16,7 +16,7 @@ from flask import abort, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from app.chat import bp, services
-from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
+from app.chat.forms import MAX_COMPARED_MODELS, ActionForm, CompareForm, MessageForm, ToolResultForm
 from app.extensions import db
 from app.models import ChatMode, ChatSession, ChatSessionTag
 from app.ownership import owned
@@ -30,8 +30,10 @@ UNPROCESSABLE = 422
 @login_required
 def compare():
     form = _compare_form()
-    if request.method == "GET":
-        form.models.data = [value for value, _ in form.models.choices[:2]]
+    if request.method == "GET":  # ?models=3&models=7 (a model's or a run's page) picks those
+        offered = [value for value, _ in form.models.choices]
+        asked = [m for m in request.args.getlist("models", type=int) if m in offered][:MAX_COMPARED_MODELS]
+        form.models.data = asked or offered[:2]
         return render_template("chat/compare_new.html", form=form)
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Dataset, LLMModel, RunMetric, TrainingConfig, TrainingRun
 from app.ownership import get_owned_or_404, owned
 from app.queueing import EnqueueError
+from app.serving.default_model import DEFAULT_MODEL_NAME
 from app.training import bp
 from app.training.charts import loss_chart_svg
 from app.training.compare import CompareError, config_rows, parse_run_ids, run_columns
@@ -157,9 +158,23 @@ def _status_context(run: TrainingRun) -> dict:
         "log_lines": log_tail(run_log_path(run.owner_id, run.id), LOG_LINES_SHOWN),
         "export_left": run.is_final and run.stage != "done" and training_finished(run),
         "models": models,
+        "base_model": _registered_base(run) if models else None,
         "action_form": RunActionForm(),
         "push_form": _push_form(run),
     }
+
+
+def _registered_base(run: TrainingRun) -> LLMModel | None:
+    """The registry's copy of the run's base model, to compare the tuned one with: the default base only
+    (another base has no GGUF of its own in the registry)."""
+    from jobs.training.base_model import DEFAULT_BASE_NAMES
+
+    if (run.config or {}).get("model", {}).get("name") not in DEFAULT_BASE_NAMES:
+        return None
+    query = db.select(LLMModel).where(
+        LLMModel.name == DEFAULT_MODEL_NAME, LLMModel.owner_id.is_(None), LLMModel.enabled.is_(True)
+    )
+    return db.session.execute(query).scalars().first()
 
 
 def _push_form(run: TrainingRun) -> PushForm:
