@@ -82,6 +82,20 @@ def save_rated():
     return redirect(url_for("datasets.detail", dataset_id=dataset.id))
 
 
+def rating_counts(model_id: int | None = None) -> dict[str, int]:
+    """How many of the user's replies (of one model, if given) they rated good and bad."""
+    counts = dict(
+        db.session.execute(
+            sa.select(ChatMessage.rating, sa.func.count())
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .where(ChatSession.owner_id == current_user.id, ChatMessage.rating.is_not(None))
+            .where(ChatMessage.model_id == model_id if model_id else sa.true())
+            .group_by(ChatMessage.rating)
+        ).all()
+    )
+    return {"good": counts.get(1, 0), "bad": counts.get(-1, 0)}
+
+
 def good_rows(replies: list[ChatMessage]) -> tuple[list[dict[str, Any]], int]:
     """SFT rows, oldest first, of the replies whose answer is a usable example; and how many were not."""
     rows, skipped = [], 0
@@ -124,22 +138,13 @@ def _rated_models() -> list[tuple[int, str]]:
 def _page(form: SaveRatedForm, problems: list[str] | None = None) -> str:
     rating, model_id = _filters()
     shown = list(db.session.execute(rated_query(rating, model_id).limit(SHOWN)).scalars())
-    counts = dict(
-        db.session.execute(
-            sa.select(ChatMessage.rating, sa.func.count())
-            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
-            .where(ChatSession.owner_id == current_user.id, ChatMessage.rating.is_not(None))
-            .where(ChatMessage.model_id == model_id if model_id else sa.true())
-            .group_by(ChatMessage.rating)
-        ).all()
-    )
     return render_template(
         "chat/rated.html",
         replies=[(m, _prompt_of(m)) for m in shown],
         rating=request.args.get("rating", ""),
         model_id=model_id,
         models=_rated_models(),
-        counts={"good": counts.get(1, 0), "bad": counts.get(-1, 0)},
+        counts=rating_counts(model_id),
         form=form,
         problems=problems or [],
     )

@@ -183,12 +183,18 @@ def hub_info():
 @login_required
 def detail(model_id: int):
     """One model: status, metadata, provenance, test, try it, download."""
+    from app.chat.rated import rating_counts
     from app.evaluations.services import results_for_model
 
     model = get_visible_or_404(LLMModel, model_id)
     return render_template(
         "registry/detail.html",
-        **_page_context(model=model, try_form=TryPromptForm(), evaluations=results_for_model(model.id)),
+        **_page_context(
+            model=model,
+            try_form=TryPromptForm(),
+            evaluations=results_for_model(model.id),
+            ratings=rating_counts(model.id),
+        ),
     )
 
 

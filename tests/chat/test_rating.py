@@ -44,6 +44,8 @@ def test_a_reply_is_rated_changed_and_taken_back_and_analytics_counts_it(app, si
     assert [(row["Model"], row["Rated good"], row["Rated bad"]) for row in table] == [
         ("SmolLM2-135M-Instruct", "0", "1")
     ]
+    model_page = client.get(f"/models/{default_model_id}").get_data(as_text=True)
+    assert "👍 0 good · 👎 1 bad" in model_page and f"/chat/rated?model={default_model_id}" in model_page
     exported = client.get(f"/chat/{session_id}/export.json").get_json()
     assert [m.get("rating") for m in exported["messages"]] == [None, "bad"]
 
