@@ -33,12 +33,13 @@ TOKEN_OWNER = "fake-user"  # the namespace of a repo created without one
 BAD_CREDENTIALS = "Invalid credentials in Authorization header"  # huggingface_hub keys on this exact text
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
+KIND = r"(?P<kind>models|datasets)"
 ROUTES = [
     ("POST", re.compile(r"/api/repos/create"), "create_repo"),
     ("POST", re.compile(r"/api/validate-yaml"), "validate_yaml"),
-    ("GET", re.compile(rf"/api/models/{REPO}(?:/revision/[^/]+)?"), "repo_info"),
-    ("POST", re.compile(rf"/api/models/{REPO}/preupload/[^/]+"), "preupload"),
-    ("POST", re.compile(rf"/api/models/{REPO}/commit/[^/]+"), "commit"),
+    ("GET", re.compile(rf"/api/{KIND}/{REPO}(?:/revision/[^/]+)?"), "repo_info"),
+    ("POST", re.compile(rf"/api/{KIND}/{REPO}/preupload/[^/]+"), "preupload"),
+    ("POST", re.compile(rf"/api/{KIND}/{REPO}/commit/[^/]+"), "commit"),
 ]
 
 
@@ -56,8 +57,8 @@ class HubError(Exception):
 
 @dataclass
 class FakeHub:
-    """The Hub's state: `repos[repo_id]` = {"private": bool, "files": {path: bytes}, "commits": [oid, …],
-    "messages": [summary, …]}, commits oldest first."""
+    """The Hub's state: `repos[repo_id]` (a dataset repo's key is "datasets/owner/name") = {"private": bool,
+    "files": {path: bytes}, "commits": [oid, …], "messages": [summary, …]}, commits oldest first."""
 
     url: str
     token: str
@@ -75,6 +76,8 @@ class FakeHub:
                 match = pattern.fullmatch(path)
                 if match and method == route_method:
                     repo_id = unquote(match.group("repo")) if "repo" in pattern.groupindex else None
+                    if repo_id and match.group("kind") == "datasets":
+                        repo_id = f"datasets/{repo_id}"  # dataset repos live beside model repos
                     return getattr(self, name)(repo_id, body)
             self.unknown.append(f"{method} {path}")
             raise HubError(404, f"fake hub: no route for {method} {path}")
@@ -86,18 +89,20 @@ class FakeHub:
 
     def create_repo(self, _repo_id: None, body: bytes) -> tuple[int, dict[str, str], Any]:
         payload = json.loads(body)
-        if payload.get("type", "model") != "model":
-            raise HubError(400, f"fake hub: only model repos, not {payload.get('type')}")
+        kind = payload.get("type", "model")
+        if kind not in ("model", "dataset"):
+            raise HubError(400, f"fake hub: only model and dataset repos, not {kind}")
         repo_id = f"{payload.get('organization') or TOKEN_OWNER}/{payload['name']}"
+        key = f"datasets/{repo_id}" if kind == "dataset" else repo_id
         answer = {
-            "url": f"{self.url}/{repo_id}",
+            "url": f"{self.url}/{key}",
             "name": repo_id,
-            "id": hashlib.sha1(repo_id.encode()).hexdigest(),
+            "id": hashlib.sha1(key.encode()).hexdigest(),
         }
-        if repo_id in self.repos:
-            return 409, {}, {"error": "You already created this model repo", **answer}
+        if key in self.repos:
+            return 409, {}, {"error": f"You already created this {kind} repo", **answer}
         private = payload.get("visibility") == "private"
-        self.repos[repo_id] = {"private": private, "files": {}, "commits": [], "messages": []}
+        self.repos[key] = {"private": private, "files": {}, "commits": [], "messages": []}
         return 200, {}, answer
 
     def validate_yaml(self, _repo_id: None, body: bytes) -> tuple[int, dict[str, str], Any]:
@@ -109,8 +114,8 @@ class FakeHub:
             200,
             {},
             {
-                "id": repo_id,
-                "modelId": repo_id,
+                "id": repo_id.removeprefix("datasets/"),
+                "modelId": repo_id.removeprefix("datasets/"),
                 "private": repo["private"],
                 "sha": repo["commits"][-1] if repo["commits"] else None,
                 "siblings": [{"rfilename": path} for path in sorted(repo["files"])],

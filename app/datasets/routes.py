@@ -32,6 +32,7 @@ from app.datasets.forms import (
     RowJSONForm,
     SplitForm,
 )
+from app.datasets.hub import push_dataset, push_under_way
 from app.datasets.services import (
     DatasetError,
     DatasetProblem,
@@ -177,6 +178,8 @@ def combine():
 @bp.route("/<int:dataset_id>")
 @login_required
 def detail(dataset_id: int):
+    from app.training.forms import PushForm  # here: app.training imports this blueprint's package
+
     dataset = get_owned_or_404(Dataset, dataset_id)
     job = db.session.get(BackgroundJob, dataset.job_id) if dataset.job_id else None
     if request.headers.get("HX-Request") and request.args.get("poll"):  # every second while generating
@@ -201,7 +204,33 @@ def detail(dataset_id: int):
         action_form=DatasetActionForm(),
         row_form=RowEditForm(),
         split_form=SplitForm(formdata=None),
+        push_form=PushForm(formdata=None, repo_id=(dataset.hub_push or {}).get("repo") or ""),
+        pushing=push_under_way(dataset),
     )
+
+
+@bp.route("/<int:dataset_id>/push", methods=["POST"])
+@login_required
+def push(dataset_id: int):
+    """Push the dataset to a Hub dataset repo, as a job; the page shows the outcome."""
+    from app.training.forms import PushForm
+
+    dataset = get_owned_or_404(Dataset, dataset_id)
+    form = PushForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        flash("; ".join(sum(form.errors.values(), [])), "error")
+        return redirect(url_for("datasets.detail", dataset_id=dataset.id) + "#dataset-hub")
+    try:
+        push_dataset(dataset, form.repo_id.data, form.private.data)
+    except DatasetError as exc:
+        flash(str(exc), "error")
+    except EnqueueError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Pushing {dataset.name} to {form.repo_id.data}: the Jobs page shows its progress.", "success")
+    return redirect(url_for("datasets.detail", dataset_id=dataset.id) + "#dataset-hub")
 
 
 @bp.route("/<int:dataset_id>/split", methods=["POST"])

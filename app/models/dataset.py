@@ -42,6 +42,8 @@ class Dataset(OwnedMixin, db.Model):
     eval_count: Mapped[int] = mapped_column(default=0)  # rows the file marks "split": "eval"
     stats: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # generation options
+    # The last push to the Hugging Face Hub: {"repo", "pushing"} while its job runs, then "url" or "error".
+    hub_push: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(16), default=DatasetStatus.READY.value)
     error: Mapped[str | None] = mapped_column(sa.Text)
     job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("background_jobs.id", ondelete="SET NULL"))

@@ -55,9 +55,26 @@ def push_to_hub(
     if not token:
         # Without one huggingface_hub would fall back to HF_TOKEN or this machine's cached login.
         raise HubPushError("Pushing to the Hub needs a Hugging Face token with write access.")
-    uploads = _files_to_upload(ggufs, merged_dir, model_card)
+    return push_files(token, repo_id, _files_to_upload(ggufs, merged_dir, model_card), private=private,
+                      endpoint=endpoint, timeout=timeout)  # fmt: skip
+
+
+def push_files(
+    token: str,
+    repo_id: str,
+    uploads: dict[str, Path | bytes],
+    *,
+    private: bool,
+    repo_type: str = "model",
+    endpoint: str | None = None,
+    timeout: float = 30,
+) -> HubPushResult:
+    """Create the repo (of `repo_type`: "model" or "dataset") unless it exists, then commit `uploads`
+    (path in the repo -> local file or bytes) in one commit; failures become a `HubPushError`."""
+    if not token:
+        raise HubPushError("Pushing to the Hub needs a Hugging Face token with write access.")
     try:
-        return _push(token, repo_id, private, uploads, endpoint, timeout)
+        return _push(token, repo_id, private, uploads, endpoint, timeout, repo_type)
     except Exception as exc:
         message = _describe_failure(exc, repo_id, endpoint, timeout)
         if message is None:
@@ -95,18 +112,19 @@ def _push(
     uploads: dict[str, Path | bytes],
     endpoint: str | None,
     timeout: float,
+    repo_type: str = "model",
 ) -> HubPushResult:
     from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi(endpoint=endpoint, token=token)
     with _request_timeout(timeout):
-        repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        repo_url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         full_id = repo_url.repo_id or repo_id  # "name" alone lands in the token owner's namespace
         operations = [
             CommitOperationAdd(path_in_repo=p, path_or_fileobj=source) for p, source in uploads.items()
         ]
         commit = api.create_commit(
-            full_id, operations, commit_message=f"Toolsmith: {len(operations)} files", repo_type="model"
+            full_id, operations, commit_message=f"Toolsmith: {len(operations)} files", repo_type=repo_type
         )
     return HubPushResult(repo_id=full_id, url=str(repo_url), commit=commit.oid, files=list(uploads))
 
