@@ -24,17 +24,23 @@ from app.api.schema import ChatRequest, ValidationError, describe
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
 from app.json_input import loads as loads_json
-from app.models import ApiRequest, LLMModel
+from app.models import ApiRequest, LLMModel, Provider
 from app.ownership import visible_to
 from app.serving import ChatResult, SamplingParams, ServingError, generate, stream_generate
-from app.serving.grammar import local_tool_grammar
+from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
 from app.serving.tool_calls import TOOL_CALL_OPEN
 from app.serving.tool_schema import check_tool_call, validate_tool_definitions
 
 
-def error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+def error(
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+):
     """OpenAI's error body, which its clients turn into a readable exception."""
-    return jsonify({"error": {"message": message, "type": kind, "param": None, "code": code}}), status
+    return jsonify({"error": {"message": message, "type": kind, "param": param, "code": code}}), status
 
 
 def _rate_key() -> str:
@@ -106,6 +112,9 @@ def chat_completions():
     tools, tool_mode, problem = _tools(chat)
     if problem:
         return error(400, problem)
+    json_grammar_, problem = _response_grammar(chat, model, tools)
+    if problem:
+        return error(400, problem, param="response_format")
     messages = [message.as_serving() for message in chat.messages]
     params = SamplingParams(
         temperature=chat.temperature,
@@ -113,12 +122,15 @@ def chat_completions():
         max_tokens=chat.max_completion_tokens or chat.max_tokens or model.max_tokens,
         seed=chat.seed,
     )
-    grammar = local_tool_grammar(model, tools, tool_mode)  # no tools ("none"): no grammar
+    # JSON asked for: its grammar; else the tools' (none without tools).
+    grammar = json_grammar_ or local_tool_grammar(model, tools, tool_mode)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     log = RequestLog(model, tools, grammar is not None, chat.stream)
     if chat.stream:
         items = stream_generate(model, messages, params, tools or None, grammar=grammar)
-        chunks = _sse(items, completion_id, model.name, log)
+        if chat.wants_json:
+            items = _json_only(items)
+        chunks = _sse(items, completion_id, model.name, log, json_mode=chat.wants_json)
         return Response(stream_with_context(chunks), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
     try:
@@ -126,6 +138,8 @@ def chat_completions():
     except ServingError as exc:
         log.write(failure=str(exc))
         return error(502, str(exc), "api_error", "model_error")
+    if chat.wants_json:
+        result.tool_calls = []  # a JSON answer is content, even one shaped like a call
     log.write(result)
     return jsonify(_completion(result, completion_id, model.name))
 
@@ -204,6 +218,42 @@ def _tools(chat: ChatRequest) -> tuple[list[dict[str, Any]], str, str | None]:
     return tools, "required" if chat.tool_choice == "required" else "auto", None
 
 
+def _response_grammar(
+    chat: ChatRequest, model: LLMModel, tools: list[dict[str, Any]]
+) -> tuple[Any, str | None]:
+    """The grammar `response_format` asks for (JSON, or JSON matching a schema), or why it cannot be kept."""
+    if not chat.wants_json:
+        return None, None
+    if model.provider != Provider.LOCAL_GGUF:
+        return None, (
+            "response_format is kept here by grammar-constrained decoding, which only local (GGUF) models "
+            f"have; {model.name!r} is a remote model."
+        )
+    if tools:
+        return None, "response_format with tools is not supported: ask for a tool call or for JSON, not both."
+    schema = None
+    if chat.response_format.type == "json_schema":
+        fmt = chat.response_format.json_schema
+        if fmt is None or fmt.schema_ is None:
+            return None, "response_format.json_schema.schema is required when the type is json_schema."
+        schema = fmt.schema_
+    try:
+        return json_grammar(schema), None
+    except GrammarError as exc:
+        return None, f"response_format: {exc}"
+
+
+def _json_only(items: Iterator[str | ChatResult]) -> Iterator[str | ChatResult]:
+    """The stream with calls dropped from its result: a JSON answer is content."""
+    try:
+        for item in items:
+            if isinstance(item, ChatResult):
+                item.tool_calls = []
+            yield item
+    finally:
+        items.close()  # releases the local model at once when the client goes away
+
+
 def _message(result: ChatResult) -> tuple[dict[str, Any], str]:
     """The assistant message and finish reason, calls as OpenAI `tool_calls` and out of the text."""
     calls = [
@@ -241,7 +291,11 @@ def _completion(result: ChatResult, completion_id: str, model_name: str) -> dict
 
 
 def _sse(
-    items: Iterator[str | ChatResult], completion_id: str, model_name: str, log: RequestLog
+    items: Iterator[str | ChatResult],
+    completion_id: str,
+    model_name: str,
+    log: RequestLog,
+    json_mode: bool = False,
 ) -> Iterator[str]:
     """Text pieces as they come; a call is sent whole at the end (its JSON is only known complete then)."""
     created = int(time.time())
@@ -274,7 +328,7 @@ def _sse(
                 log.write(item)
                 break
             held += item
-            if not _may_be_a_call(held):
+            if json_mode or not _may_be_a_call(held):
                 yield chunk({"content": held})
                 held = ""
     except ServingError as exc:

@@ -57,6 +57,17 @@ class Message(_Lenient):
         return message
 
 
+class JsonSchemaFormat(_Lenient):
+    name: str = Field("response", max_length=200)
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JsonSchemaFormat | None = None
+
+
 class ChatRequest(_Lenient):
     model: str = Field(min_length=1, max_length=300)
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
@@ -68,6 +79,11 @@ class ChatRequest(_Lenient):
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     stream: bool = False
+    response_format: ResponseFormat | None = None
+
+    @property
+    def wants_json(self) -> bool:
+        return self.response_format is not None and self.response_format.type != "text"
 
     def forced_function(self) -> str | None:
         """`tool_choice: {"type": "function", "function": {"name": ...}}` names one function."""

@@ -84,10 +84,32 @@ def local_tool_grammar(model: Any, tools: list[dict[str, Any]], mode: GrammarMod
         return None
 
 
+def json_grammar(schema: dict[str, Any] | None) -> Any:
+    """The `LlamaGrammar` for a reply that is one JSON value matching `schema` (objects closed like tool
+    arguments), or any JSON object when `schema` is None: OpenAI's `response_format`. Cached."""
+    return _json_grammar(_cache_key(schema if schema is not None else _ANY_OBJECT))
+
+
 def clear_grammar_cache() -> None:
     """Forget every cached grammar (for benchmarks and tests that time a first build)."""
     _grammar.cache_clear()
     _grammar_text.cache_clear()
+    _json_grammar.cache_clear()
+
+
+@functools.lru_cache(maxsize=GRAMMAR_CACHE_SIZE)
+def _json_grammar(schema_json: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    schema = json.loads(schema_json)
+    try:
+        rules = _json_rules(close_object_schemas(schema), "")  # "" names the top rule "root"
+    except Exception as exc:  # the converter asserts on shapes it does not know
+        reason = str(exc) or type(exc).__name__
+        raise GrammarError(f"This JSON schema cannot be turned into a grammar ({reason[:200]}).") from exc
+    text = "\n".join(f"{name} ::= {rule}" for name, rule in sorted(rules.items()))
+    _check_gbnf(text)
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 def _cache_key(tools: list[dict[str, Any]]) -> str:

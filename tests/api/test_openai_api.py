@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 import openai
 import pytest
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import ApiRequest, ApiToken, LLMModel, User
@@ -33,16 +31,6 @@ WEATHER = {
 }
 OSLO = [{"role": "user", "content": "What's the weather in Oslo?"}]
 DEFAULT = "SmolLM2-135M-Instruct"
-
-
-@pytest.fixture
-def server_url(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 def create_token(client, name: str = "laptop") -> str:
