@@ -150,10 +150,21 @@ def preference_row(
     """A DPO row: the same prompt, `answer` chosen and the model's reply as it was rejected.
 
     This is the pair DPO learns most from: the model's own mistake next to its correction."""
-    rejected = answer_of(message)
+    return pair_row(session, message, answer, answer_of(message), split, tools)
+
+
+def pair_row(
+    session: ChatSession,
+    message: ChatMessage,
+    chosen: Answer,
+    rejected: Answer,
+    split: str,
+    tools: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A DPO row for the prompt `message` answered: `chosen` over `rejected`."""
     row: dict[str, Any] = {
         "prompt": prompt_messages(session, message),
-        "chosen": [_assistant(answer.content, answer.calls)],
+        "chosen": [_assistant(chosen.content, chosen.calls)],
         "rejected": [_assistant(rejected.content, rejected.calls)],
         "tools": offered_tools(session) if tools is None else tools,
         "meta": {

@@ -17,7 +17,14 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from app.chat import bp
-from app.chat.examples import answer_of, answer_problems, offered_tools, training_row
+from app.chat.examples import (
+    answer_of,
+    answer_problems,
+    offered_tools,
+    pair_row,
+    prompt_messages,
+    training_row,
+)
 from app.chat.forms import RATINGS
 from app.datasets.services import DatasetError, store_rows, unique_name
 from app.extensions import db
@@ -47,7 +54,7 @@ def rated_query(rating: int | None, model_id: int | None = None) -> sa.Select:
 @bp.route("/rated")
 @login_required
 def rated():
-    return _page(SaveRatedForm(formdata=None, name="Rated good replies"))
+    return _page(_good_form())
 
 
 @bp.route("/rated/dataset", methods=["POST"])
@@ -82,6 +89,78 @@ def save_rated():
     return redirect(url_for("datasets.detail", dataset_id=dataset.id))
 
 
+@bp.route("/rated/pairs", methods=["POST"])
+@login_required
+def save_pairs():
+    """Each good reply that replaced a bad one (regenerated) as a DPO pair in a new dataset."""
+    form = SaveRatedForm(prefix="pairs")
+    _, model_id = _filters()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _page(_good_form(), sum(form.errors.values(), [])), UNPROCESSABLE
+    rows = regenerated_pairs(pair_candidates(model_id))
+    if not rows:
+        reasons = ["No pair yet: rate a reply 👎 Bad, regenerate it, and rate the new one 👍 Good."]
+        return _page(_good_form(), reasons), UNPROCESSABLE
+    try:
+        dataset = store_rows(
+            current_user.id,
+            unique_name(form.name.data),
+            DatasetKind.DPO.value,
+            rows,
+            source="chat",
+            source_format="toolsmith",
+            options={"from": "rated replies (regenerated pairs)"},
+        )
+    except DatasetError as exc:
+        return _page(_good_form(), [p.message for p in exc.problems]), UNPROCESSABLE
+    return redirect(url_for("datasets.detail", dataset_id=dataset.id))
+
+
+def pair_candidates(model_id: int | None) -> list[ChatMessage]:
+    """Good replies in sessions where a bad reply was regenerated: the only places a pair can be."""
+    regenerated_bad = sa.select(ChatMessage.session_id).where(
+        ChatMessage.replaced.is_(True), ChatMessage.rating == -1
+    )
+    query = rated_query(1, model_id).where(ChatMessage.session_id.in_(regenerated_bad)).limit(MAX_SAVED)
+    return list(db.session.execute(query).scalars())
+
+
+def regenerated_pairs(good: list[ChatMessage]) -> list[dict[str, Any]]:
+    """DPO rows, oldest first: a good reply chosen over each bad one it replaced (the same user turn,
+    regenerated), when both are usable answers and they differ."""
+    rows = []
+    tools_of: dict[int, list[dict[str, Any]]] = {}
+    for message in sorted(good, key=lambda m: m.id):
+        session = message.session
+        asked = _user_turn_before(message)
+        rejected = [
+            turn
+            for turn in session.messages
+            if turn.role == "assistant" and turn.replaced and turn.rating == -1 and turn.id < message.id
+            and _user_turn_before(turn) == asked
+        ]  # fmt: skip
+        prompt = prompt_messages(session, message) if rejected else []
+        if not prompt or prompt[-1]["role"] != "user":
+            continue  # no bad reply it replaced, or a reply to a tool result (DPO prompts end with the user)
+        if session.id not in tools_of:
+            tools_of[session.id] = offered_tools(session)
+        chosen = answer_of(message)
+        if answer_problems(tools_of[session.id], chosen):
+            continue
+        for bad in rejected:
+            worse = answer_of(bad)
+            if worse != chosen and (worse.content or worse.calls):
+                rows.append(pair_row(session, message, chosen, worse, "train", tools_of[session.id]))
+    return rows
+
+
+def _user_turn_before(message: ChatMessage) -> int | None:
+    before = [m.id for m in message.session.messages if m.id < message.id and m.role == "user"]
+    return before[-1] if before else None
+
+
 def rating_counts(model_id: int | None = None) -> dict[str, int]:
     """How many of the user's replies (of one model, if given) they rated good and bad."""
     counts = dict(
@@ -110,6 +189,10 @@ def good_rows(replies: list[ChatMessage]) -> tuple[list[dict[str, Any]], int]:
             continue
         rows.append(training_row(session, message, answer, "train", tools_of[session.id]))
     return rows, skipped
+
+
+def _good_form() -> SaveRatedForm:
+    return SaveRatedForm(formdata=None, name="Rated good replies")
 
 
 def _filters() -> tuple[int | None, int | None]:
@@ -145,6 +228,8 @@ def _page(form: SaveRatedForm, problems: list[str] | None = None) -> str:
         model_id=model_id,
         models=_rated_models(),
         counts=rating_counts(model_id),
+        pairs=len(regenerated_pairs(pair_candidates(model_id))),
         form=form,
+        pairs_form=SaveRatedForm(formdata=None, prefix="pairs", name="Preference pairs from chat"),
         problems=problems or [],
     )

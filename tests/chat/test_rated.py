@@ -84,3 +84,41 @@ def test_nothing_to_save_bad_input_and_other_users(app, signed_in, default_model
     assert save(bob).status_code == 422  # Alice's good reply is not Bob's to save
     with app.app_context():
         assert db.session.execute(db.select(Dataset)).first() is None
+
+
+def test_a_bad_reply_regenerated_into_a_good_one_becomes_a_preference_pair(app, signed_in, default_model_id):
+    from app.datasets.rows import validate_dpo_row
+
+    client, _ = signed_in()
+    session_id, bad = reply(client, default_model_id, PINNED_PROMPT, max_tokens=3)  # cut short: bad
+    rate(client, session_id, bad, "bad")
+    save_settings(client, session_id, default_model_id, max_tokens=32)
+    regenerated = htmx_post(client, f"/chat/{session_id}/messages/{bad}/regenerate")
+    good = int(regenerated.get_data(as_text=True).split('sse-connect="/chat/messages/')[1].split("/")[0])
+    stream_events(client, good)
+    assert "0 pairs" in client.get("/chat/rated").get_data(as_text=True)  # the new one is not rated yet
+    rate(client, session_id, good, "good")
+    other, lone_good = reply(client, default_model_id, "Hi", max_tokens=4)
+    rate(client, other, lone_good, "good")  # good, but nothing it replaced: no pair
+    assert "1 pair:" in client.get("/chat/rated").get_data(as_text=True)
+
+    data = {"pairs-csrf_token": csrf_token(client, "/chat/rated"), "pairs-name": "Paris pairs"}
+    saved = client.post("/chat/rated/pairs", data=data)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    with app.app_context():
+        dataset = db.session.execute(db.select(Dataset)).scalar_one()
+        assert (dataset.name, dataset.kind, dataset.sample_count) == ("Paris pairs", "dpo", 1)
+        (row,) = [json.loads(line) for line in Path(dataset.file_path).read_text().splitlines()]
+        texts = {m.id: m.content for m in db.session.execute(db.select(ChatMessage)).scalars()}
+    assert validate_dpo_row(row) == []
+    assert [m["role"] for m in row["prompt"]] == ["user"] and row["prompt"][0]["content"] == PINNED_PROMPT
+    assert (row["chosen"][0]["content"], row["rejected"][0]["content"]) == (
+        texts[good].strip(),
+        texts[bad].strip(),
+    )
+
+    bob, _ = signed_in("bob@example.com")
+    refused = bob.post(
+        "/chat/rated/pairs", data={"csrf_token": csrf_token(bob, "/chat/rated"), "pairs-name": "x"}
+    )
+    assert refused.status_code == 422 and "No pair yet" in refused.get_data(as_text=True)
