@@ -6,6 +6,7 @@ The web process names job functions by dotted string so it never imports torch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,30 @@ def enqueue_job(
         db.session.commit()
         raise EnqueueError(f"The job queue is unavailable ({exc.__class__.__name__}: {exc}).") from exc
     return job
+
+
+@dataclass(frozen=True)
+class QueueWait:
+    """Where a queued job stands: the jobs ahead of it and the workers that could take it."""
+
+    queue: str
+    ahead: int | None  # 0: next; None: no longer in the queue (a worker is taking it)
+    workers: int  # workers listening on the queue, busy or not
+
+
+def queue_wait(job: BackgroundJob) -> QueueWait | None:
+    """For a queued job's page; None when Redis cannot say (the page then shows no position)."""
+    from rq import Worker
+
+    try:
+        queue = get_queue(job.queue)
+        return QueueWait(
+            queue=job.queue,
+            ahead=queue.get_job_position(job.rq_job_id) if job.rq_job_id else None,
+            workers=Worker.count(connection=queue.connection, queue=queue),
+        )
+    except (redis.RedisError, ValueError):
+        return None
 
 
 def fail_lost_queued_jobs(min_age_seconds: float = 60.0) -> list[int]:

@@ -62,17 +62,22 @@ def publish_in_background(connection: Any, name: str) -> threading.Thread:
     return thread
 
 
-def train_worker_capabilities(queue_name: str = "train") -> list[dict[str, Any]]:
-    """Reports of the live workers listening on `queue_name` (a worker without one counts, report-less)."""
+def train_worker_capabilities(queue_name: str = "train") -> list[dict[str, Any]] | None:
+    """Reports of the live workers listening on `queue_name` (a worker without one counts, report-less);
+    None when Redis cannot be reached (the linter then says so instead of failing the page)."""
+    import redis
     from rq import Worker
 
     from app.queueing import get_queue, redis_connection
 
     connection = redis_connection()
-    workers = Worker.all(connection=connection, queue=get_queue(queue_name))
+    try:
+        workers = Worker.all(connection=connection, queue=get_queue(queue_name))
+        raw_reports = [connection.get(KEY_PREFIX + worker.name) for worker in workers]
+    except redis.RedisError:
+        return None
     reports = []
-    for worker in workers:
-        raw = connection.get(KEY_PREFIX + worker.name)
+    for worker, raw in zip(workers, raw_reports, strict=True):
         try:
             report = json.loads(raw) if raw else {"name": worker.name}
         except ValueError:

@@ -85,7 +85,7 @@ def worker_memory_bytes() -> int | None:
     """Memory of the machine the train worker runs on: the connected worker's report, else this one's."""
     from app.worker_capabilities import train_worker_capabilities
 
-    reports = train_worker_capabilities()
+    reports = train_worker_capabilities() or []
     sizes = [r["memory_bytes"] for r in reports if r.get("memory_bytes")]
     if sizes:
         return max(sizes)
@@ -98,6 +98,8 @@ def cuda_check() -> CudaCheck:
     from app.worker_capabilities import train_worker_capabilities
 
     reports = train_worker_capabilities()
+    if reports is None:
+        return CudaCheck(False, "the job queue (Redis) is unreachable, so no worker can be asked.")
     if not reports:
         return CudaCheck(False, "no worker is listening on the train queue.")
     if any(r.get("cuda") for r in reports):

@@ -23,7 +23,7 @@ from app.models.job import ACTIVE_JOB_STATES, FINAL_JOB_STATES, BackgroundJob, J
 from app.models.llm import LLMModel, Provider
 from app.models.spec import ApiSpec
 from app.models.training_config import TrainingConfig
-from app.models.training_run import FINAL_RUN_STAGES, RunMetric, RunStage, TrainingRun
+from app.models.training_run import FINAL_RUN_STAGES, RunMetric, RunStage, TrainingRun, TrainingSweep
 from app.models.user import User
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "Provider",
     "TrainingConfig",
     "TrainingRun",
+    "TrainingSweep",
     "RunMetric",
     "RunStage",
     "FINAL_RUN_STAGES",

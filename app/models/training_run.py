@@ -33,6 +33,25 @@ class RunStage(enum.StrEnum):
 FINAL_RUN_STAGES = frozenset({RunStage.DONE, RunStage.FAILED, RunStage.CANCELLED})
 
 
+class TrainingSweep(OwnedMixin, db.Model):
+    """Several runs of one config on one dataset, each with other values for a few hyper-parameters."""
+
+    __tablename__ = "training_sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(160))
+    config_id: Mapped[int | None] = mapped_column(sa.ForeignKey("training_configs.id", ondelete="SET NULL"))
+    config_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    dataset_id: Mapped[int | None] = mapped_column(sa.ForeignKey("datasets.id", ondelete="SET NULL"))
+    dataset_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    # The swept values per dotted config key, in the order given: {"training.learning_rate": [1e-4, 2e-4]}.
+    axes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<TrainingSweep {self.id} {self.name!r}>"
+
+
 class TrainingRun(OwnedMixin, db.Model):
     __tablename__ = "training_runs"
 
@@ -63,6 +82,10 @@ class TrainingRun(OwnedMixin, db.Model):
     model_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list)  # registered GGUFs
     evaluation: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     hub_push: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # repo, url or error
+    sweep_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("training_sweeps.id", ondelete="SET NULL"), index=True
+    )
+    sweep_point: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)  # this run's swept values
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

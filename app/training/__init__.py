@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("training", __name__)
 
-from app.training import routes  # noqa: E402,F401
+from app.training import routes, sweep_routes  # noqa: E402,F401

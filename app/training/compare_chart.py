@@ -17,6 +17,7 @@ from app.training.charts import series_svg
 WIDTH, PLOT_HEIGHT, LEFT, RIGHT, BOTTOM = 720, 240, 48, 16, 32
 LEGEND_ROW, LEGEND_LABEL_CHARS, CHAR_WIDTH = 18, 32, 6.5  # glyph width at font-size 11, for layout
 EVAL_DASH = "5 3"
+SERIES_PALETTE = (*PALETTE, "#000000")  # a sweep's 8 runs, each its own colour
 # Characters XML forbids even escaped: a run name holding one must not break the page.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -31,7 +32,7 @@ class RunSeries:
 
 def series_colour(index: int) -> str:
     """The colour of the index-th run, shared by the chart and the tables under it."""
-    return PALETTE[index % len(PALETTE)]
+    return SERIES_PALETTE[index % len(SERIES_PALETTE)]
 
 
 def _text(value: object) -> str:

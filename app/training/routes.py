@@ -3,13 +3,25 @@ push to the Hub, compare runs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from app.configs.linter import LintReport
 from app.extensions import db
-from app.models import Dataset, LLMModel, RunMetric, TrainingConfig, TrainingRun
+from app.models import (
+    BackgroundJob,
+    Dataset,
+    JobStatus,
+    LLMModel,
+    RunMetric,
+    TrainingConfig,
+    TrainingRun,
+    TrainingSweep,
+)
 from app.ownership import get_owned_or_404, owned
-from app.queueing import EnqueueError
+from app.queueing import EnqueueError, queue_wait
 from app.serving.default_model import DEFAULT_MODEL_NAME
 from app.training import bp
 from app.training.charts import loss_chart_svg
@@ -29,9 +41,20 @@ from app.training.services import (
     start_run,
     training_finished,
 )
+from app.training.sweeps import SweepError, lint_sweep, parse_axes, point_label, start_sweep
 
 UNPROCESSABLE = 422
 LOG_LINES_SHOWN = 40
+
+
+@dataclass
+class SweepCheck:
+    """What the checks panel says of a sweep: why it cannot start, or each combination's verdict."""
+
+    error: str = ""
+    points: list[tuple[str, bool, int]] = field(default_factory=list)  # (label, passes, warnings)
+    label: str = ""  # the combination whose full report is shown
+    report: LintReport | None = None
 
 
 def _start_form() -> StartRunForm:
@@ -52,6 +75,7 @@ def _start_form() -> StartRunForm:
 def index():
     form = _start_form()
     report = None
+    sweep_check = None
     status = 200
     if request.method == "GET":  # links from a config's card or a dataset's page pick it in the form
         form.config_id.data = request.args.get("config_id", form.config_id.data, type=int)
@@ -60,9 +84,17 @@ def index():
         config = get_owned_or_404(TrainingConfig, form.config_id.data)
         dataset = get_owned_or_404(Dataset, form.dataset_id.data)
         try:
+            axes = parse_axes(form.sweep_texts())
+            if axes:
+                sweep = start_sweep(config, dataset, axes, form.name.data or "")
+                return redirect(url_for("training.sweep", sweep_id=sweep.id))
             run = start_run(config, dataset, form.name.data or "")
         except RunRefused as exc:
             report, status = exc.report, UNPROCESSABLE
+            flash(str(exc), "error")
+        except SweepError as exc:
+            status = UNPROCESSABLE
+            sweep_check = SweepCheck(error=str(exc), report=exc.report, label=exc.label)
             flash(str(exc), "error")
         except EnqueueError as exc:
             flash(str(exc), "error")
@@ -76,13 +108,17 @@ def index():
     runs = list(db.session.execute(owned(TrainingRun).order_by(TrainingRun.id.desc())).scalars())
     for run in runs:
         reconcile_run(run)
-    return render_template("training/index.html", form=form, runs=runs, report=report), status
+    sweeps = {s.id: s for s in db.session.execute(owned(TrainingSweep)).scalars()}
+    return render_template(
+        "training/index.html", form=form, runs=runs, sweeps=sweeps, report=report, sweep_check=sweep_check
+    ), status
 
 
 @bp.route("/check", methods=["POST"])
 @login_required
 def check():
-    """HTMX: the linter's verdict and estimate for the picked config + dataset, before submitting."""
+    """HTMX: the linter's verdict and estimate for the picked config + dataset (every combination of a
+    sweep), before submitting."""
     form = _start_form()
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
@@ -90,7 +126,23 @@ def check():
         return render_template("training/_check.html", report=None)
     config = get_owned_or_404(TrainingConfig, form.config_id.data)
     dataset = get_owned_or_404(Dataset, form.dataset_id.data)
-    return render_template("training/_check.html", report=check_submit(config, dataset))
+    try:
+        axes = parse_axes(form.sweep_texts())
+        if not axes:
+            return render_template("training/_check.html", report=check_submit(config, dataset))
+        points = lint_sweep(config, dataset, axes)
+    except SweepError as exc:
+        return render_template("training/_check.html", report=None, sweep_check=SweepCheck(error=str(exc)))
+    failing = next(((p, r) for p, r in points if not r.ok), None)
+    shown_point, shown_report = failing or points[0]
+    return render_template(
+        "training/_check.html",
+        report=shown_report,
+        sweep_check=SweepCheck(
+            points=[(point_label(p), r.ok, len(r.warnings)) for p, r in points],
+            label=point_label(shown_point),
+        ),
+    )
 
 
 @bp.route("/compare")
@@ -152,8 +204,10 @@ def _status_context(run: TrainingRun) -> dict:
     models = []
     if run.model_ids:
         models = list(db.session.execute(db.select(LLMModel).where(LLMModel.id.in_(run.model_ids))).scalars())
+    job = db.session.get(BackgroundJob, run.job_id) if run.stage == "queued" and run.job_id else None
     return {
         "run": run,
+        "queue_wait": queue_wait(job) if job is not None and job.status == JobStatus.QUEUED else None,
         "chart": loss_chart_svg(points),
         "log_lines": log_tail(run_log_path(run.owner_id, run.id), LOG_LINES_SHOWN),
         "export_left": run.is_final and run.stage != "done" and training_finished(run),

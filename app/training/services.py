@@ -11,7 +11,7 @@ from app.configs.linter import LintReport
 from app.configs.services import lint_for_user
 from app.extensions import db
 from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
-from app.queueing import enqueue_job, request_cancel
+from app.queueing import EnqueueError, enqueue_job, request_cancel
 from app.training.files import last_checkpoint, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
@@ -51,11 +51,18 @@ def start_run(config: TrainingConfig, dataset: Dataset, name: str = "") -> Train
     config.times_used += 1
     config.last_used_at = utcnow()
     db.session.commit()
-    _enqueue(run, resume=False)
+    try:
+        enqueue_run(run, resume=False)
+    except EnqueueError:
+        # A run that never reached the queue would wait for a worker forever.
+        db.session.delete(run)
+        config.times_used -= 1
+        db.session.commit()
+        raise
     return run
 
 
-def _enqueue(run: TrainingRun, resume: bool) -> None:
+def enqueue_run(run: TrainingRun, resume: bool) -> None:
     job = enqueue_job(
         owner_id=run.owner_id,
         kind="training",
@@ -127,7 +134,7 @@ def resume_run(run: TrainingRun) -> None:
         run.cancel_requested = False
         enqueue_export(run)
     elif run.last_checkpoint:
-        _enqueue(run, resume=True)
+        enqueue_run(run, resume=True)
     else:
         raise RunRefused(None, "The run has no checkpoint to resume from: retry it instead.")
 
@@ -145,7 +152,7 @@ def retry_run(run: TrainingRun) -> None:
 
     db.session.execute(db.delete(RunMetric).where(RunMetric.run_id == run.id))
     db.session.commit()
-    _enqueue(run, resume=False)
+    enqueue_run(run, resume=False)
 
 
 def push_run(run: TrainingRun, repo_id: str, private: bool) -> BackgroundJob:
