@@ -41,6 +41,10 @@ class DatasetFacts:
     # tokens (the dataset's figures; None for datasets counted before they kept it).
     length_bands: Mapping[str, int] | None = None
     length_band: int = 128
+    # Requests (user messages) asked by the rows: how many distinct ones, and how many held-out rows ask
+    # one that a training row asks too (None for datasets counted before they kept these).
+    distinct_requests: int | None = None
+    eval_requests_in_train: int | None = None
 
     def length_fitting(self, share: float) -> int | None:
         """The smallest band edge (tokens) that at least `share` of the rows fit under."""
@@ -374,6 +378,7 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if dataset is not None and dataset.rows > 0:
         yield from _step_count_rules(c, dataset.rows)
         yield from _length_rules(c, dataset)
+        yield from _overlap_rules(c, dataset)
     if t.early_stopping_patience and d.eval_split == 0 and (dataset is None or not dataset.eval_rows):
         yield _warning(
             "training.early_stopping_patience",
@@ -402,6 +407,36 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
         + "raise max length, or generate the dataset with fewer tools per request.",
         "rows_over_max_length",
     )
+
+
+REPEATED_REQUESTS_SHARE = 0.5  # fewer distinct requests than this share of the rows: a random hold-out leaks
+
+
+def _overlap_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
+    """Held-out rows that ask what training rows ask make the eval loss and accuracy look better than the
+    model is: they measure recall, not generalisation."""
+    if dataset.eval_rows and dataset.eval_requests_in_train:
+        yield _warning(
+            "data.dataset",
+            f"{dataset.eval_requests_in_train} of the {dataset.eval_rows} held-out rows ask a request that "
+            "a training row asks word for word: their eval loss and accuracy measure recall, not "
+            "generalisation. Draw the split again on the dataset's page (it keeps each request on one side).",
+            "eval_requests_in_train",
+        )
+    elif (
+        not dataset.eval_rows
+        and c.data.eval_split > 0
+        and dataset.distinct_requests is not None
+        and dataset.distinct_requests < REPEATED_REQUESTS_SHARE * dataset.rows
+    ):
+        yield _warning(
+            "data.eval_split",
+            f"Only {dataset.distinct_requests} distinct requests among {dataset.rows} rows: a random "
+            f"hold-out of {c.data.eval_split:.0%} will mostly ask requests the model trained on, so the eval "
+            "loss will look better than the model is. Draw the split on the dataset's page instead (it keeps "
+            "each request on one side).",
+            "repeated_requests",
+        )
 
 
 def _step_count_rules(c: TrainingConfigSpec, rows: int):

@@ -37,6 +37,8 @@ def user_datasets() -> dict[str, DatasetFacts]:
             mean_tokens=(row.stats or {}).get("mean_tokens"),
             length_bands=(row.stats or {}).get("length_buckets"),
             length_band=LENGTH_BUCKET,
+            distinct_requests=(row.stats or {}).get("distinct_requests"),
+            eval_requests_in_train=(row.stats or {}).get("eval_requests_in_train"),
         )
         for row in rows
         if row.status == "ready"

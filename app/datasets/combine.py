@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.datasets.browse import row_digest
+from app.datasets.stats import request_key
 
 
 @dataclass
@@ -52,8 +53,26 @@ def same_row_key(row: dict[str, Any]) -> str:
 
 
 def resplit(rows: list[dict[str, Any]], eval_share: float, seed: int) -> None:
-    """In place: `eval_share` of the rows, drawn with `seed`, marked eval; the others lose any split."""
-    held_out = set(random.Random(seed).sample(range(len(rows)), round(len(rows) * eval_share)))
+    """In place: about `eval_share` of the rows, drawn with `seed`, marked eval; the others lose any split.
+
+    Rows asking the same request stay on one side, so no held-out request was trained on word for word:
+    whole groups are drawn, skipping a group that would overshoot the share (when every group would, the
+    smallest one is held out, unless it is every row).
+    """
+    groups: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(request_key(row), []).append(index)
+    target = round(len(rows) * eval_share)
+    order = list(groups.values())
+    random.Random(seed).shuffle(order)
+    held_out: set[int] = set()
+    for members in order:
+        if len(held_out) >= target:
+            break
+        if len(held_out) + len(members) <= target:
+            held_out.update(members)
+    if not held_out and target and len(order) > 1:  # every group is larger than the share: the smallest
+        held_out.update(min(order, key=len))
     for index, row in enumerate(rows):
         row.pop("split", None)
         if index in held_out:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from app.datasets.browse import row_digest
 from app.datasets.rows import SPLITS, row_kind, validate_row
 from app.datasets.services import DatasetError, DatasetProblem
-from app.datasets.stats import adjusted_stats, dataset_stats
+from app.datasets.stats import adjusted_stats, dataset_stats, request_overlap
 from app.datasets.storage import read_lines, row_line, write_lines
 from app.extensions import db
 from app.models import Dataset, DatasetStatus
@@ -144,9 +144,10 @@ def _edit(dataset: Dataset, change: Callable[[list[str]], Edit]) -> Dataset:
         raise
     write_lines(path, edit.lines)
     try:
-        locked.stats = adjusted_stats(
-            locked.stats or {}, edit.removed, edit.added, locked.kind
-        ) or dataset_stats([json.loads(line) for line in edit.lines], locked.kind)
+        rows = [json.loads(line) for line in edit.lines]
+        adjusted = adjusted_stats(locked.stats or {}, edit.removed, edit.added, locked.kind)
+        # The overlap is not a sum of per-row figures: it is counted again (cheap, no tokenizer).
+        locked.stats = adjusted | request_overlap(rows) if adjusted else dataset_stats(rows, locked.kind)
         locked.sample_count = len(edit.lines)
         if edit.eval_count is None:
             locked.eval_count += _evals(edit.added) - _evals(edit.removed)

@@ -41,11 +41,37 @@ def row_text(row: dict[str, Any], kind: str) -> str:
     return "\n".join(parts)
 
 
+def request_key(row: dict[str, Any]) -> str:
+    """What the row asks: its user messages, case and spacing aside. Rows with the same key ask the same
+    request, whatever they answer."""
+    messages = row.get("prompt") if "prompt" in row else row.get("messages")
+    return "\n".join(
+        " ".join(str(m.get("content") or "").casefold().split())
+        for m in messages or []
+        if isinstance(m, dict) and m.get("role") == "user"
+    )
+
+
+def request_overlap(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many distinct requests the rows ask, and how many held-out rows ask one a training row asks
+    word for word (their eval loss and accuracy then measure recall, not generalisation)."""
+    train = {request_key(row) for row in rows if row.get("split") != "eval"}
+    seen: set[str] = set(train)
+    in_train = 0
+    for row in rows:
+        if row.get("split") == "eval":
+            key = request_key(row)
+            in_train += key in train
+            seen.add(key)
+    return {"distinct_requests": len(seen), "eval_requests_in_train": in_train}
+
+
 def dataset_stats(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     calls, offered = _row_counts(rows, kind)
     lengths = row_lengths(rows, kind)
     tokens = sum(lengths) if lengths is not None else None
-    return _figures(len(rows), calls, offered, tokens, _buckets(lengths) if lengths is not None else None)
+    figures = _figures(len(rows), calls, offered, tokens, _buckets(lengths) if lengths is not None else None)
+    return figures | request_overlap(rows)
 
 
 def adjusted_stats(

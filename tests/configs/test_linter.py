@@ -33,6 +33,12 @@ DATASETS = {
     "prefs": DatasetFacts("dpo", 400),
     # 40 rows of 4,096+ tokens (all tools offered on every row): cut at any template's max length.
     "long-rows": DatasetFacts("sft", 400, length_bands={"2": 360, "32": 40}),
+    # 12 of its 40 held-out rows ask what a training row asks.
+    "leaky": DatasetFacts(
+        "sft", 400, eval_rows=40, length_bands={"1": 400}, distinct_requests=388, eval_requests_in_train=12
+    ),
+    # 8 requests asked 50 times each: a random hold-out repeats training requests.
+    "repetitive": DatasetFacts("sft", 400, length_bands={"1": 400}, distinct_requests=8),
 }
 
 
@@ -121,6 +127,8 @@ WARNING_CASES = {
     "too_few_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.max_steps", 3), {}),
     "too_many_steps": (with_(with_(sft(), "data.dataset", "tools-sft"), "training.num_epochs", 40.0), {}),
     "rows_over_max_length": (with_(sft(), "data.dataset", "long-rows"), {}),
+    "eval_requests_in_train": (with_(sft(), "data.dataset", "leaky"), {}),
+    "repeated_requests": (with_(sft(), "data.dataset", "repetitive"), {}),
     "early_stopping_needs_eval": (
         with_(with_(sft(), "training.early_stopping_patience", 2), "data.eval_split", 0.0),
         {},
@@ -308,3 +316,17 @@ def test_early_stopping_with_held_out_rows_and_enough_evaluations_is_clean(conte
     )
     report = lint(marked, _context(context, {"datasets": held_out}))
     assert "early_stopping_needs_eval" not in {f.rule for f in report.findings}
+
+
+def test_request_overlap_warnings_name_the_counts_and_stay_quiet_on_clean_data(context):
+    leaky = lint(with_(sft(), "data.dataset", "leaky"), context)
+    (finding,) = [f for f in leaky.warnings if f.rule == "eval_requests_in_train"]
+    assert finding.path == "data.dataset" and finding.message.startswith("12 of the 40 held-out rows")
+    repetitive = lint(with_(sft(), "data.dataset", "repetitive"), context)
+    (finding,) = [f for f in repetitive.warnings if f.rule == "repeated_requests"]
+    assert "Only 8 distinct requests among 400 rows" in finding.message and "10%" in finding.message
+    # No random hold-out, nothing to warn about; nor for datasets counted before the figures existed.
+    quiet = lint(with_(with_(sft(), "data.dataset", "repetitive"), "data.eval_split", 0.0), context)
+    assert not {"repeated_requests", "eval_requests_in_train"} & {f.rule for f in quiet.findings}
+    clean = lint(with_(sft(), "data.dataset", "tools-sft"), context)
+    assert not {"repeated_requests", "eval_requests_in_train"} & {f.rule for f in clean.findings}
