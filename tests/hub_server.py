@@ -7,6 +7,10 @@ Routes (every one wants `Authorization: Bearer <token>`, else 401 the way the Hu
     POST /api/validate-yaml                     create_commit checks README.md's metadata first
     POST /api/models/{ns}/{name}/preupload/r    every file "regular", with the oid of the stored copy if any
     POST /api/models/{ns}/{name}/commit/r       ndjson: a header line, then inline base64 files
+    GET  /api/datasets/{ns}/{name}/tree/r       list_repo_tree (recursive): every file with its size
+    GET  /datasets/{ns}/{name}/resolve/r/path   a file's bytes (hf_hub_url)
+
+The two reads answer without a token for a public repo, as the Hub does; a wrong token is still a 401.
 
 Answering "regular" keeps huggingface_hub off LFS and hf_xet: file contents travel inside the commit. An LFS
 pointer in a commit is refused (400), and any other request is answered 404 and recorded in `.unknown`, so a
@@ -40,7 +44,10 @@ ROUTES = [
     ("GET", re.compile(rf"/api/{KIND}/{REPO}(?:/revision/[^/]+)?"), "repo_info"),
     ("POST", re.compile(rf"/api/{KIND}/{REPO}/preupload/[^/]+"), "preupload"),
     ("POST", re.compile(rf"/api/{KIND}/{REPO}/commit/[^/]+"), "commit"),
+    ("GET", re.compile(rf"/api/{KIND}/{REPO}/tree/[^/]+(?:/(?P<path>.+))?"), "tree"),
+    ("GET", re.compile(rf"/(?P<kind>datasets)/{REPO}/resolve/[^/]+/(?P<path>.+)"), "resolve"),
 ]
+PUBLIC_READS = frozenset({"tree", "resolve"})
 
 
 def git_blob_oid(content: bytes) -> str:
@@ -70,15 +77,25 @@ class FakeHub:
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], Any]:
         with self.lock:
             self.requests.append(f"{method} {path}")
-            if headers.get("Authorization") != f"Bearer {self.token}":
-                raise HubError(401, BAD_CREDENTIALS, {"X-Error-Message": BAD_CREDENTIALS})
+            authorization = headers.get("Authorization")
             for route_method, pattern, name in ROUTES:
                 match = pattern.fullmatch(path)
                 if match and method == route_method:
                     repo_id = unquote(match.group("repo")) if "repo" in pattern.groupindex else None
                     if repo_id and match.group("kind") == "datasets":
                         repo_id = f"datasets/{repo_id}"  # dataset repos live beside model repos
+                    public = (
+                        name in PUBLIC_READS
+                        and authorization is None
+                        and not self.repos.get(repo_id, {"private": True})["private"]
+                    )
+                    if authorization != f"Bearer {self.token}" and not public:
+                        raise HubError(401, BAD_CREDENTIALS, {"X-Error-Message": BAD_CREDENTIALS})
+                    if "path" in pattern.groupindex:
+                        return getattr(self, name)(repo_id, unquote(match.group("path") or ""))
                     return getattr(self, name)(repo_id, body)
+            if authorization != f"Bearer {self.token}":
+                raise HubError(401, BAD_CREDENTIALS, {"X-Error-Message": BAD_CREDENTIALS})
             self.unknown.append(f"{method} {path}")
             raise HubError(404, f"fake hub: no route for {method} {path}")
 
@@ -131,6 +148,34 @@ class FakeHub:
                 answer["oid"] = git_blob_oid(stored[file["path"]])
             files.append(answer)
         return 200, {}, {"files": files}
+
+    def add_dataset(self, repo_id: str, files: dict[str, bytes], private: bool = False) -> None:
+        """A dataset repo with these files, as if someone had pushed it."""
+        with self.lock:
+            self.repos[f"datasets/{repo_id}"] = {
+                "private": private,
+                "files": dict(files),
+                "commits": [hashlib.sha1(repo_id.encode()).hexdigest()],
+                "messages": ["initial"],
+            }
+
+    def tree(self, repo_id: str, folder: str) -> tuple[int, dict[str, str], Any]:
+        files = self._repo(repo_id)["files"]
+        prefix = folder.rstrip("/") + "/" if folder else ""
+        entries = [
+            {"type": "file", "path": path, "size": len(data), "oid": git_blob_oid(data)}
+            for path, data in sorted(files.items())
+            if path.startswith(prefix)
+        ]
+        if folder and not entries:
+            raise HubError(404, f"{folder} does not exist", {"X-Error-Code": "EntryNotFound"})
+        return 200, {}, entries
+
+    def resolve(self, repo_id: str, path: str) -> tuple[int, dict[str, str], Any]:
+        files = self._repo(repo_id)["files"]
+        if path not in files:
+            raise HubError(404, "Entry not found", {"X-Error-Code": "EntryNotFound"})
+        return 200, {"Content-Type": "application/octet-stream"}, files[path]
 
     def commit(self, repo_id: str, body: bytes) -> tuple[int, dict[str, str], Any]:
         repo = self._repo(repo_id)
@@ -187,9 +232,9 @@ def _handler(hub: FakeHub, connections: set[socket.socket]) -> type[BaseHTTPRequ
                 status, headers, payload = hub.handle(method, urlsplit(self.path).path, self.headers, body)
             except HubError as error:
                 status, headers, payload = error.status, error.headers, {"error": str(error)}
-            data = json.dumps(payload).encode()
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
-            for name, value in {**headers, "Content-Type": "application/json"}.items():
+            for name, value in {"Content-Type": "application/json", **headers}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

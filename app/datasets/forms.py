@@ -13,8 +13,9 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from app.configs.linter import HUB_REPO_ID
 from app.form_fields import CheckboxesField
 
 MAX_SAMPLES_PER_OPERATION = 1000
@@ -24,6 +25,47 @@ class DatasetUploadForm(FlaskForm):
     file = FileField("Dataset file")
     name = StringField(
         "Name", validators=[Optional(), Length(max=100)], description="Defaults to the file name."
+    )
+
+
+class HubImportForm(FlaskForm):
+    """A dataset repo on the Hugging Face Hub, read in the background."""
+
+    repo_id = StringField(
+        "Hub dataset",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[
+            DataRequired(message="Name the dataset repo (owner/name)."),
+            Length(max=193),
+            Regexp(HUB_REPO_ID.pattern + r"\Z", message="A Hub dataset id looks like owner/name."),
+        ],
+        description="e.g. Salesforce/xlam-function-calling-60k",
+    )
+    path = StringField(
+        "File or folder",
+        filters=[lambda value: value.strip().strip("/") if isinstance(value, str) else value],
+        validators=[
+            Optional(),
+            Length(max=300),
+            Regexp(
+                r"(?!.*(?:^|/)\.\.(?:/|\Z))[^\x00-\x1f\\]+\Z",
+                message="A path inside the repo, such as data/train.jsonl.",
+            ),
+        ],
+        description="Empty: every .jsonl / .json / .parquet file (test / validation files held out).",
+    )
+    revision = StringField(
+        "Revision",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[
+            Optional(),
+            Length(max=100),
+            Regexp(r"[A-Za-z0-9][A-Za-z0-9._/-]*\Z", message="A branch, tag or commit id."),
+        ],
+        description="Empty: main.",
+    )
+    name = StringField(
+        "Name", validators=[Optional(), Length(max=100)], description="Defaults to the repo's name."
     )
 
 

@@ -1,4 +1,4 @@
-"""Push a dataset to the Hugging Face Hub as a dataset repo: a job on the default queue.
+"""Push a dataset to the Hugging Face Hub as a dataset repo, or import one from it: jobs on the default queue.
 
 The repo gets the rows as `data/train.jsonl` and `data/test.jsonl` (the held-out split) and a card whose
 YAML names those splits, so `datasets.load_dataset("owner/name")` loads them as they are split here.
@@ -49,3 +49,40 @@ def push_under_way(dataset: Dataset) -> bool:
         return False
     job = db.session.get(BackgroundJob, state.get("job")) if isinstance(state.get("job"), int) else None
     return job is not None and job.status not in FINAL_JOB_STATES
+
+
+IMPORT_TIMEOUT_S = 3600
+
+
+def start_hub_import(repo_id: str, path: str, revision: str, name: str) -> Dataset:
+    """A placeholder row (status generating) and a job on the default queue that fills it from the Hub
+    (jobs/dataset_import.py); public repos need no token, private and gated ones the user's."""
+    from app.datasets.services import unique_name
+    from app.queueing import enqueue_job
+
+    row = Dataset(
+        owner_id=current_user.id,
+        name=unique_name(name or repo_id.split("/", 1)[1]),
+        kind="sft",  # until the files say otherwise
+        source="hub",
+        options={"repo": repo_id, "path": path, "revision": revision or "main"},
+        status=DatasetStatus.GENERATING.value,
+    )
+    db.session.add(row)
+    db.session.commit()
+    try:
+        job = enqueue_job(
+            owner_id=current_user.id,
+            kind="dataset_import",
+            title=f"Import dataset {repo_id} from the Hub",
+            func="jobs.dataset_import.run",
+            args=(row.id,),
+            timeout=IMPORT_TIMEOUT_S,
+        )
+    except Exception:
+        db.session.delete(row)
+        db.session.commit()
+        raise
+    row.job_id = job.id
+    db.session.commit()
+    return row

@@ -28,11 +28,12 @@ from app.datasets.forms import (
     DatasetActionForm,
     DatasetUploadForm,
     GenerateForm,
+    HubImportForm,
     RowEditForm,
     RowJSONForm,
     SplitForm,
 )
-from app.datasets.hub import push_dataset, push_under_way
+from app.datasets.hub import push_dataset, push_under_way, start_hub_import
 from app.datasets.services import (
     DatasetError,
     DatasetProblem,
@@ -57,11 +58,12 @@ UNPROCESSABLE = 422
 ROWS_TARGET = "dataset-rows"
 
 
-def _index(upload_form=None, problems=None, status=200):
+def _index(upload_form=None, problems=None, status=200, hub_form=None):
     return render_template(
         "datasets/index.html",
         datasets=list_datasets(),
         upload_form=upload_form or DatasetUploadForm(),
+        hub_form=hub_form or HubImportForm(formdata=None),
         generate_form=_generate_form(),
         action_form=DatasetActionForm(),
         problems=problems or [],
@@ -92,6 +94,26 @@ def upload():
     except DatasetError as exc:
         return _index(form, exc.problems, UNPROCESSABLE)
     flash(f"Imported {dataset.name}: {dataset.sample_count} rows.", "success")
+    return redirect(url_for("datasets.detail", dataset_id=dataset.id))
+
+
+@bp.route("/import-hub", methods=["POST"])
+@login_required
+def import_hub():
+    """Queue an import of a dataset repo from the Hugging Face Hub; its page shows the progress."""
+    form = HubImportForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _index(status=UNPROCESSABLE, hub_form=form)
+    try:
+        dataset = start_hub_import(
+            form.repo_id.data, form.path.data or "", form.revision.data or "", form.name.data or ""
+        )
+    except EnqueueError as exc:
+        flash(str(exc), "error")
+        return _index(status=503, hub_form=form)
+    flash(f"Importing {form.repo_id.data} from the Hugging Face Hub.", "info")
     return redirect(url_for("datasets.detail", dataset_id=dataset.id))
 
 
