@@ -286,6 +286,9 @@ def test_two_tiny_runs_train_and_the_page_marks_the_lower_eval_loss(app, setup, 
     rows = dict(re.findall(r'<tr id="sweep-run-(\d+)">(.*?)</tr>', html, re.S))
     assert [run_id for run_id, cells in rows.items() if "best-eval-loss" in cells] == [str(lowest.id)]
     assert html.count("<path") >= 4  # a train and an eval curve per run
+    model_ids = [model_id for run in runs for model_id in run.model_ids]
+    assert "Evaluate the 2 registered models" in html
+    assert all(f"model_id={model_id}" in html for model_id in model_ids)
 
 
 def _last_eval(run: TrainingRun) -> float:
