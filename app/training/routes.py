@@ -301,3 +301,29 @@ def push(run_id: int):
     else:
         flash(f"Pushing to {form.repo_id.data}: this page shows the outcome.", "info")
     return redirect(url_for("training.detail", run_id=run_id))
+
+
+@bp.route("/<int:run_id>/save-config", methods=["POST"])
+@login_required
+def save_run_config(run_id: int):
+    """The run's config snapshot (a sweep's winning values included) as a new saved config to reuse."""
+    from app.configs.services import save_config
+
+    run = get_owned_or_404(TrainingRun, run_id)
+    if not RunActionForm().validate_on_submit():
+        abort(400)
+    source = db.session.get(TrainingConfig, run.config_id) if run.config_id else None
+    result = save_config(
+        run.config,
+        f"{run.name[:100]} (run #{run.id})",
+        description=f"Saved from training run #{run.id} on {run.dataset_name or 'a deleted dataset'}.",
+        template_type=source.template_type
+        if source is not None and source.owner_id == run.owner_id
+        else None,
+    )
+    if result.config is None:
+        problems = "; ".join(f"{f.path}: {f.message}" for f in result.report.errors[:3])
+        flash(f"The run's config no longer passes the linter: {problems}", "error")
+        return redirect(url_for("training.detail", run_id=run.id))
+    flash(f"Saved the run's config as {result.config.name}.", "success")
+    return redirect(url_for("configs.edit", config_id=result.config.id))

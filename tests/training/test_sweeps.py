@@ -288,6 +288,7 @@ def test_two_tiny_runs_train_and_the_page_marks_the_lower_eval_loss(app, setup, 
     assert html.count("<path") >= 4  # a train and an eval curve per run
     model_ids = [model_id for run in runs for model_id in run.model_ids]
     assert "Evaluate the 2 registered models" in html
+    assert f"Save the config of run #{lowest.id}" in html
     assert all(f"model_id={model_id}" in html for model_id in model_ids)
 
 
@@ -319,3 +320,41 @@ def test_a_queued_run_says_how_many_jobs_wait_ahead_and_whether_a_worker_listens
         assert "2 jobs ahead" in page and "No worker listens" not in page
     finally:
         worker.register_death()
+
+
+def test_a_runs_config_is_saved_as_a_new_config_with_its_swept_values(app, setup, signed_in):  # noqa: F811
+    client, user = setup
+    config_id = save_config(app, user, "tiny sft", "sft_toolbench", max_steps=3)
+    start_sweep(client, config_id, dataset_id(app, "weather"), sweep_lora_ranks="4 8")
+    with app.app_context():
+        run = db.session.execute(db.select(TrainingRun).order_by(TrainingRun.id.desc())).scalars().first()
+        run_id, run_name = run.id, run.name
+    token = csrf_token(client, f"/runs/{run_id}")
+    assert client.post(f"/runs/{run_id}/save-config", data={}).status_code == 400  # CSRF
+    response = client.post(f"/runs/{run_id}/save-config", data={"csrf_token": token})
+    assert response.status_code == 302 and "/configs/" in response.headers["Location"]
+    with app.app_context():
+        saved = (
+            db.session.execute(db.select(TrainingConfig).order_by(TrainingConfig.id.desc())).scalars().first()
+        )
+        assert saved.id != config_id and saved.owner_id == user.id
+        assert saved.name == f"{run_name} (run #{run_id})" and saved.template_type == "sft_toolbench"
+        assert saved.config["training"]["lora_r"] == 8 and saved.config["training"]["max_steps"] == 3
+
+    from app.models import Dataset
+
+    with app.app_context():  # the dataset is gone: the snapshot no longer lints, nothing is saved
+        db.session.delete(
+            db.session.execute(db.select(Dataset).where(Dataset.name == "weather")).scalar_one()
+        )
+        db.session.commit()
+    page = client.post(f"/runs/{run_id}/save-config", data={"csrf_token": token}, follow_redirects=True)
+    assert "no longer passes the linter: data.dataset: You have no dataset named" in page.get_data(
+        as_text=True
+    )
+    with app.app_context():
+        assert db.session.query(TrainingConfig).count() == 2
+
+    mallory, _ = signed_in("mallory@example.com")
+    mallory_token = csrf_token(mallory, "/runs/")
+    assert mallory.post(f"/runs/{run_id}/save-config", data={"csrf_token": mallory_token}).status_code == 404
