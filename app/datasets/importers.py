@@ -11,6 +11,11 @@ Formats, recognised record by record (a file is a JSON array, or JSONL, one reco
 - "dpo": preference rows whose prompt/chosen/rejected are strings (wrapped as user / assistant messages),
   or that have no prompt (the messages chosen and rejected share become the prompt).
 - "prompt-completion": `prompt` + `completion` rows, read as one SFT conversation.
+- "xlam": xLAM / APIGen function calling (Salesforce/xlam-function-calling-60k): a `query` (the user
+  message), `answers` (the calls, one assistant message) and `tools`, both usually JSON strings; a tool's
+  `parameters` map each name to a description and a Python-style type ("str", "List[int]",
+  "int, optional"), which becomes JSON Schema (a type with no JSON counterpart, such as "Any" or
+  "Union[int, float]", accepts any value; a ", optional" type or a `default` makes the parameter optional).
 
 Along the way, calls written as Hermes `<tool_call>{...}</tool_call>` text in an assistant turn become
 structured `tool_calls`, tool definitions are normalised to the OpenAI shape, `split` aliases
@@ -43,6 +48,7 @@ from app.datasets.rows import (
 )
 from app.json_input import loads as loads_json
 from app.serving.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from app.serving.tool_schema import function_of
 
 DEFAULT_MAX_ROWS = 200_000
 MAX_PROBLEMS = 48  # with the summary and the "... and N more" line, the page lists at most 50
@@ -68,8 +74,26 @@ _TAGGED_CALL = re.compile(
     re.escape(TOOL_CALL_OPEN) + r"\s*(.*?)\s*(?:" + re.escape(TOOL_CALL_CLOSE) + r"|$)", re.S
 )
 _A_KIND = {"sft": "an SFT", "dpo": "a DPO"}
+# xLAM parameter types (Python's, lower-cased, and JSON Schema's own names) → JSON Schema.
+_XLAM_SCALARS = {
+    "str": "string",
+    "string": "string",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+}
+_XLAM_ARRAYS = frozenset({"list", "tuple", "set", "frozenset", "sequence", "array"})
+_XLAM_OBJECTS = frozenset({"dict", "mapping", "object"})
+_XLAM_TYPE = re.compile(r"(?:typing\.)?([A-Za-z_]\w*)\s*(?:\[(.*)\])?", re.S)
 # A JSON string escape for half of a UTF-16 surrogate pair: such text cannot be written back as UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+# xLAM writes no reply for a request none of its tools fits (an empty `answers`): this one is trained
+# instead, so the model learns to answer in words rather than call something.
+XLAM_NO_CALL_REPLY = "None of the tools I have can do that."
 
 
 @dataclass(frozen=True)
@@ -297,6 +321,8 @@ def _convert_record(value: Any) -> tuple[dict[str, Any] | None, str | None, str,
             kind, row = "dpo", converter.dpo_row(value)
         elif "messages" in value or "conversations" in value or ("prompt" in value and "completion" in value):
             kind, row = "sft", converter.sft_row(value)
+        elif "query" in value and "answers" in value:
+            kind, row = "sft", converter.xlam_row(value)
         elif "prompt" in value:
             return None, None, "", ["A row with a prompt needs chosen and rejected (DPO) or a completion."]
         else:
@@ -306,8 +332,8 @@ def _convert_record(value: Any) -> tuple[dict[str, Any] | None, str | None, str,
                 None,
                 "",
                 [
-                    "Not a dataset row: expected messages, conversations, or prompt/chosen/rejected "
-                    f"(keys: {keys})."
+                    "Not a dataset row: expected messages, conversations, prompt/chosen/rejected, "
+                    f"or query/answers (keys: {keys})."
                 ],
             )
     except RecursionError:
@@ -327,7 +353,7 @@ class _Converter:
 
     @property
     def format(self) -> str:
-        for name in ("sharegpt", "openai", "prompt-completion", "dpo"):
+        for name in ("xlam", "sharegpt", "openai", "prompt-completion", "dpo"):
             if name in self.seen:
                 return name
         return "toolsmith"
@@ -344,6 +370,37 @@ class _Converter:
                 record["completion"], "completion", "assistant"
             )
         row: dict[str, Any] = {"messages": self.with_system(record, messages), "tools": self.tools(record)}
+        return self.extras(record, row)
+
+    def xlam_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """xLAM / APIGen: the `query` as a user message, the `answers` as one assistant message's calls."""
+        self.seen.add("xlam")
+        query = record["query"]
+        if not isinstance(query, str):
+            self.problems.append(f"query must be text, got {json_kind(query)}.")
+        parsed, answers = self.decoded(record["answers"], "answers")
+        calls: list[dict[str, Any]] = []
+        if not parsed:
+            pass
+        elif not isinstance(answers, list):
+            self.problems.append(f"answers must be a list of calls, got {json_kind(answers)}.")
+        elif not answers:
+            pass  # xLAM's irrelevance records: no tool fits, the answer is a reply without a call
+        else:
+            for index, raw in enumerate(answers):
+                call = self.call(raw, f"answers[{index}]")
+                if call is not None:
+                    calls.append(call)
+        answer: dict[str, Any] = {"role": "assistant", "content": ""}
+        if calls:
+            answer["tool_calls"] = calls
+        elif parsed and isinstance(answers, list) and not answers:
+            answer["content"] = XLAM_NO_CALL_REPLY
+        messages = [{"role": "user", "content": query if isinstance(query, str) else ""}, answer]
+        row: dict[str, Any] = {
+            "messages": self.with_system(record, messages),
+            "tools": self.xlam_tools(record.get("tools")),
+        }
         return self.extras(record, row)
 
     def dpo_row(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -562,21 +619,54 @@ class _Converter:
         self.problems.append(f"{where} must be text, got {json_kind(value)}.")
         return ""
 
+    def decoded(self, value: Any, path: str) -> tuple[bool, Any]:
+        """A field that may hold JSON as text → (True, its value), or (False, None) and a problem."""
+        if not isinstance(value, str):
+            return True, value
+        try:
+            return True, _loads(value)
+        except ValueError as exc:
+            self.problems.append(f"{path} is text but not valid JSON ({exc}).")
+            return False, None
+
     def tools(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         value = record.get("tools")
-        if isinstance(value, str):
-            if not value.strip():
-                return []
-            try:
-                value = _loads(value)
-            except ValueError as exc:
-                self.problems.append(f"tools is text but not valid JSON ({exc}).")
-                return []
-        if value is None or value == []:
+        if isinstance(value, str) and not value.strip():
+            return []
+        parsed, value = self.decoded(value, "tools")
+        if not parsed or value is None or value == []:
             return []
         tools, errors = normalise_tools(value)
         self.problems.extend(errors)
         return tools
+
+    def xlam_tools(self, value: Any) -> list[dict[str, Any]]:
+        """xLAM `tools`: a list (usually as JSON text) of definitions whose parameters are typed by name."""
+        if isinstance(value, str) and not value.strip():
+            return []
+        parsed, value = self.decoded(value, "tools")
+        if not parsed or value is None or value == []:
+            return []
+        if not isinstance(value, list):
+            self.problems.append(f"tools must be a list of tool definitions, got {json_kind(value)}.")
+            return []
+        converted = [self.xlam_tool(tool, position) for position, tool in enumerate(value, start=1)]
+        tools, errors = normalise_tools(converted)
+        self.problems.extend(errors)
+        return tools
+
+    def xlam_tool(self, tool: Any, position: int) -> Any:
+        """A definition with xLAM parameters → JSON Schema parameters; others as they are (checked later)."""
+        function = function_of(tool)
+        parameters = function.get("parameters") if function is not None else None
+        if function is None or not isinstance(parameters, dict) or isinstance(parameters.get("type"), str):
+            return tool  # JSON Schema already (`"type": "object"`), or broken in a way normalise_tools says
+        schema, problems = _xlam_parameters(parameters)
+        name = function.get("name")
+        label = f"tool {position}" + (f" ({name[:64]})" if isinstance(name, str) and name.strip() else "")
+        self.problems.extend(f"tools: {label}: {problem}." for problem in problems)
+        converted = {**function, "parameters": schema}
+        return converted if function is tool else {**tool, "function": converted}
 
     def extras(self, record: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         split = record.get("split")
@@ -590,6 +680,89 @@ class _Converter:
         elif meta is not None:
             self.problems.append(f"meta must be an object, got {json_kind(meta)}.")
         return row
+
+
+def _xlam_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """xLAM parameters (name → description, Python-style type, optional default) → (JSON Schema, problems)."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    problems: list[str] = []
+    for name, spec in parameters.items():
+        if not isinstance(spec, dict):
+            problems.append(
+                f"parameter {_short(name)} must be an object (description, type), got {json_kind(spec)}"
+            )
+            continue
+        schema: dict[str, Any] = {}
+        description, declared = spec.get("description"), spec.get("type")
+        if isinstance(description, str):
+            schema["description"] = description
+        elif description is not None:
+            problems.append(
+                f"parameter {_short(name)}: description must be text, got {json_kind(description)}"
+            )
+        optional = "default" in spec
+        if isinstance(declared, str):
+            parts = _top_level_parts(declared)
+            if len(parts) > 1 and parts[-1].lower() == "optional":
+                optional, declared = True, ", ".join(parts[:-1])
+            schema.update(_xlam_schema(declared))
+        elif declared is not None:
+            problems.append(
+                f'parameter {_short(name)}: type must be text such as "str" or "List[int]", '
+                f"got {json_kind(declared)}"
+            )
+        if "default" in spec and _plain_json(spec["default"]):
+            schema["default"] = spec["default"]
+        properties[name] = schema
+        if not optional:
+            required.append(name)
+    return {"type": "object", "properties": properties, "required": required}, problems
+
+
+def _xlam_schema(declared: str) -> dict[str, Any]:
+    """A Python-style type ("int", "List[str]", "Dict[str, Any]") → JSON Schema; {} (any value) for one with
+    no JSON counterpart ("Any", "Union[int, float]", "Callable", ...)."""
+    match = _XLAM_TYPE.fullmatch(declared.strip())
+    if match is None:
+        return {}
+    head, inner = match.group(1).lower(), match.group(2)
+    if head in _XLAM_SCALARS and inner is None:
+        return {"type": _XLAM_SCALARS[head]}
+    if head in _XLAM_OBJECTS:
+        return {"type": "object"}
+    if head not in _XLAM_ARRAYS:
+        return {}
+    schema: dict[str, Any] = {"type": "array"}
+    # List[int], Set[str], Tuple[int, int] and Tuple[int, ...] have items of one type; Tuple[int, str] not.
+    items = [_xlam_schema(part) for part in _top_level_parts(inner or "") if part != "..."]
+    if items and items[0] and all(item == items[0] for item in items):
+        schema["items"] = items[0]
+    return schema
+
+
+def _top_level_parts(text: str) -> list[str]:
+    """`text` split at the commas outside brackets, stripped: "Dict[str, int], optional" → 2 parts."""
+    parts: list[str] = []
+    depth = start = 0
+    for index, char in enumerate(text):
+        if char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index].strip())
+            start = index + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _plain_json(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _short(value: Any, limit: int = 40) -> str:

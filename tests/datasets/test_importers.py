@@ -599,3 +599,337 @@ def test_validators_never_raise(value):
         assert isinstance(validate(value), list)
     row_has_call(value)
     row_tools(value)
+
+
+# --- xLAM / APIGen -------------------------------------------------------------------------------------
+
+# The example record on the Salesforce/xlam-function-calling-60k dataset card, as the Hub serves it.
+XLAM_CARD = {
+    "id": 1,
+    "query": "Where can I find live giveaways for beta access and games?",
+    "answers": '[{"name": "live_giveaways_by_type", "arguments": {"type": "beta"}}, '
+    '{"name": "live_giveaways_by_type", "arguments": {"type": "game"}}]',
+    "tools": '[{"name": "live_giveaways_by_type", "description": "Retrieve live giveaways from the '
+    'GamerPower API based on the specified type.", "parameters": {"type": {"description": "The type of '
+    'giveaways to retrieve (e.g., game, loot, beta).", "type": "str", "default": "game"}}}]',
+}
+GIVEAWAYS = {
+    "type": "function",
+    "function": {
+        "name": "live_giveaways_by_type",
+        "description": "Retrieve live giveaways from the GamerPower API based on the specified type.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "type": {
+                    "description": "The type of giveaways to retrieve (e.g., game, loot, beta).",
+                    "type": "string",
+                    "default": "game",
+                }
+            },
+            "required": [],
+        },
+    },
+}
+XLAM_STATS = {
+    "name": "summary_stats",
+    "description": "Mean and spread of some numbers.",
+    "parameters": {
+        "numbers": {"description": "The numbers.", "type": "List[int]"},
+        "precision": {"description": "Decimal places.", "type": "int, optional"},
+        "label": {"description": "Echoed back as it is.", "type": "Any"},
+    },
+}
+
+
+def xlam_record(
+    query: str, answers: Any, tools: Any, *, as_text: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """An xLAM record; `answers` and `tools` as JSON strings, the way the dataset stores them, unless not."""
+    record = {
+        "query": query,
+        "answers": json.dumps(answers) if as_text else answers,
+        "tools": json.dumps(tools) if as_text else tools,
+    }
+    record.update(extra)
+    return record
+
+
+def xlam_call(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"name": name, "arguments": arguments}
+
+
+def test_xlam_card_example_is_one_sft_row_with_two_calls_and_an_optional_typed_parameter():
+    result = imported(jsonl(XLAM_CARD))
+    assert (result.kind, result.format, result.records) == ("sft", "xlam", 1)
+    assert (result.row_count, result.rows_with_call) == (1, 1)
+    assert result.rows == [
+        {
+            "messages": [
+                {"role": "user", "content": "Where can I find live giveaways for beta access and games?"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        call("live_giveaways_by_type", type="beta"),
+                        call("live_giveaways_by_type", type="game"),
+                    ],
+                },
+            ],
+            "tools": [GIVEAWAYS],
+        }
+    ]
+    assert result.called_names == result.tool_names == ["live_giveaways_by_type"]
+    assert validate_sft_row(result.rows[0]) == []
+
+
+def test_xlam_list_optional_and_any_parameters_become_json_schema():
+    record = xlam_record("Stats of 1, 2, 3?", [xlam_call("summary_stats", numbers=[1, 2, 3])], [XLAM_STATS])
+    (row,) = imported(jsonl(record)).rows
+    assert row["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "summary_stats",
+                "description": "Mean and spread of some numbers.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "numbers": {
+                            "description": "The numbers.",
+                            "type": "array",
+                            "items": {"type": "integer"},
+                        },
+                        "precision": {"description": "Decimal places.", "type": "integer"},
+                        "label": {"description": "Echoed back as it is."},
+                    },
+                    "required": ["numbers", "label"],
+                },
+            },
+        }
+    ]
+    assert row["messages"][1]["tool_calls"] == [call("summary_stats", numbers=[1, 2, 3])]
+
+
+@pytest.mark.parametrize(
+    ("declared", "schema", "required"),
+    [
+        ("str", {"type": "string"}, True),
+        ("int", {"type": "integer"}, True),
+        ("float", {"type": "number"}, True),
+        ("bool", {"type": "boolean"}, True),
+        ("str, optional", {"type": "string"}, False),
+        ("float, Optional", {"type": "number"}, False),
+        ("List[str]", {"type": "array", "items": {"type": "string"}}, True),
+        ("List", {"type": "array"}, True),
+        ("list", {"type": "array"}, True),
+        ("List[int], optional", {"type": "array", "items": {"type": "integer"}}, False),
+        (
+            "List[List[int]]",
+            {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+            True,
+        ),
+        ("List[Dict[str, Any]]", {"type": "array", "items": {"type": "object"}}, True),
+        ("List[Any]", {"type": "array"}, True),
+        ("Tuple[int, int]", {"type": "array", "items": {"type": "integer"}}, True),
+        ("Tuple[int, str]", {"type": "array"}, True),
+        ("Set[str]", {"type": "array", "items": {"type": "string"}}, True),
+        ("Dict[str, Any]", {"type": "object"}, True),
+        ("dict", {"type": "object"}, True),
+        ("Dict[str, int], optional", {"type": "object"}, False),
+        ("Any", {}, True),
+        ("Union[int, float]", {}, True),
+        ("Callable", {}, True),
+        ("Callable[[float], float]", {}, True),
+        ("int or float", {}, True),
+    ],
+)
+def test_xlam_parameter_type_strings(declared, schema, required):
+    tool = {"name": "f", "parameters": {"x": {"description": "An x.", "type": declared}}}
+    (row,) = imported(jsonl(xlam_record("Call f.", [xlam_call("f", x=1)], [tool]))).rows
+    parameters = row["tools"][0]["function"]["parameters"]
+    assert parameters == {
+        "type": "object",
+        "properties": {"x": {"description": "An x.", **schema}},
+        "required": ["x"] if required else [],
+    }
+
+
+def test_xlam_a_default_makes_a_parameter_optional_and_is_kept():
+    tool = {
+        "name": "search",
+        "parameters": {
+            "q": {"description": "Words.", "type": "str", "default": ""},
+            "limit": {"description": "How many.", "type": "int", "default": 10},
+            "page": {"description": "Which page.", "type": "int, optional", "default": None},
+            "lang": {"description": "Language.", "type": "str"},
+        },
+    }
+    (row,) = imported(
+        jsonl(xlam_record("Find cats", [xlam_call("search", q="cats", lang="en")], [tool]))
+    ).rows
+    assert row["tools"][0]["function"]["parameters"] == {
+        "type": "object",
+        "properties": {
+            "q": {"description": "Words.", "type": "string", "default": ""},
+            "limit": {"description": "How many.", "type": "integer", "default": 10},
+            "page": {"description": "Which page.", "type": "integer", "default": None},
+            "lang": {"description": "Language.", "type": "string"},
+        },
+        "required": ["lang"],
+    }
+
+
+def test_xlam_jsonl_and_json_array_files_import_the_same_rows():
+    records = [
+        XLAM_CARD,
+        xlam_record(
+            "Stats of 4 and 5?", [xlam_call("summary_stats", numbers=[4, 5], precision=2)], [XLAM_STATS]
+        ),
+        # Already-parsed answers and tools, and a tool in the OpenAI shape with JSON Schema parameters.
+        xlam_record(
+            "Weather in Oslo and in Lima?",
+            [xlam_call("get_weather", city="Oslo"), xlam_call("get_weather", city="Lima", unit="c")],
+            [WEATHER],
+            as_text=False,
+            id=3,
+        ),
+    ]
+    from_jsonl = imported(jsonl(*records), "xlam.jsonl")
+    from_array = imported(json.dumps(records).encode(), "xlam.json")
+    for result in (from_jsonl, from_array):
+        assert (result.kind, result.format, result.row_count, result.rows_with_call) == ("sft", "xlam", 3, 3)
+        assert all(validate_sft_row(row) == [] for row in result.rows)
+    assert from_array.rows == from_jsonl.rows
+    assert from_jsonl.rows[1]["messages"][1]["tool_calls"] == [
+        call("summary_stats", numbers=[4, 5], precision=2)
+    ]
+    assert from_jsonl.rows[2] == {
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo and in Lima?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [call("get_weather", city="Oslo"), call("get_weather", city="Lima", unit="c")],
+            },
+        ],
+        "tools": [WEATHER],
+    }
+    assert from_jsonl.tool_names == ["get_weather", "live_giveaways_by_type", "summary_stats"]
+
+
+def test_xlam_malformed_records_are_problems_on_their_lines_and_nothing_is_imported():
+    answers_not_json = dict(XLAM_CARD, answers='[{"name": "live_giveaways_by_type", "arguments": ')
+    tools_not_a_list = dict(XLAM_CARD, tools=json.dumps({"name": "live_giveaways_by_type"}))
+    nameless_call = dict(XLAM_CARD, answers=json.dumps([{"arguments": {"type": "beta"}}]))
+    result = import_dataset(jsonl(XLAM_CARD, answers_not_json, tools_not_a_list, nameless_call), "xlam.jsonl")
+    assert result.rows == [] and result.format == "xlam"
+    assert [(p.line, p.message) for p in result.problems] == [
+        (None, "3 of 4 rows have problems. Nothing was imported: fix the file and upload it again."),
+        (2, "answers is text but not valid JSON (Expecting value: line 1 column 50 (char 49))."),
+        (3, "tools must be a list of tool definitions, got an object."),
+        (4, "answers[0]: the call needs a function name, got None."),
+    ]
+
+
+def test_xlam_more_problems_answers_not_a_list_bad_arguments_unknown_function():
+    records = [
+        dict(XLAM_CARD, answers=json.dumps({"name": "live_giveaways_by_type", "arguments": {}})),
+        dict(
+            XLAM_CARD,
+            answers=json.dumps([xlam_call("live_giveaways_by_type"), {"name": "x", "arguments": [1]}]),
+        ),
+        dict(XLAM_CARD, answers=json.dumps([xlam_call("book_flight", to="Oslo")])),
+        dict(XLAM_CARD, query=None),
+        dict(XLAM_CARD, tools=json.dumps([{"name": "f", "parameters": {"x": "str", "y": {"type": 3}}}])),
+    ]
+    result = import_dataset(json.dumps(records).encode(), "xlam.json")
+    assert result.rows == [] and "None of the 5 rows" in result.problems[0].message
+    assert [(p.line, p.message) for p in result.problems[1:]] == [
+        (1, "answers must be a list of calls, got an object."),
+        (2, "answers[1]: the arguments of 'x' must be a JSON object, got a list."),
+        (
+            3,
+            "messages[1].tool_calls[0]: calls 'book_flight', which is not in tools "
+            "(offered: live_giveaways_by_type).",
+        ),
+        (4, "query must be text, got null."),
+        (5, "tools: tool 1 (f): parameter 'x' must be an object (description, type), got a string."),
+        (
+            5,
+            "tools: tool 1 (f): parameter 'y': type must be text such as "
+            '"str" or "List[int]", got a number.',
+        ),
+    ]
+
+
+def test_xlam_needs_both_query_and_answers():
+    result = import_dataset(jsonl({"query": "hi", "tools": "[]"}), "xlam.jsonl")
+    assert result.rows == [] and "or query/answers (keys: 'query', 'tools')" in result.problems[1].message
+
+
+xlam_types = st.sampled_from(["str", "int, optional", "List[int]", "Dict[str, Any]", "Any", "Tuple[", "]]"])
+xlam_like = st.fixed_dictionaries(
+    {
+        "query": st.text(max_size=8) | json_values,
+        "answers": st.lists(
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["f", "g"]) | json_values},
+                optional={
+                    "arguments": st.dictionaries(st.text(max_size=3), json_values, max_size=2) | json_values
+                },
+            ),
+            max_size=2,
+        )
+        | json_values,
+    },
+    optional={
+        "tools": st.lists(
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["f", "g", ""]) | json_values},
+                optional={
+                    "parameters": st.dictionaries(
+                        st.text(max_size=4),
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "type": xlam_types | json_values,
+                                "description": json_values,
+                                "default": json_values,
+                            },
+                        )
+                        | json_values,
+                        max_size=3,
+                    )
+                    | json_values
+                },
+            )
+            | json_values,
+            max_size=3,
+        )
+        | json_values,
+        "split": st.sampled_from(["train", "test"]) | json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(xlam_like, min_size=1, max_size=3), st.booleans())
+def test_any_xlam_like_records_give_a_result_and_imported_rows_are_valid(records, as_text):
+    if as_text:
+        records = [
+            {k: json.dumps(v) if k in ("answers", "tools") else v for k, v in r.items()} for r in records
+        ]
+    result = import_dataset(jsonl(*records), "d.jsonl")
+    assert bool(result.problems) != bool(result.rows)
+    for row in result.rows:
+        assert validate_row(row) == []
+        assert result.format == "xlam"
+
+
+def test_xlam_irrelevance_records_answer_in_words():
+    """An empty `answers` (xLAM's irrelevance records: no tool fits) trains a reply without a call."""
+    result = import_dataset(jsonl(dict(XLAM_CARD, answers="[]")), "xlam-irrelevance.jsonl")
+    assert result.problems == [] and result.format == "xlam"
+    (row,) = result.rows
+    assert row["messages"][1] == {"role": "assistant", "content": "None of the tools I have can do that."}
