@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -115,13 +114,8 @@ def test_listing_and_download_over_http_within_the_limit():
         with pytest.raises(HubImportError, match="the token saved in your account cannot read it"):
             source(hub, "acme/missing", token=TOKEN).data_files()
         assert "Authorization" not in " ".join(hub.unknown)
-
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    dead = HubSource("acme/weather", "main", None, f"http://127.0.0.1:{port}", timeout=2)
-    with pytest.raises(HubImportError, match=r"unreachable from this worker \(connection refused\)"):
-        dead.data_files()
+    # An unreachable Hub is retried by huggingface_hub for ~20 s, then said in push's words (_network_reason,
+    # tested with the push).
 
 
 # --- the form and the job ---------------------------------------------------------------------------
