@@ -223,6 +223,8 @@ def test_public_private_parquet_and_missing_repos_through_a_real_worker(
     )
     assert found["nope"].file_path is None
 
+    page = alice.get(f"/datasets/{weather.id}").get_data(as_text=True)
+    assert f'href="{app.config["HF_ENDPOINT"]}/datasets/acme/weather"' in page and "at main (2 files)" in page
     page = alice.get(f"/datasets/{alices.id}").get_data(as_text=True)
     assert "The import failed: The Hub has no dataset acme/secret" in page
     assert bob.get(f"/datasets/{weather.id}").status_code == 404  # alice's dataset stays hers
