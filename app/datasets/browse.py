@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.datasets.rows import called_functions
-from app.datasets.stats import row_lengths, row_text
+from app.datasets.stats import request_key, row_lengths, row_text
 
 PAGE_SIZE = 20
 MAX_QUERY = 200
@@ -23,7 +23,8 @@ LENGTH_CHOICES = ("256", "512", "1024", "2048", "4096", "8192")
 
 @dataclass(frozen=True)
 class RowFilter:
-    """`split`: "", "train" or "eval" (rows without a split train). `call`: "", "with", "without",
+    """`split`: "", "train", "eval" (rows without a split train) or "seen" (eval rows asking a request a
+    training row asks: `with_train_requests` gathers those first). `call`: "", "with", "without",
     "invalid" (a call that breaks its tool's schema) or "fn:<name>" (rows whose answer calls that
     function). `query`: words that must all appear, any case. `longer`: rows longer than that many
     tokens (their words, calls and tools, as the dataset's figures count them), 0 for any length."""
@@ -32,6 +33,7 @@ class RowFilter:
     split: str = ""
     call: str = ""
     longer: int = 0
+    train_requests: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @classmethod
     def from_args(cls, args: Any) -> RowFilter:
@@ -39,7 +41,7 @@ class RowFilter:
         split, longer = args.get("split", ""), str(args.get("longer", ""))
         return cls(
             query=" ".join(str(args.get("q", "")).split())[:MAX_QUERY],
-            split=split if split in ("train", "eval") else "",
+            split=split if split in ("train", "eval", "seen") else "",
             call=str(args.get("call", ""))[:200],
             longer=int(longer) if longer in LENGTH_CHOICES else 0,
         )
@@ -49,6 +51,18 @@ class RowFilter:
         args = {"q": self.query, "split": self.split, "call": self.call, "longer": str(self.longer or "")}
         return {key: value for key, value in args.items() if value}
 
+    def with_train_requests(self, lines: Iterable[str]) -> RowFilter:
+        """For the "seen" split, the same filter knowing the training rows' requests (one pass over
+        `lines`); any other filter as it is."""
+        if self.split != "seen":
+            return self
+        requests = set()
+        for line in lines:
+            row = json.loads(line)
+            if row.get("split") != "eval":
+                requests.add(request_key(row))
+        return RowFilter(self.query, self.split, self.call, self.longer, frozenset(requests))
+
     @property
     def active(self) -> bool:
         return bool(self.query or self.split or self.call or self.longer)
@@ -56,7 +70,7 @@ class RowFilter:
     def may_match(self, line: str) -> bool:
         """False when the raw JSONL line cannot match, so it need not be parsed. Words with a quote or a
         backslash are spelt differently inside JSON strings: those are left to `matches`."""
-        if self.split == "eval" and '"eval"' not in line:
+        if self.split in ("eval", "seen") and '"eval"' not in line:
             return False
         if self.call.startswith(FUNCTION_PREFIX) and self.call[len(FUNCTION_PREFIX) :] not in line:
             return False
@@ -67,7 +81,10 @@ class RowFilter:
         return True
 
     def matches(self, row: dict[str, Any], kind: str) -> bool:
-        if self.split and (row.get("split") == "eval") != (self.split == "eval"):
+        if self.split == "seen":
+            if row.get("split") != "eval" or request_key(row) not in self.train_requests:
+                return False
+        elif self.split and (row.get("split") == "eval") != (self.split == "eval"):
             return False
         if self.call:
             called = called_functions(row)

@@ -208,6 +208,8 @@ def detail(dataset_id: int):
         return render_template("datasets/_status.html", dataset=dataset, job=job)
     spec = db.session.get(ApiSpec, dataset.spec_id) if dataset.spec_id else None
     row_filter = RowFilter.from_args(request.args)
+    if _file_ready(dataset):
+        row_filter = row_filter.with_train_requests(read_lines(Path(dataset.file_path)))
     page = browse(
         read_lines(Path(dataset.file_path)) if _file_ready(dataset) else [],
         dataset.kind,
@@ -403,7 +405,7 @@ def download(dataset_id: int):
     if not _file_ready(dataset):
         abort(404)
     safe = secure_filename(dataset.name) or "dataset"
-    row_filter = RowFilter.from_args(request.args)
+    row_filter = RowFilter.from_args(request.args).with_train_requests(read_lines(Path(dataset.file_path)))
     if not row_filter.active:
         return send_file(
             dataset.file_path,

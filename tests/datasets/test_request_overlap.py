@@ -86,6 +86,14 @@ def test_the_page_warns_edits_keep_the_count_true_and_drawing_the_split_fixes_it
     assert "11 distinct requests" in page
     assert "2 held-out rows ask a request that a training row asks word for word" in page
 
+    seen = client.get(f"/datasets/{dataset_id}?split=seen").get_data(as_text=True)
+    assert "Weather in CITY 4" in seen and "a fresh request" not in seen and "Rows 1–2 of 2" in seen
+    download = client.get(f"/datasets/{dataset_id}/download?split=seen").get_data(as_text=True)
+    assert [json.loads(line)["messages"][0]["content"] for line in download.splitlines()] == [
+        "weather in city 3",
+        "Weather in CITY 4",
+    ]
+
     # The linter at submit says the same.
     from app.configs.templates import TEMPLATES_BY_KEY
     from app.models import TrainingConfig
