@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from app.datasets.browse import row_digest
 from app.datasets.rows import SPLITS, row_kind, validate_row
 from app.datasets.services import DatasetError, DatasetProblem
-from app.datasets.stats import adjusted_stats, dataset_stats, request_overlap
+from app.datasets.stats import adjusted_overlap, adjusted_stats, dataset_stats, request_overlap
 from app.datasets.storage import read_lines, row_line, write_lines
 from app.extensions import db
 from app.models import Dataset, DatasetStatus
@@ -144,10 +144,17 @@ def _edit(dataset: Dataset, change: Callable[[list[str]], Edit]) -> Dataset:
         raise
     write_lines(path, edit.lines)
     try:
-        rows = [json.loads(line) for line in edit.lines]
-        adjusted = adjusted_stats(locked.stats or {}, edit.removed, edit.added, locked.kind)
-        # The overlap is not a sum of per-row figures: it is counted again (cheap, no tokenizer).
-        locked.stats = adjusted | request_overlap(rows) if adjusted else dataset_stats(rows, locked.kind)
+        old = locked.stats or {}
+        adjusted = adjusted_stats(old, edit.removed, edit.added, locked.kind)
+        # A split drawn again moves every row: the overlap is recounted then (the rows are parsed anyway).
+        overlap = (
+            adjusted_overlap(old, edit.lines, edit.removed, edit.added) if edit.eval_count is None else None
+        )
+        if adjusted is not None and overlap is not None:
+            locked.stats = adjusted | overlap
+        else:
+            rows = [json.loads(line) for line in edit.lines]
+            locked.stats = (adjusted or dataset_stats(rows, locked.kind)) | request_overlap(rows)
         locked.sample_count = len(edit.lines)
         if edit.eval_count is None:
             locked.eval_count += _evals(edit.added) - _evals(edit.removed)

@@ -66,6 +66,53 @@ def request_overlap(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {"distinct_requests": len(seen), "eval_requests_in_train": in_train}
 
 
+MAX_TOUCHED_REQUESTS = 32  # an edit touching more requests than this recounts the overlap in full
+
+
+def adjusted_overlap(
+    stats: dict[str, Any], lines: list[str], removed: list[dict[str, Any]], added: list[dict[str, Any]]
+) -> dict[str, int] | None:
+    """`request_overlap` after an edit, from the old figures and the rows asking the touched requests
+    only: a raw line that lacks one of a request's words cannot ask it, so most lines are never parsed.
+    None when the old figures lack the overlap or the edit touched too many requests (recount then)."""
+    if not isinstance(stats.get("distinct_requests"), int) or not isinstance(
+        stats.get("eval_requests_in_train"), int
+    ):
+        return None
+    touched = {request_key(row) for row in removed + added}
+    if len(touched) > MAX_TOUCHED_REQUESTS:
+        return None
+    # Only words spelt the same inside a JSON string (no quote, backslash or control character) rule out.
+    words = {key: [w for w in key.split() if json.dumps(w, ensure_ascii=False)[1:-1] == w] for key in touched}
+    after = {key: [0, 0] for key in touched}  # [training rows, held-out rows] asking it, after the edit
+    for line in lines:
+        folded = line.casefold()
+        if not any(all(word in folded for word in words[key]) for key in touched):
+            continue
+        row = json.loads(line)
+        key = request_key(row)
+        if key in after:
+            after[key][row.get("split") == "eval"] += 1
+    before = {key: list(counts) for key, counts in after.items()}
+    for row in added:
+        before[request_key(row)][row.get("split") == "eval"] -= 1
+    for row in removed:
+        before[request_key(row)][row.get("split") == "eval"] += 1
+
+    def asked(counts: list[int]) -> int:
+        return int(counts[0] + counts[1] > 0)
+
+    def seen(counts: list[int]) -> int:
+        return counts[1] if counts[0] else 0
+
+    return {
+        "distinct_requests": stats["distinct_requests"]
+        + sum(asked(after[key]) - asked(before[key]) for key in touched),
+        "eval_requests_in_train": stats["eval_requests_in_train"]
+        + sum(seen(after[key]) - seen(before[key]) for key in touched),
+    }
+
+
 def dataset_stats(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     calls, offered = _row_counts(rows, kind)
     lengths = row_lengths(rows, kind)

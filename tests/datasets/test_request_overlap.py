@@ -131,3 +131,35 @@ def test_the_page_warns_edits_keep_the_count_true_and_drawing_the_split_fixes_it
     dataset = _dataset(app, dataset_id)
     assert dataset.stats["eval_requests_in_train"] == 0 and dataset.eval_count > 0
     assert "held-out rows ask a request" not in html and "held-out row asks" not in html
+
+
+def test_edits_adjust_the_overlap_to_what_a_recount_gives():
+    """Random deletes, moves and appends: the adjusted figures equal a recount after every edit."""
+    import random
+
+    from app.datasets.stats import adjusted_overlap
+    from app.datasets.storage import row_line
+
+    rng = random.Random(11)
+    texts = ["Weather in Oslo", 'Say "hi"', "café au lait?", "tab\there", "x", "WEATHER  in oslo"]
+    rows = [sft(rng.choice(texts), rng.choice([None, "eval"])) for _ in range(60)]
+    figures = request_overlap(rows)
+    for _ in range(200):
+        action = rng.choice(["delete", "move", "append"])
+        index = rng.randrange(len(rows))
+        if action == "delete" and len(rows) > 1:
+            removed, added = [rows.pop(index)], []
+        elif action == "move":
+            old = rows[index]
+            rows[index] = {**old, "split": "eval"} if old.get("split") != "eval" else sft(request_text(old))
+            removed, added = [old], [rows[index]]
+        else:
+            rows.append(sft(rng.choice(texts), rng.choice([None, "eval"])))
+            removed, added = [], [rows[-1]]
+        figures = adjusted_overlap(figures, [row_line(r) for r in rows], removed, added)
+        assert figures == request_overlap(rows)
+    assert adjusted_overlap({}, [], [], []) is None  # figures from before the overlap was kept: recount
+
+
+def request_text(row: dict) -> str:
+    return row["messages"][0]["content"]
