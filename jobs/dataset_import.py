@@ -94,6 +94,8 @@ def run(job_id: int, dataset_id: int) -> dict[str, Any] | None:
                 raise
             progress.update(0.95, f"Writing {len(rows)} rows")
             dataset = db.session.get(Dataset, dataset_id)
+            if dataset is None:
+                raise LookupError("The dataset was deleted while it was being imported.")
             options["files"] = [f.path for f in files]
             stored = store_rows(
                 dataset.owner_id,

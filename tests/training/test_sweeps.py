@@ -358,3 +358,17 @@ def test_a_runs_config_is_saved_as_a_new_config_with_its_swept_values(app, setup
     mallory, _ = signed_in("mallory@example.com")
     mallory_token = csrf_token(mallory, "/runs/")
     assert mallory.post(f"/runs/{run_id}/save-config", data={"csrf_token": mallory_token}).status_code == 404
+
+
+def test_a_queued_run_page_shows_no_position_when_redis_is_down(app, setup):  # noqa: F811
+    client, user = setup
+    config_id = save_config(app, user, "tiny sft", "sft_toolbench", max_steps=3)
+    start_sweep(client, config_id, dataset_id(app, "weather"), sweep_learning_rates="1e-4 2e-4")
+    with app.app_context():
+        run_id = db.session.execute(db.select(TrainingRun.id).order_by(TrainingRun.id)).scalars().first()
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.extensions.pop("toolsmith_redis", None)
+    response = client.get(f"/runs/{run_id}?poll=1")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "queued" in html
+    assert 'id="queue-wait"' not in html and 'id="no-worker"' not in html
