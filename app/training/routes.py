@@ -41,7 +41,7 @@ from app.training.services import (
     start_run,
     training_finished,
 )
-from app.training.sweeps import SweepError, lint_sweep, parse_axes, point_label, start_sweep
+from app.training.sweeps import SweepError, axis_label, lint_sweep, parse_axes, point_label, start_sweep
 
 UNPROCESSABLE = 422
 LOG_LINES_SHOWN = 40
@@ -109,8 +109,15 @@ def index():
     for run in runs:
         reconcile_run(run)
     sweeps = {s.id: s for s in db.session.execute(owned(TrainingSweep)).scalars()}
+    swept = {s.id: " × ".join(axis_label(key) for key in s.axes or {}) for s in sweeps.values()}
     return render_template(
-        "training/index.html", form=form, runs=runs, sweeps=sweeps, report=report, sweep_check=sweep_check
+        "training/index.html",
+        form=form,
+        runs=runs,
+        sweeps=sweeps,
+        swept=swept,
+        report=report,
+        sweep_check=sweep_check,
     ), status
 
 

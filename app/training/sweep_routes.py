@@ -13,7 +13,7 @@ from app.training import bp
 from app.training.compare_chart import RunSeries, compare_loss_chart_svg, series_colour
 from app.training.forms import RunActionForm
 from app.training.services import RunRefused, cancel_run, delete_run, reconcile_run
-from app.training.sweeps import AXES_BY_KEY, format_number, sweep_runs, sweep_table
+from app.training.sweeps import axis_label, format_number, sweep_runs, sweep_table
 
 
 @bp.route("/sweeps/<int:sweep_id>")
@@ -27,9 +27,9 @@ def sweep(sweep_id: int):
     context = {
         "sweep": sweep,
         "table": table,
-        "axis_labels": [AXES_BY_KEY[key].label if key in AXES_BY_KEY else key for key in sweep.axes or {}],
+        "axis_labels": [axis_label(key) for key in sweep.axes or {}],
         "axis_values": {
-            (AXES_BY_KEY[key].label if key in AXES_BY_KEY else key): ", ".join(map(format_number, values))
+            axis_label(key): ", ".join(map(format_number, values))
             for key, values in (sweep.axes or {}).items()
         },
         "colours": [series_colour(i) for i in range(len(table.rows))],

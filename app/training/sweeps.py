@@ -121,6 +121,10 @@ def apply_point(config: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str
     return result
 
 
+def axis_label(key: str) -> str:
+    return AXES_BY_KEY[key].label if key in AXES_BY_KEY else key
+
+
 def format_number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 

@@ -148,7 +148,8 @@ def test_a_sweep_queues_one_linted_run_per_combination(app, setup):  # noqa: F81
     assert page.count('id="sweep-run-') == 4 and "every 3s" in page  # live while runs go on
     assert "learning rate 0.0001, 0.0003; LoRA rank 4, 8" in page
     listing = client.get("/runs/").get_data(as_text=True)
-    assert listing.count(f'href="/runs/sweeps/{sweep_id}"') == 4
+    assert listing.count(f'href="/runs/sweeps/{sweep_id}"') == 5  # the sweeps card and each run
+    assert "0 done of 4" in listing and "learning rate × LoRA rank" in listing
 
 
 def test_the_checks_panel_lists_every_combination(app, setup):  # noqa: F811
