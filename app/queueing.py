@@ -95,6 +95,20 @@ def enqueue_job(
     return job
 
 
+def enqueue_for(row: Any, **job: Any) -> BackgroundJob:
+    """Enqueue the job that fills `row` (a placeholder just committed: a dataset being generated, an
+    evaluation) and note the job on it; when Redis refuses, the row goes too, so nothing waits forever."""
+    try:
+        queued = enqueue_job(**job)
+    except Exception:
+        db.session.delete(row)
+        db.session.commit()
+        raise
+    row.job_id = queued.id
+    db.session.commit()
+    return queued
+
+
 @dataclass(frozen=True)
 class QueueWait:
     """Where a queued job stands: the jobs ahead of it and the workers that could take it."""

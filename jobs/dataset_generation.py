@@ -49,11 +49,14 @@ def run(job_id: int, dataset_id: int, spec_id: int) -> dict[str, Any] | None:
             )
             return progress.finish({"dataset_id": stored.id, "rows": stored.sample_count})
     finally:
-        _settle(dataset_id)
+        settle(dataset_id)
 
 
-def _settle(dataset_id: int) -> None:
-    """A dataset still `generating` when the job ends failed or was cancelled: say so, drop any file."""
+def settle(
+    dataset_id: int, failure: str | None = None, stopped: str = "Generation stopped before it finished."
+) -> None:
+    """A dataset still `generating` when its job ends (generation or a Hub import) failed or was
+    cancelled: say so (`failure`, else the job's error, else `stopped`), drop any file."""
     db.session.rollback()
     dataset = db.session.get(Dataset, dataset_id)
     if dataset is not None and dataset.status == DatasetStatus.GENERATING.value:
@@ -61,7 +64,7 @@ def _settle(dataset_id: int) -> None:
 
         job = db.session.get(BackgroundJob, dataset.job_id) if dataset.job_id else None
         dataset.status = DatasetStatus.FAILED.value
-        dataset.error = (job.error if job and job.error else None) or "Generation stopped before it finished."
+        dataset.error = failure or (job.error if job and job.error else None) or stopped
         remove_file(
             dataset.file_path
             or dataset_path(current_app.config["DATASET_STORE"], dataset.owner_id, dataset.id)

@@ -18,9 +18,9 @@ from typing import Any
 from flask import current_app
 
 from app.datasets.services import store_rows
-from app.datasets.storage import dataset_path, remove_file
 from app.extensions import db
-from app.models import Dataset, DatasetStatus, User
+from app.models import Dataset, User
+from jobs.dataset_generation import settle
 from jobs.progress import tracked_job
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -109,7 +109,7 @@ def run(job_id: int, dataset_id: int) -> dict[str, Any] | None:
             )
             return progress.finish({"dataset_id": stored.id, "rows": stored.sample_count})
     finally:
-        _settle(dataset_id, failure)
+        settle(dataset_id, failure, stopped="The import stopped before it finished.")
 
 
 def pick_files(files: list[HubFile], wanted: str, repo_id: str) -> list[HubFile]:
@@ -247,24 +247,3 @@ class HubSource:
 
         reason = _network_reason(exc, self.endpoint, self.timeout)
         return f"The Hugging Face Hub is unreachable from this worker ({reason})."
-
-
-def _settle(dataset_id: int, failure: str | None) -> None:
-    """A dataset still `generating` when the job ends failed or was cancelled: say so, drop any file."""
-    db.session.rollback()
-    dataset = db.session.get(Dataset, dataset_id)
-    if dataset is not None and dataset.status == DatasetStatus.GENERATING.value:
-        from app.models import BackgroundJob
-
-        job = db.session.get(BackgroundJob, dataset.job_id) if dataset.job_id else None
-        dataset.status = DatasetStatus.FAILED.value
-        dataset.error = (
-            failure or (job.error if job and job.error else None) or "The import stopped before it finished."
-        )
-        remove_file(
-            dataset.file_path
-            or dataset_path(current_app.config["DATASET_STORE"], dataset.owner_id, dataset.id)
-        )
-        dataset.file_path = None
-        db.session.commit()
-    db.session.remove()

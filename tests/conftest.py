@@ -40,6 +40,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.database)
 
 
+@pytest.fixture
+def no_ambient_hub_settings(monkeypatch):
+    """No Hugging Face token or offline switch from this machine: a test's Hub is its own."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     url = os.environ.get("TEST_REDIS_URL")

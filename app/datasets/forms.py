@@ -15,8 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from app.configs.linter import HUB_REPO_ID
-from app.form_fields import CheckboxesField
+from app.form_fields import CheckboxesField, hub_repo_id_field
 
 MAX_SAMPLES_PER_OPERATION = 1000
 
@@ -31,14 +30,10 @@ class DatasetUploadForm(FlaskForm):
 class HubImportForm(FlaskForm):
     """A dataset repo on the Hugging Face Hub, read in the background."""
 
-    repo_id = StringField(
+    repo_id = hub_repo_id_field(
         "Hub dataset",
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
-        validators=[
-            DataRequired(message="Name the dataset repo (owner/name)."),
-            Length(max=193),
-            Regexp(HUB_REPO_ID.pattern + r"\Z", message="A Hub dataset id looks like owner/name."),
-        ],
+        missing="Name the dataset repo (owner/name).",
+        invalid="A Hub dataset id looks like owner/name.",
         description="e.g. Salesforce/xlam-function-calling-60k",
     )
     path = StringField(

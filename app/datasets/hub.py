@@ -58,7 +58,7 @@ def start_hub_import(repo_id: str, path: str, revision: str, name: str) -> Datas
     """A placeholder row (status generating) and a job on the default queue that fills it from the Hub
     (jobs/dataset_import.py); public repos need no token, private and gated ones the user's."""
     from app.datasets.services import unique_name
-    from app.queueing import enqueue_job
+    from app.queueing import enqueue_for
 
     row = Dataset(
         owner_id=current_user.id,
@@ -70,19 +70,13 @@ def start_hub_import(repo_id: str, path: str, revision: str, name: str) -> Datas
     )
     db.session.add(row)
     db.session.commit()
-    try:
-        job = enqueue_job(
-            owner_id=current_user.id,
-            kind="dataset_import",
-            title=f"Import dataset {repo_id} from the Hub",
-            func="jobs.dataset_import.run",
-            args=(row.id,),
-            timeout=IMPORT_TIMEOUT_S,
-        )
-    except Exception:
-        db.session.delete(row)
-        db.session.commit()
-        raise
-    row.job_id = job.id
-    db.session.commit()
+    enqueue_for(
+        row,
+        owner_id=current_user.id,
+        kind="dataset_import",
+        title=f"Import dataset {repo_id} from the Hub",
+        func="jobs.dataset_import.run",
+        args=(row.id,),
+        timeout=IMPORT_TIMEOUT_S,
+    )
     return row

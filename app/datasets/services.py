@@ -176,7 +176,7 @@ def generate_rows(normalised: dict[str, Any], request: GenerationRequest, progre
 
 def start_generation_job(spec: ApiSpec, request: GenerationRequest, name: str) -> Dataset:
     """A placeholder row (status generating) and a job on the default queue that fills it."""
-    from app.queueing import enqueue_job
+    from app.queueing import enqueue_for
 
     row = Dataset(
         owner_id=current_user.id,
@@ -190,20 +190,14 @@ def start_generation_job(spec: ApiSpec, request: GenerationRequest, name: str) -
     )
     db.session.add(row)
     db.session.commit()
-    try:
-        job = enqueue_job(
-            owner_id=current_user.id,
-            kind="dataset_generation",
-            title=f"Generate dataset {row.name} from {spec.label}",
-            func="jobs.dataset_generation.run",
-            args=(row.id, spec.id),
-        )
-    except Exception:
-        db.session.delete(row)
-        db.session.commit()
-        raise
-    row.job_id = job.id
-    db.session.commit()
+    enqueue_for(
+        row,
+        owner_id=current_user.id,
+        kind="dataset_generation",
+        title=f"Generate dataset {row.name} from {spec.label}",
+        func="jobs.dataset_generation.run",
+        args=(row.id, spec.id),
+    )
     return row
 
 

@@ -53,7 +53,7 @@ def list_evaluations() -> list[Evaluation]:
 
 def start_evaluation(request: EvaluationRequest) -> Evaluation:
     """The evaluation, one result row per model, and its job on the `eval` queue; all or nothing."""
-    from app.queueing import enqueue_job
+    from app.queueing import enqueue_for
 
     models = {model.id: model for model in usable_models()}
     chosen = [models[model_id] for model_id in request.model_ids if model_id in models]
@@ -80,22 +80,16 @@ def start_evaluation(request: EvaluationRequest) -> Evaluation:
     ]
     db.session.add(evaluation)
     db.session.commit()
-    try:
-        job = enqueue_job(
-            owner_id=current_user.id,
-            kind="evaluation",
-            title=f"Evaluate: {evaluation.title}"[:200],
-            func="jobs.evaluation.run",
-            args=(evaluation.id,),
-            queue="eval",
-            timeout=JOB_TIMEOUT_SECONDS,
-        )
-    except Exception:
-        db.session.delete(evaluation)
-        db.session.commit()
-        raise
-    evaluation.job_id = job.id
-    db.session.commit()
+    enqueue_for(
+        evaluation,
+        owner_id=current_user.id,
+        kind="evaluation",
+        title=f"Evaluate: {evaluation.title}"[:200],
+        func="jobs.evaluation.run",
+        args=(evaluation.id,),
+        queue="eval",
+        timeout=JOB_TIMEOUT_SECONDS,
+    )
     return evaluation
 
 

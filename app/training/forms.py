@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional
 
-from app.configs.linter import HUB_REPO_ID
+from app.form_fields import hub_repo_id_field
 
 
 class StartRunForm(FlaskForm):
@@ -38,13 +38,9 @@ class RunActionForm(FlaskForm):
 class PushForm(FlaskForm):
     """Push a finished run to the Hugging Face Hub."""
 
-    repo_id = StringField(
+    repo_id = hub_repo_id_field(
         "Repository",
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
-        validators=[
-            DataRequired(message="Name the repository (owner/name)."),
-            Length(max=193),
-            Regexp(HUB_REPO_ID.pattern + r"\Z", message="A Hub repository id looks like owner/name."),
-        ],
+        missing="Name the repository (owner/name).",
+        invalid="A Hub repository id looks like owner/name.",
     )
     private = BooleanField("Private", default=True)

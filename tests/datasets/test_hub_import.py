@@ -19,12 +19,7 @@ from tests.training.test_pipeline import sft_rows
 TOKEN = "hf_datasetimporttoken0123456789abcd"
 GLAIVE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sft" / "glaive_toolcall_en_demo.json"
 
-
-@pytest.fixture(autouse=True)
-def no_ambient_hub_settings(monkeypatch):
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+pytestmark = pytest.mark.usefixtures("no_ambient_hub_settings")
 
 
 def jsonl(rows: list[dict]) -> bytes:

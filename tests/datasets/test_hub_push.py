@@ -14,14 +14,7 @@ from tests.conftest import csrf_token, start_worker
 from tests.training.test_pipeline import sft_rows
 
 TOKEN = "hf_datasetpushtoken0123456789abcdef"
-pytestmark = pytest.mark.worker
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_hub_settings(monkeypatch):
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("no_ambient_hub_settings")]
 
 
 def weather_dataset(app, user) -> int:

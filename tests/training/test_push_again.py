@@ -12,14 +12,7 @@ from app.models import BackgroundJob, LLMModel, TrainingRun
 from tests.conftest import csrf_token, start_worker
 
 TOKEN = "hf_pushagaintoken0123456789abcdef"
-pytestmark = pytest.mark.worker
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_hub_settings(monkeypatch):
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("no_ambient_hub_settings")]
 
 
 def finished_run(app, user, hub_push: dict | None = None) -> int:
