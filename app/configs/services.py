@@ -111,6 +111,12 @@ def cuda_check() -> CudaCheck:
 
 
 def lint_for_user(raw: Any, submitting: bool = False) -> LintReport:
+    return lint(raw, lint_context(raw, submitting))
+
+
+def lint_context(raw: Any, submitting: bool = False) -> LintContext:
+    """What the linter knows for the signed-in user and this config's model (datasets, registry, the
+    workers' memory and CUDA): build it once to lint several variants of one config."""
     name = ""
     if (
         isinstance(raw, dict)
@@ -123,7 +129,7 @@ def lint_for_user(raw: Any, submitting: bool = False) -> LintReport:
         and isinstance(raw.get("training"), dict)
         and raw["training"].get("use_qlora") is True
     )
-    context = LintContext(
+    return LintContext(
         is_admin=bool(current_user.is_admin),
         datasets=user_datasets(),
         registry_models=registry_model_names(),
@@ -134,7 +140,6 @@ def lint_for_user(raw: Any, submitting: bool = False) -> LintReport:
         throughput=measured_throughput(name) if name else None,
         has_hub_token=bool(current_user.has_hub_token),
     )
-    return lint(raw, context)
 
 
 def findings_json(findings: list[Finding]) -> list[dict[str, str]]:

@@ -17,8 +17,8 @@ from typing import Any
 
 from flask_login import current_user
 
-from app.configs.linter import LintReport
-from app.configs.services import lint_for_user
+from app.configs.linter import LintReport, lint
+from app.configs.services import lint_context
 from app.extensions import db
 from app.models import Dataset, TrainingConfig, TrainingRun, TrainingSweep
 from app.queueing import EnqueueError
@@ -168,9 +168,9 @@ def lint_sweep(
     check_grid_size(axes)
     if reason := pointless_axes(config.config, axes):
         raise SweepError(reason)
-    return [
-        (point, lint_for_user(_point_config(config, dataset, point), submitting=True)) for point in grid(axes)
-    ]
+    # A sweep changes no setting the context depends on (model, QLoRA): one context for every point.
+    context = lint_context(config.config, submitting=True)
+    return [(point, lint(_point_config(config, dataset, point), context)) for point in grid(axes)]
 
 
 def start_sweep(
