@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("chat", __name__)
 
-from app.chat import compare, example_routes, rated, routes  # noqa: E402,F401
+from app.chat import arena, compare, example_routes, rated, routes  # noqa: E402,F401

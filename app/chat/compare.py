@@ -18,7 +18,7 @@ from flask_login import login_required
 from app.chat import bp, services
 from app.chat.forms import MAX_COMPARED_MODELS, ActionForm, CompareForm, MessageForm, ToolResultForm
 from app.extensions import db
-from app.models import ChatMode, ChatSession, ChatSessionTag
+from app.models import ChatMode, ChatSession, ChatSessionTag, LLMModel
 from app.ownership import owned
 
 TAG_PREFIX = "compare:"
@@ -78,25 +78,36 @@ def _comparison_page(group: str, sessions: list[ChatSession], form: MessageForm 
 
 
 def start_comparison(model_ids: list[int], spec, settings: CompareForm, text: str) -> str:
-    """One session per model (same tools, tool choice, system prompt and sampling), the prompt sent to
-    each; the group's id."""
+    """One session per model, the prompt sent to each; the group's id."""
     group = secrets.token_hex(4)
     models = [services.usable_model(model_id) for model_id in dict.fromkeys(model_ids)]
-    for model in models:
-        if model is None:
-            abort(404)
-    for model in models:
+    if None in models:
+        abort(404)
+    open_sessions(models, spec, settings, text, TAG_PREFIX + group)
+    return group
+
+
+def open_sessions(
+    models: list[LLMModel], spec, settings: CompareForm, text: str, tag: str, labels: list[str] | None = None
+) -> list[ChatSession]:
+    """A session per model with the same tools, tool choice, system prompt and sampling, tagged `tag`,
+    and `text` sent to each. `labels`: what each session shows instead of its model (the arena)."""
+    sessions = []
+    for index, model in enumerate(models):
         chat = services.create_session(model, ChatMode.CHAT, None)
         chat.tool_choice = settings.tool_choice.data
         chat.system_prompt = (settings.system_prompt.data or "").strip()
         chat.temperature = settings.temperature.data or 0.0
         if settings.max_tokens.data:
             chat.max_tokens = settings.max_tokens.data
+        if labels:
+            chat.blind_label = labels[index]
         if spec is not None:
             services.attach_spec_tools(chat, spec)
-        services.set_tags(chat, [TAG_PREFIX + group])
+        services.set_tags(chat, [tag])
         services.add_user_turn(chat, text)
-    return group
+        sessions.append(chat)
+    return sessions
 
 
 def _group_sessions(group: str) -> list[ChatSession]:

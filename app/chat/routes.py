@@ -6,6 +6,7 @@ from flask import Response, abort, redirect, render_template, request, stream_wi
 from flask_login import login_required
 
 from app.chat import bp, services
+from app.chat.arena import battle_of_session
 from app.chat.forms import (
     RATINGS,
     ActionForm,
@@ -98,8 +99,9 @@ def index():
     sessions = services.list_sessions(tag=tag, search=search)
     if htmx and request.args.get("fragment") == "sidebar":
         return render_template("chat/_session_list.html", sessions=sessions, current=None)
-    if sessions and not tag and not search:
-        return redirect(url_for("chat.session", session_id=sessions[0].id))
+    latest = next((s for s in sessions if not s.blind_label), None)  # not into an arena battle
+    if latest is not None and not tag and not search:
+        return redirect(url_for("chat.session", session_id=latest.id))
     return render_template(
         "chat/index.html",
         sessions=sessions,
@@ -138,6 +140,10 @@ def new_session():
 @login_required
 def session(session_id: int):
     chat = get_owned_or_404(ChatSession, session_id)
+    if chat.blind_label:  # an arena session before its vote: its page would name the model
+        fight = battle_of_session(chat)
+        if fight is not None:
+            return redirect(url_for("chat.battle", group=fight.group))
     return render_template("chat/session.html", **_session_context(chat))
 
 

@@ -1,6 +1,7 @@
 """Database models. Import from here: `from app.models import User, BackgroundJob`."""
 
 from app.models.api_token import ApiRequest, ApiToken
+from app.models.arena import ArenaBattle, Verdict
 from app.models.base import OwnedMixin, utcnow
 from app.models.chat import (
     FINAL_MESSAGE_STATES,
@@ -31,6 +32,7 @@ __all__ = [
     "ApiRequest",
     "ApiToken",
     "ApiSpec",
+    "ArenaBattle",
     "ChatMessage",
     "ChatMode",
     "ChatSession",
@@ -59,5 +61,6 @@ __all__ = [
     "RunStage",
     "FINAL_RUN_STAGES",
     "User",
+    "Verdict",
     "utcnow",
 ]

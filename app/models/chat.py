@@ -45,6 +45,8 @@ class ChatSession(OwnedMixin, db.Model):
     spec_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_specs.id", ondelete="SET NULL"))
     constrained: Mapped[bool] = mapped_column(default=True)
     tool_choice: Mapped[str] = mapped_column(sa.String(16), default="auto")
+    # An arena session before its vote: the label ("Model A") every page shows instead of the model.
+    blind_label: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
