@@ -1,5 +1,5 @@
 """Arena standings: Bradley–Terry on the Elo scale, ties as half wins, a prior that keeps few votes near
-1000, and a bootstrap range that narrows as votes pile up."""
+1000, and a range that is wide with one vote and narrows as votes pile up."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def test_standings_count_each_side_and_order_best_first():
     table = standings(votes, NAMES)
     assert [row.key for row in table] == ["x", "z", "y"]
     x, z, y = table
+    assert sum(row.rating for row in table) / 3 == pytest.approx(BASE_RATING)  # 1000: the average
     assert (x.battles, x.wins, x.losses, x.ties, x.both_bad) == (3, 2, 0, 1, 1)
     assert (y.battles, y.wins, y.losses, y.ties) == (3, 0, 2, 1)
     assert (z.name, z.model_id, z.both_bad) == ("Z", None, 1)
@@ -61,12 +62,26 @@ def test_standings_count_each_side_and_order_best_first():
         assert row.low <= row.rating <= row.high
 
 
-def test_the_range_narrows_with_more_votes_and_the_same_votes_give_the_same_page():
-    few = standings([Outcome("x", "y", 1.0), Outcome("x", "y", 0.0)] * 2, NAMES)
-    many = standings([Outcome("x", "y", 1.0), Outcome("x", "y", 0.0)] * 40, NAMES)
-    width = {row.key: row.high - row.low for row in few}
-    assert all(row.high - row.low < width[row.key] for row in many if row.key in width and row.battles)
-    assert standings([Outcome("x", "y", 1.0)] * 3, NAMES) == standings([Outcome("x", "y", 1.0)] * 3, NAMES)
+def test_one_vote_leaves_a_wide_range_that_narrows_as_votes_pile_up():
+    pair = {"x": NAMES["x"], "y": NAMES["y"]}
+    one = {row.key: row for row in standings([Outcome("x", "y", 1.0)], pair)}
+    assert one["x"].high - one["x"].low > 400  # one vote says little: it must not look certain
+    assert one["x"].low < one["y"].high  # the ranges overlap
+    widths = []
+    for votes in (2, 20, 200):
+        row = standings([Outcome("x", "y", 1.0), Outcome("x", "y", 0.0)] * votes, pair)[0]
+        assert row.low < row.rating < row.high
+        widths.append(row.high - row.low)
+    assert widths[0] > widths[1] > widths[2]
+    # Ten times the votes: a range about √10 ≈ 3.2 times narrower (a little more: the prior's share shrinks).
+    assert 3.0 < widths[1] / widths[2] < 3.5
+
+
+def test_a_clear_winner_over_many_votes_has_a_range_clear_of_the_loser():
+    votes = [Outcome("x", "y", 1.0)] * 18 + [Outcome("x", "y", 0.0)] * 2
+    table = standings(votes, {"x": NAMES["x"], "y": NAMES["y"]})
+    x, y = table[0], table[-1]
+    assert (x.key, y.key) == ("x", "y") and x.low > y.high
 
 
 def test_a_deleted_model_keeps_its_own_key():
