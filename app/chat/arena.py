@@ -202,6 +202,16 @@ def battle_of_session(session: ChatSession) -> ArenaBattle | None:
     return db.session.execute(owned(ArenaBattle).where(either)).scalar_one_or_none()
 
 
+def model_standing(model_id: int) -> tuple[int, int, Standing] | None:
+    """Where a model stands in the user's arena: (rank, models ranked, its row); None before a vote."""
+    battles = list(db.session.execute(owned(ArenaBattle).where(ArenaBattle.verdict.is_not(None))).scalars())
+    table = standings(*battle_outcomes(battles))
+    for rank, row in enumerate(table, start=1):
+        if row.model_id == model_id:
+            return rank, len(table), row
+    return None
+
+
 def battle_outcomes(battles: list[ArenaBattle]) -> tuple[list[Outcome], dict[str, tuple[str, int | None]]]:
     """The voted battles as rating outcomes, and each model key's name and id (the latest name wins)."""
     outcomes, names = [], {}

@@ -183,6 +183,7 @@ def hub_info():
 @login_required
 def detail(model_id: int):
     """One model: status, metadata, provenance, test, try it, download."""
+    from app.chat.arena import model_standing
     from app.chat.rated import rating_counts
     from app.evaluations.services import results_for_model
 
@@ -194,6 +195,7 @@ def detail(model_id: int):
             try_form=TryPromptForm(),
             evaluations=results_for_model(model.id),
             ratings=rating_counts(model.id),
+            arena=model_standing(model.id),
         ),
     )
 

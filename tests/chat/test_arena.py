@@ -217,6 +217,14 @@ def test_the_leaderboard_ranks_by_votes_and_counts_ties_and_both_bad(app, signed
     table = board[board.index('id="arena-standings"') : board.index("</table>")]
     assert table.count("<tr>") == 1 + 10
 
+    # A model's page says where it stands; a model without a vote says nothing.
+    won = battle_row(app, seed_battle(app, user.id))
+    assert "In your arena" not in client.get(f"/models/{won.model_a_id}").get_data(as_text=True)
+    vote(client, won.group, "a")
+    page = client.get(f"/models/{won.model_a_id}").get_data(as_text=True)
+    assert "In your arena" in page and "1 battle: 1 won, 0 lost, 0 tied" in page
+    assert re.search(r"#[1-3] of 12 ", page)  # three alphas won their one battle: equal ratings
+
 
 def test_decisive_votes_become_dpo_pairs_winner_chosen(app, signed_in):
     client, user = signed_in()
