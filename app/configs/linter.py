@@ -409,12 +409,13 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
     )
 
 
-REPEATED_REQUESTS_SHARE = 0.5  # fewer distinct requests than this share of the rows: a random hold-out leaks
+REPEATED_REQUESTS_SHARE = 0.5  # fewer distinct requests than this share of the rows: a thin hold-out
 
 
 def _overlap_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
     """Held-out rows that ask what training rows ask make the eval loss and accuracy look better than the
-    model is: they measure recall, not generalisation."""
+    model is: they measure recall, not generalisation. The trainer's own random hold-out keeps each
+    request on one side, so with few distinct requests it holds out only a handful of them, whole."""
     if dataset.eval_rows and dataset.eval_requests_in_train:
         yield _warning(
             "data.dataset",
@@ -429,12 +430,14 @@ def _overlap_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
         and dataset.distinct_requests is not None
         and dataset.distinct_requests < REPEATED_REQUESTS_SHARE * dataset.rows
     ):
+        held = max(1, round(dataset.distinct_requests * c.data.eval_split))
         yield _warning(
             "data.eval_split",
-            f"Only {dataset.distinct_requests} distinct requests among {dataset.rows} rows: a random "
-            f"hold-out of {c.data.eval_split:.0%} will mostly ask requests the model trained on, so the eval "
-            "loss will look better than the model is. Draw the split on the dataset's page instead (it keeps "
-            "each request on one side).",
+            f"Only {dataset.distinct_requests} distinct requests among {dataset.rows} rows: the "
+            f"{c.data.eval_split:.0%} hold-out keeps each request's rows on one side, so about {held} "
+            f"request{'s' if held != 1 else ''} will be held out whole, never trained on, and the eval loss "
+            f"will rest on {'it' if held == 1 else 'them'} alone. Generate more varied requests, or draw the "
+            "split on the dataset's page to see which ones are held out.",
             "repeated_requests",
         )
 

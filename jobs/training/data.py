@@ -31,18 +31,46 @@ def split_rows(
     seed: int,
     max_samples: int | None = None,
 ) -> Splits:
-    """Rows marked `split` keep their side (generated datasets hold eval phrasings out); others are
-    shuffled with the seed and cut by the shares."""
+    """Rows marked `split` keep their side (generated datasets hold eval phrasings out); the others are
+    shuffled with the seed and cut by the shares a request at a time: rows asking the same request
+    (`request_key`) land on one side, the side of a marked row asking it if there is one. Otherwise the
+    eval loss is measured partly on requests the model trained on, and looks better than it is.
+
+    The eval share is filled first, to within one request's rows, so a dataset of a few requests asked
+    many times still holds one out (never its only request); the train share takes the next rows."""
+    from app.datasets.stats import request_key
+
     rng = random.Random(seed)
     marked_eval = [r for r in rows if r.get("split") == "eval"]
-    unmarked = [r for r in rows if r.get("split") not in ("train", "eval")]
     marked_train = [r for r in rows if r.get("split") == "train"]
-    rng.shuffle(unmarked)
-    total = len(unmarked)
+    side_of = {request_key(r): "eval" for r in marked_eval} | {request_key(r): "train" for r in marked_train}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("split") not in ("train", "eval"):
+            groups.setdefault(request_key(row), []).append(row)
+    total = sum(len(group) for group in groups.values())
     n_train = int(round(total * train_split))
     n_eval = min(total - n_train, int(round(total * eval_split)))
-    train = marked_train + unmarked[:n_train]
-    evaluation = marked_eval + unmarked[n_train : n_train + n_eval]
+    order = list(groups.items())
+    rng.shuffle(order)
+    train, evaluation = list(marked_train), list(marked_eval)
+    free = []
+    for key, group in order:
+        if side_of.get(key) == "train":
+            train += group
+        elif side_of.get(key) == "eval":
+            evaluation += group
+        else:
+            free.append(group)
+    taken_train = len(train) - len(marked_train)
+    taken_eval = len(evaluation) - len(marked_eval)
+    for index, group in enumerate(free):
+        if taken_eval < n_eval and index < len(free) - 1:
+            evaluation += group
+            taken_eval += len(group)
+        elif taken_train < n_train:
+            train += group
+            taken_train += len(group)
     rng.shuffle(train)
     if max_samples:
         train = train[:max_samples]
