@@ -65,8 +65,10 @@ class SavePairsForm(FlaskForm):
 @login_required
 def arena():
     form = _arena_form()
-    if request.method == "GET":
-        form.models.data = [value for value, _ in form.models.choices]
+    if request.method == "GET":  # ?models=3&models=7 (a model's or a run's page) narrows the pool
+        offered = [value for value, _ in form.models.choices]
+        asked = [m for m in request.args.getlist("models", type=int) if m in offered]
+        form.models.data = asked if len(asked) >= 2 else offered
         return render_template("chat/arena_new.html", form=form)
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
@@ -141,8 +143,16 @@ def vote(group: str):
     problem = _unvotable(fight)
     if problem:
         return _battle_page(fight, problem=problem), UNPROCESSABLE
-    fight.verdict = form.verdict.data
-    fight.voted_at = utcnow()
+    # One vote, even from two tabs at once: only the update that finds no verdict yet counts.
+    cast = db.session.execute(
+        sa.update(ArenaBattle)
+        .where(ArenaBattle.id == fight.id, ArenaBattle.verdict.is_(None))
+        .values(verdict=form.verdict.data, voted_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cast.rowcount != 1:
+        db.session.rollback()
+        return _battle_page(owned_battle(group), problem="This battle has its vote already."), CONFLICT
     for chat in _sessions(fight):
         chat.blind_label = None
     db.session.commit()

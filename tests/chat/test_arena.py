@@ -165,6 +165,17 @@ def test_a_follow_up_goes_to_both_sides(app, signed_in):
 
 def test_the_pool_needs_two_models_and_only_usable_ones(app, signed_in, make_user, default_model_id):
     client, _ = signed_in()
+    twin_id = add_twin(app, default_model_id)
+    third_id = add_twin(app, default_model_id, "third")
+    ticked = re.compile(r'<input[^>]*checked[^>]*value="(\d+)"|<input[^>]*value="(\d+)"[^>]*checked')
+
+    def pool(query: str) -> set[int]:
+        page = client.get(f"/chat/arena{query}").get_data(as_text=True)
+        return {int(a or b) for a, b in ticked.findall(page)}
+
+    assert pool("") == {default_model_id, twin_id, third_id}  # everything, at first
+    assert pool(f"?models={twin_id}&models={third_id}") == {twin_id, third_id}  # a run's page: two of them
+    assert pool(f"?models={twin_id}&models=99999") == {default_model_id, twin_id, third_id}  # not two usable
     response = start(client, models=[str(default_model_id)], content="Hi")
     assert response.status_code == 422 and "at least two models" in response.get_data(as_text=True)
     other = make_user("mallory@example.com")

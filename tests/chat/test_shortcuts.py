@@ -59,6 +59,7 @@ def test_a_finished_runs_models_offer_a_chat_and_a_comparison_with_the_base(app,
     assert f'name="model" value="{tuned}"' in page
     assert f"/chat/compare?models={tuned}&amp;models={default_model_id}" in page
     assert "Compare with SmolLM2-135M-Instruct" in page
+    assert f"/chat/arena?models={tuned}&amp;models={default_model_id}" in page  # a blind vote between them
 
     other = make_run(app, user, "other base", "sft_toolbench", stage="done", model_ids=[tuned])
     with app.app_context():
@@ -69,3 +70,4 @@ def test_a_finished_runs_models_offer_a_chat_and_a_comparison_with_the_base(app,
         db.session.commit()
     page = client.get(f"/runs/{other}").get_data(as_text=True)
     assert f'href="/chat/compare?models={tuned}"' in page and "Compare with" not in page
+    assert "Arena against it" not in page
