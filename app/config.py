@@ -143,6 +143,8 @@ class Config:
     MAX_LOADED_MODELS = _env_int("MAX_LOADED_MODELS", 2)
     LLAMA_THREADS = _env_int("LLAMA_THREADS", 0) or None  # None: llama.cpp picks
     LLAMA_CONTEXT = _env_int("LLAMA_CONTEXT", 4096)
+    # Memory for the prompt states a switch between conversations would throw away (0: keep none).
+    LLAMA_PROMPT_CACHE_MB = _env_int("LLAMA_PROMPT_CACHE_MB", 512)
 
     MODEL_STORE = os.environ.get("MODEL_STORE") or str(Path(INSTANCE_PATH) / "models")
     # GGUF uploads stream straight into MODEL_STORE; refuse ones larger than this, or that would leave

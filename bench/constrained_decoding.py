@@ -245,7 +245,7 @@ def main() -> None:
     first_ms, cached_ms = time_grammar_build()
     grammar = grammar_for(TOOLS, "required")
     grammar_text = tool_grammar_text(TOOLS, "required")
-    holder = LocalModelHolder(max_loaded=1, n_threads=args.threads, n_ctx=2048)
+    holder = LocalModelHolder(max_loaded=1, n_threads=args.threads, n_ctx=2048, prompt_cache_bytes=0)
     llama = open_llama(
         model_path=str(path), n_ctx=2048, n_threads=args.threads, verbose=False
     )  # a second copy for the plain llama-cpp-python modes

@@ -44,6 +44,7 @@ def local_models():
             max_loaded=config["MAX_LOADED_MODELS"],
             n_threads=config["LLAMA_THREADS"],
             n_ctx=config["LLAMA_CONTEXT"],
+            prompt_cache_bytes=config["LLAMA_PROMPT_CACHE_MB"] * 1024**2,
         )
         current_app.extensions["toolsmith_local_models"] = holder
     return holder

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.serving.grammar_sampling import GrammarSampler
+from app.serving.prompt_states import PromptStates
 from app.serving.tool_calls import fold_tools_into_messages
 from app.serving.types import ChatResult, SamplingParams
 
@@ -30,15 +31,24 @@ class _Loaded:
     lock: threading.Lock
     formatter: Any = None  # the model's chat template, compiled once (for prompt token counts)
     renders_tools: bool = False  # the template itself lays out `tools` (a Hermes / Qwen style template)
+    prompts_match: bool = True  # our rendering of a prompt gives the tokens llama.cpp read (prompt_states)
 
 
 class LocalModelHolder:
     """Loads GGUF files on demand and keeps at most `max_loaded` of them in memory."""
 
-    def __init__(self, max_loaded: int = 2, n_threads: int | None = None, n_ctx: int = 4096):
+    def __init__(
+        self,
+        max_loaded: int = 2,
+        n_threads: int | None = None,
+        n_ctx: int = 4096,
+        prompt_cache_bytes: int = 512 * 1024**2,
+    ):
         self.max_loaded = max(1, max_loaded)
         self.n_threads = n_threads
         self.n_ctx = n_ctx
+        # States of prompts a switch to another conversation would throw away (0 bytes: none kept).
+        self.prompt_states = PromptStates(prompt_cache_bytes) if prompt_cache_bytes > 0 else None
         self._models: OrderedDict[str, _Loaded] = OrderedDict()
         self._cache_lock = threading.Lock()
         # Close the models when the holder goes, or at exit at the latest: a `Llama` left to the
@@ -74,9 +84,10 @@ class LocalModelHolder:
             )
             self._models[key] = loaded
             while len(self._models) > self.max_loaded:
-                _, evicted = self._models.popitem(last=False)
+                evicted_key, evicted = self._models.popitem(last=False)
                 with evicted.lock:  # never close a model mid-generation
                     evicted.llama.close()
+                self._forget_prompts(evicted_key)
             return loaded
 
     def unload(self, path: str | Path) -> bool:
@@ -87,7 +98,12 @@ class LocalModelHolder:
             return False
         with loaded.lock:
             loaded.llama.close()
+        self._forget_prompts(key)
         return True
+
+    def _forget_prompts(self, key: str) -> None:
+        if self.prompt_states is not None:
+            self.prompt_states.forget(key)
 
     def close(self) -> None:
         for key in self.loaded_paths():
@@ -133,6 +149,12 @@ class LocalModelHolder:
         stopped_early = False
         usage: dict[str, int] = {}
         with loaded.lock, _grammar_sampler(loaded.llama, grammar, params) as sampler:
+            llama = loaded.llama
+            prompt_tokens = llama.tokenize(
+                _render_prompt(loaded.formatter, messages, tools).encode(), add_bos=False, special=True
+            )
+            if self.prompt_states is not None and loaded.formatter is not None and loaded.prompts_match:
+                self.prompt_states.prepare(str(Path(path).resolve()), llama, prompt_tokens)
             # Under a grammar `GrammarSampler` picks each token (checking the sampled token first is
             # ~1.4x faster than llama.cpp masking the whole vocabulary every step); llama.cpp then
             # takes its pick greedily.
@@ -161,10 +183,12 @@ class LocalModelHolder:
                     break
             text = "".join(pieces)
             # Streaming responses carry no usage: count with the model's own tokenizer (exact, not estimated).
-            llama = loaded.llama
-            prompt_text = _render_prompt(loaded.formatter, messages, tools)
-            usage["prompt_tokens"] = len(llama.tokenize(prompt_text.encode(), add_bos=False, special=True))
+            usage["prompt_tokens"] = len(prompt_tokens)
             usage["completion_tokens"] = len(llama.tokenize(text.encode(), add_bos=False)) if text else 0
+            # The saved states are matched on this rendering of the prompt: if llama.cpp's chat handler
+            # read something else (another chat format), matching would only ever save, never restore.
+            read = llama.input_ids[: len(prompt_tokens)].tolist()
+            loaded.prompts_match = loaded.prompts_match and read == prompt_tokens
         finished = time.perf_counter()
         yield ChatResult(
             text=text,

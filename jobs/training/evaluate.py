@@ -62,7 +62,8 @@ def evaluate_gguf(
         and r["messages"][-1].get("role") == "assistant"
     ][:limit]
     report = EvalReport()
-    holder = LocalModelHolder(max_loaded=1, n_threads=threads, n_ctx=2048)
+    # One pass over the rows: no prompt comes back, so no state is worth saving.
+    holder = LocalModelHolder(max_loaded=1, n_threads=threads, n_ctx=2048, prompt_cache_bytes=0)
     try:
         for index, row in enumerate(usable):
             tools = row.get("tools") or []
