@@ -243,7 +243,7 @@ class HubSource:
             )
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
             return self._status_sentence(exc.response.status_code)
-        from jobs.training.hub_push import _network_reason
+        from jobs.training.hub_push import network_reason
 
-        reason = _network_reason(exc, self.endpoint, self.timeout)
+        reason = network_reason(exc, self.endpoint, self.timeout)
         return f"The Hugging Face Hub is unreachable from this worker ({reason})."

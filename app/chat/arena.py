@@ -25,7 +25,7 @@ from app.chat.arena_ratings import Outcome, Standing, model_key, standings
 from app.chat.compare import open_sessions
 from app.chat.examples import answer_of, answer_problems, offered_tools, pair_row, prompt_messages
 from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
-from app.datasets.services import DatasetError, store_rows, unique_name
+from app.chat.rated import save_chat_dataset
 from app.extensions import db
 from app.models import ArenaBattle, ChatMessage, ChatSession, DatasetKind, MessageStatus, Verdict, utcnow
 from app.ownership import owned
@@ -182,18 +182,10 @@ def save_arena_pairs():
                 f"{skipped} skipped: the winner's answer breaks the tools' schemas or equals the loser's."
             )
         return _leaderboard_page(form, reasons), UNPROCESSABLE
-    try:
-        dataset = store_rows(
-            current_user.id,
-            unique_name(form.name.data),
-            DatasetKind.DPO.value,
-            rows,
-            source="chat",
-            source_format="toolsmith",
-            options={"from": "arena votes", "skipped": skipped},
-        )
-    except DatasetError as exc:
-        return _leaderboard_page(form, [p.message for p in exc.problems]), UNPROCESSABLE
+    options = {"from": "arena votes", "skipped": skipped}
+    dataset, problems = save_chat_dataset(form.name.data, DatasetKind.DPO, rows, options)
+    if dataset is None:
+        return _leaderboard_page(form, problems), UNPROCESSABLE
     return redirect(url_for("datasets.detail", dataset_id=dataset.id))
 
 

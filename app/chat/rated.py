@@ -28,7 +28,7 @@ from app.chat.examples import (
 from app.chat.forms import RATINGS
 from app.datasets.services import DatasetError, store_rows, unique_name
 from app.extensions import db
-from app.models import ChatMessage, ChatSession, DatasetKind
+from app.models import ChatMessage, ChatSession, Dataset, DatasetKind
 
 SHOWN = 100  # rows on the page; saving takes every good reply up to MAX_SAVED
 MAX_SAVED = 5000
@@ -74,18 +74,10 @@ def save_rated():
         if skipped:
             reasons.append(f"{skipped} skipped: their calls break the tools' schemas.")
         return _page(form, reasons), UNPROCESSABLE
-    try:
-        dataset = store_rows(
-            current_user.id,
-            unique_name(form.name.data),
-            DatasetKind.SFT.value,
-            rows,
-            source="chat",
-            source_format="toolsmith",
-            options={"from": "rated replies", "skipped": skipped},
-        )
-    except DatasetError as exc:
-        return _page(form, [p.message for p in exc.problems]), UNPROCESSABLE
+    options = {"from": "rated replies", "skipped": skipped}
+    dataset, problems = save_chat_dataset(form.name.data, DatasetKind.SFT, rows, options)
+    if dataset is None:
+        return _page(form, problems), UNPROCESSABLE
     return redirect(url_for("datasets.detail", dataset_id=dataset.id))
 
 
@@ -103,19 +95,31 @@ def save_pairs():
     if not rows:
         reasons = ["No pair yet: rate a reply 👎 Bad, regenerate it, and rate the new one 👍 Good."]
         return _page(_good_form(), reasons), UNPROCESSABLE
+    options = {"from": "rated replies (regenerated pairs)"}
+    dataset, problems = save_chat_dataset(form.name.data, DatasetKind.DPO, rows, options)
+    if dataset is None:
+        return _page(_good_form(), problems), UNPROCESSABLE
+    return redirect(url_for("datasets.detail", dataset_id=dataset.id))
+
+
+def save_chat_dataset(
+    name: str, kind: DatasetKind, rows: list[dict[str, Any]], options: dict[str, Any]
+) -> tuple[Dataset | None, list[str]]:
+    """Rows taken from the user's chats as a new dataset of theirs (a free name made of `name`); or
+    None and why the rows were refused."""
     try:
         dataset = store_rows(
             current_user.id,
-            unique_name(form.name.data),
-            DatasetKind.DPO.value,
+            unique_name(name),
+            kind.value,
             rows,
             source="chat",
             source_format="toolsmith",
-            options={"from": "rated replies (regenerated pairs)"},
+            options=options,
         )
     except DatasetError as exc:
-        return _page(_good_form(), [p.message for p in exc.problems]), UNPROCESSABLE
-    return redirect(url_for("datasets.detail", dataset_id=dataset.id))
+        return None, [problem.message for problem in exc.problems]
+    return dataset, []
 
 
 def pair_candidates(model_id: int | None) -> list[ChatMessage]:

@@ -144,7 +144,7 @@ def _describe_failure(exc: BaseException, repo_id: str, endpoint: str | None, ti
     if isinstance(exc, HFValidationError):
         return f"{repo_id!r} is not a valid Hub repo id (namespace/name of letters, digits, '-', '_', '.')."
     if isinstance(exc, (httpx2.HTTPError, OSError)):  # refused, DNS, timeouts, resets
-        reason = _network_reason(exc, endpoint, timeout)
+        reason = network_reason(exc, endpoint, timeout)
         return (
             f"The Hugging Face Hub is unreachable from this worker ({reason}). "
             "The models stay registered here; push again later."
@@ -156,7 +156,7 @@ def _describe_failure(exc: BaseException, repo_id: str, endpoint: str | None, ti
     return None
 
 
-def _network_reason(exc: BaseException, endpoint: str | None, timeout: float) -> str:
+def network_reason(exc: BaseException, endpoint: str | None, timeout: float) -> str:
     import httpx2
 
     from app.serving.remote_errors import exception_chain
