@@ -68,12 +68,8 @@ def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
         tool_choice = "auto"  # a result came back: let the model answer in words
     if tool_choice == "none":
         tools = []
-    messages: list[dict[str, Any]] = []
-    if session.system_prompt.strip():
-        messages.append({"role": "system", "content": session.system_prompt.strip()})
-    messages.extend(_as_request_message(m) for m in history if _belongs_in_request(m))
     plan = ReplyPlan(
-        messages=messages,
+        messages=request_messages(session, history),
         tools=tools,
         params=SamplingParams(session.temperature, session.top_p, session.max_tokens),
         tool_choice=tool_choice,
@@ -84,6 +80,27 @@ def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
 
         plan.grammar = grammar_for(tools, "required" if tool_choice == "required" else "auto")
     return plan
+
+
+def request_messages(session: ChatSession, history: list[ChatMessage]) -> list[dict[str, Any]]:
+    """The system prompt and the turns of `history` the model should see, in the serving layer's shape."""
+    messages: list[dict[str, Any]] = []
+    if session.system_prompt.strip():
+        messages.append({"role": "system", "content": session.system_prompt.strip()})
+    messages.extend(_as_request_message(m) for m in history if _belongs_in_request(m))
+    return messages
+
+
+def warm_session(session: ChatSession) -> int:
+    """Have the session's local model read the conversation so far (system prompt, tools, turns) while
+    the user types the next message; how many tokens it read."""
+    from app.serving import warm
+
+    if session.model is None or not session.model.enabled:
+        return 0
+    history = [m for m in session.messages if not m.replaced]
+    tools = [] if session.tool_choice == "none" and session.mode != ChatMode.API else session_tools(session)
+    return warm(session.model, request_messages(session, history), tools)
 
 
 def _belongs_in_request(message: ChatMessage) -> bool:

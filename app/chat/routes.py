@@ -19,7 +19,7 @@ from app.chat.forms import (
     ToolResultForm,
     ToolsForm,
 )
-from app.chat.generation import claim, run_reply
+from app.chat.generation import claim, run_reply, warm_session
 from app.chat.streaming import sse_event
 from app.extensions import db, htmx
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus
@@ -145,6 +145,18 @@ def session(session_id: int):
         if fight is not None:
             return redirect(url_for("chat.battle", group=fight.group))
     return render_template("chat/session.html", **_session_context(chat))
+
+
+@bp.route("/<int:session_id>/warm", methods=["POST"])
+@login_required
+def warm(session_id: int):
+    """The page asks for this when it opens (and when tools change): a local model reads the prompt so
+    far, tool list and all, while the user types, instead of after they send. Nothing to show."""
+    chat = get_owned_or_404(ChatSession, session_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    warm_session(chat)
+    return "", 204
 
 
 @bp.route("/<int:session_id>/composer")

@@ -30,6 +30,7 @@ __all__ = [
     "generate",
     "local_models",
     "stream_generate",
+    "warm",
 ]
 
 
@@ -123,6 +124,20 @@ def stream_generate(
         if isinstance(item, ChatResult) and not item.tool_calls and offered:
             item.tool_calls = parse_tool_calls(item.text)  # models that write calls as text
         yield item
+
+
+def warm(model: LLMModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """Have a local model read a conversation's prompt so far, ahead of its next message (see
+    `LocalModelHolder.warm`); how many tokens it read. Remote models, and any failure, read nothing:
+    the reply itself will report what is wrong."""
+    from app.models import Provider
+
+    if model.provider != Provider.LOCAL_GGUF or not model.gguf_path:
+        return 0
+    try:
+        return local_models().warm(model.gguf_path, messages, tools or None)
+    except (FileNotFoundError, ValueError, RuntimeError):
+        return 0
 
 
 def generate(

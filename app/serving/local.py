@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.serving.grammar_sampling import GrammarSampler
 from app.serving.prompt_states import PromptStates
 from app.serving.tool_calls import fold_tools_into_messages
@@ -108,6 +110,48 @@ class LocalModelHolder:
     def close(self) -> None:
         for key in self.loaded_paths():
             self.unload(key)
+
+    def held_tokens(self, path: str | Path) -> int:
+        """How many prompt tokens a loaded model's KV cache holds now (0 when it is not loaded)."""
+        with self._cache_lock:
+            loaded = self._models.get(str(Path(path).resolve()))
+        if loaded is None:
+            return 0
+        with loaded.lock:
+            return int(loaded.llama.n_tokens)
+
+    def warm(
+        self, path: str | Path, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> int:
+        """Read a conversation's prompt so far (a long tool list, mostly) before its next message comes,
+        so that reply starts at once; returns how many tokens were read (0: already held, or too short
+        to be worth it). Holds the model's lock meanwhile: a reply asked for at the same time waits,
+        then finds the prompt read."""
+        from app.serving.prompt_states import MIN_SAVED_TOKENS, common_prefix
+
+        loaded = self._get(path)
+        if not loaded.renders_tools:
+            messages, tools = fold_tools_into_messages(messages, tools)
+        if loaded.formatter is None or not loaded.prompts_match:
+            return 0
+        with loaded.lock:
+            llama = loaded.llama
+            # The next prompt is this one plus a user turn: all but the generation prompt's few
+            # closing tokens are its prefix.
+            tokens = llama.tokenize(
+                _render_prompt(loaded.formatter, messages, tools).encode(), add_bos=False, special=True
+            )
+            if len(tokens) >= self.n_ctx:
+                return 0  # too long to answer anyway: the reply will say so
+            if self.prompt_states is not None:
+                held = self.prompt_states.prepare(str(Path(path).resolve()), llama, tokens)
+            else:
+                held = common_prefix(np.asarray(llama.input_ids[: llama.n_tokens]), np.asarray(tokens))
+            if len(tokens) - held < MIN_SAVED_TOKENS:
+                return 0
+            llama.n_tokens = held  # `eval` drops the KV cache past this point, then reads the rest
+            llama.eval(tokens[held:])
+            return len(tokens) - held
 
     def chat(
         self,

@@ -81,3 +81,18 @@ def test_the_budget_bounds_the_states_and_unloading_forgets_them():
         assert holder.prompt_states.size == 0
     finally:
         holder.close()
+
+
+@pytest.mark.parametrize("prompt_cache_bytes", [512 * 1024**2, 0])
+def test_warming_reads_the_prompt_ahead_and_the_reply_finds_it_read(prompt_cache_bytes):
+    path = default_gguf_path()
+    holder = LocalModelHolder(max_loaded=1, n_threads=2, n_ctx=2048, prompt_cache_bytes=prompt_cache_bytes)
+    try:
+        system = LONG[:1]
+        read = holder.warm(path, system)
+        assert read > MIN_SAVED_TOKENS and holder.held_tokens(path) == read
+        assert holder.warm(path, system) == 0  # held already
+        assert "Paris" in holder.chat(path, LONG, GREEDY).text  # the question, after the prompt read ahead
+        assert holder.warm(path, OTHER) == 0  # too short to be worth reading ahead
+    finally:
+        holder.close()
