@@ -139,10 +139,13 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
             "gunicorn",
             "--bind",
             f"{host}:{port}",
+            # One process: it holds the loaded local models, their KV caches and saved prompt states, so
+            # every turn of a conversation (and its read-ahead) finds them. A second process would load
+            # its own copies and take half the turns. llama.cpp releases the GIL while it computes.
             "--workers",
-            "2",
+            str(current_app.config["WEB_PROCESSES"]),
             "--threads",
-            "8",
+            "16",
             "--worker-class",
             "gthread",
             "--timeout",

@@ -143,6 +143,9 @@ class Config:
     MAX_LOADED_MODELS = _env_int("MAX_LOADED_MODELS", 2)
     LLAMA_THREADS = _env_int("LLAMA_THREADS", 0) or None  # None: llama.cpp picks
     LLAMA_CONTEXT = _env_int("LLAMA_CONTEXT", 4096)
+    # `serve`'s gunicorn processes. Each loads its own local models with their own caches: keep 1 unless
+    # the web tier needs more CPU than llama.cpp does.
+    WEB_PROCESSES = _env_int("WEB_PROCESSES", 1)
     # Memory for the prompt states a switch between conversations would throw away (0: keep none).
     LLAMA_PROMPT_CACHE_MB = _env_int("LLAMA_PROMPT_CACHE_MB", 512)
 
