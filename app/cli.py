@@ -77,6 +77,8 @@ def worker_command(queues: tuple[str, ...], burst: bool, name: str | None) -> No
     ensure_redis()
     app = current_app._get_current_object()
     config = app.config
+    # Jobs (evaluations, Teacher Mode) read each prompt once: saved prompt states would only cost.
+    config["LLAMA_PROMPT_CACHE_MB"] = 0
     reconcile_stale_jobs()  # a worker starting after a crash reports the jobs that crash orphaned
     reconciler = StaleJobReconciler(app, config["JOB_RECONCILE_SECONDS"], config["JOB_STALE_SECONDS"])
     reconciler.start()
