@@ -52,6 +52,19 @@ class UserUsage:
 
 
 @dataclass
+class ServingReport:
+    """This web process's local llama.cpp models (each web process has its own)."""
+
+    models: list[tuple[str, str, int | None]] = field(default_factory=list)  # (name, path, held tokens)
+    states_enabled: bool = False
+    states_count: int = 0
+    states_bytes: int = 0
+    states_capacity: int = 0
+    saves: int = 0
+    restores: int = 0
+
+
+@dataclass
 class SystemReport:
     workers: list[WorkerRow] = field(default_factory=list)
     queues: list[QueueRow] = field(default_factory=list)
@@ -60,6 +73,7 @@ class SystemReport:
     disk_free: int = 0
     stores: list[tuple[str, str, int]] = field(default_factory=list)  # (label, path, bytes)
     users: list[UserUsage] = field(default_factory=list)
+    serving: ServingReport = field(default_factory=ServingReport)
 
 
 def system_report() -> SystemReport:
@@ -82,6 +96,29 @@ def system_report() -> SystemReport:
         ("Datasets", str(dataset_store), _tree_size(dataset_store)),
     ]
     report.users = _user_usage(model_store / "runs")
+    report.serving = _serving()
+    return report
+
+
+def _serving() -> ServingReport:
+    """Read without loading anything: a process that has served no local model has no holder yet."""
+    report = ServingReport()
+    holder = current_app.extensions.get("toolsmith_local_models")
+    if holder is None:
+        return report
+    loaded = holder.snapshot()
+    names = dict(
+        db.session.execute(
+            sa.select(LLMModel.gguf_path, LLMModel.name).where(LLMModel.gguf_path.in_([p for p, _ in loaded]))
+        ).all()
+    )
+    report.models = [(names.get(path, Path(path).name), path, held) for path, held in loaded]
+    states = holder.prompt_states
+    if states is not None:
+        report.states_enabled = True
+        report.states_count, report.states_bytes = states.count, states.size
+        report.states_capacity = states.capacity_bytes
+        report.saves, report.restores = states.saves, states.restores
     return report
 
 

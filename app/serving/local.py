@@ -111,6 +111,22 @@ class LocalModelHolder:
         for key in self.loaded_paths():
             self.unload(key)
 
+    def snapshot(self) -> list[tuple[str, int | None]]:
+        """Each loaded model's path and the prompt tokens its KV cache holds (None while it generates:
+        an operator's page must not wait on a reply)."""
+        with self._cache_lock:
+            items = list(self._models.items())
+        rows = []
+        for key, loaded in items:
+            if loaded.lock.acquire(blocking=False):
+                try:
+                    rows.append((key, int(loaded.llama.n_tokens)))
+                finally:
+                    loaded.lock.release()
+            else:
+                rows.append((key, None))
+        return rows
+
     def held_tokens(self, path: str | Path) -> int:
         """How many prompt tokens a loaded model's KV cache holds now (0 when it is not loaded)."""
         with self._cache_lock:

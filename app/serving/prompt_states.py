@@ -56,6 +56,11 @@ class PromptStates:
         with self._lock:
             return sum(item.size for item in self._saved)
 
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._saved)
+
     def prepare(self, path: str, llama: Any, prompt: list[int]) -> int:
         """Before `llama` reads `prompt` (its lock held): save what the prompt would overwrite when that
         is worth keeping, and restore the saved state that shares the most of the prompt when it beats

@@ -43,3 +43,23 @@ def test_an_unreachable_redis_is_reported_not_raised(app, signed_in):
     page = admin.get("/admin/system")
     assert page.status_code == 200 and "Redis cannot be reached" in page.get_data(as_text=True)
     assert "free of" in page.get_data(as_text=True)  # the disk part does not need Redis
+
+
+def test_the_local_models_of_this_process_and_their_saved_prompt_states(app, signed_in, default_model_id):
+    from app.extensions import db
+    from app.models import LLMModel
+    from app.serving import generate, local_models
+    from app.serving.types import SamplingParams
+    from tests.serving.test_prompt_states import LONG, OTHER
+
+    admin, _ = signed_in("admin@example.com")
+    page = admin.get("/admin/system").get_data(as_text=True)
+    assert "None loaded" in page  # nothing served yet, and the page loads nothing
+    with app.app_context():
+        model = db.session.get(LLMModel, default_model_id)
+        for messages in (LONG, OTHER):  # the long prompt is pushed out: its state is saved
+            generate(model, messages, SamplingParams(0.0, 1.0, 4))
+        assert local_models().prompt_states.saves == 1
+    section = admin.get("/admin/system").get_data(as_text=True).split('id="serving"', 1)[1]
+    assert "SmolLM2-135M-Instruct" in section and "Saved prompt states: 1 (" in section
+    assert "1 saved and 0 restored" in section
