@@ -53,6 +53,17 @@ def test_a_session_with_tools_reads_them_ahead_and_the_reply_goes_on_from_there(
     assert htmx_post(client, f"/chat/{session_id}/warm").status_code == 204  # held already: nothing read
     assert held(app) == before
 
+    # New settings (another system prompt, model or tool choice) change the prompt: read it again.
+    saved = htmx_post(
+        client,
+        f"/chat/{session_id}/settings",
+        {"model": str(default_model_id), "temperature": "0", "top_p": "1", "max_tokens": "64",
+         "tool_choice": "auto", "system_prompt": "Be brief.", "constrained": "y"},
+    )
+    assert saved.status_code == 200 and f"/chat/{session_id}/warm" in saved.get_data(as_text=True)
+    assert htmx_post(client, f"/chat/{session_id}/warm").status_code == 204
+    before = held(app)
+
     reply_id = send(client, session_id, "Get the pet with id 7.")
     assert [event for _, event, _ in stream_events(client, reply_id)][-1] == "done"
     assert held(app) > before  # the reply went on from what was read ahead
