@@ -117,7 +117,10 @@ class LoggingSection(_Section):
 
 
 class ExportSection(_Section):
-    quantization_types: list[QuantType] = Field(default_factory=lambda: ["Q4_K_M"])
+    quantization_types: list[QuantType] = Field(
+        default_factory=lambda: ["Q4_K_M"],
+        description="Q4_K_M reads prompts fastest on a CPU for its size; Q5_K_M is the slowest",
+    )
     push_to_hub: bool = Field(False, description="push the merged model and GGUFs with your Hub token")
     hub_repo_id: str | None = Field(None, description="the Hub repository, as owner/name", max_length=200)
     hub_private: bool = Field(True, description="create the Hub repository as private")
