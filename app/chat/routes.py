@@ -140,11 +140,18 @@ def new_session():
 @login_required
 def session(session_id: int):
     chat = get_owned_or_404(ChatSession, session_id)
-    if chat.blind_label:  # an arena session before its vote: its page would name the model
-        fight = battle_of_session(chat)
-        if fight is not None:
-            return redirect(url_for("chat.battle", group=fight.group))
+    if to_battle := _blind_battle_redirect(chat):
+        return to_battle
     return render_template("chat/session.html", **_session_context(chat))
+
+
+def _blind_battle_redirect(chat: ChatSession):
+    """An arena session before its vote: its page and its download would name the model, so they lead
+    to the battle instead."""
+    if not chat.blind_label:
+        return None
+    fight = battle_of_session(chat)
+    return redirect(url_for("chat.battle", group=fight.group)) if fight is not None else None
 
 
 @bp.route("/<int:session_id>/warm", methods=["POST"])
@@ -328,6 +335,8 @@ def export(session_id: int, extension: str):
     from app.chat.export import session_json, session_markdown
 
     chat = get_owned_or_404(ChatSession, session_id)
+    if to_battle := _blind_battle_redirect(chat):
+        return to_battle
     messages = services.session_messages(chat)
     body = session_json(chat, messages) if extension == "json" else session_markdown(chat, messages)
     mimetype = "application/json" if extension == "json" else "text/markdown"

@@ -133,8 +133,9 @@ def test_a_blind_battle_streams_both_answers_then_the_vote_reveals_them(app, sig
         assert {s.tags[0] for s in sessions} == {f"arena:{group}"}
         assert {s.model_id for s in sessions} == {default_model_id, twin_id}
         first_session = sessions[0].id
-    # The session's own page (it names the model) leads back to the battle until the vote; so does /chat/.
-    assert client.get(f"/chat/{first_session}").headers["Location"].endswith(f"/chat/arena/{group}")
+    # The session's own page and download (they name the model) lead back to the battle until the vote.
+    for path in (f"/chat/{first_session}", f"/chat/{first_session}/export.json"):
+        assert client.get(path).headers["Location"].endswith(f"/chat/arena/{group}")
     assert "/chat/arena" not in client.get("/chat/").headers.get("Location", "")
 
     assert vote(client, group, "b").status_code == 302
@@ -144,6 +145,8 @@ def test_a_blind_battle_streams_both_answers_then_the_vote_reveals_them(app, sig
     page = client.get(f"/chat/arena/{group}").get_data(as_text=True)
     assert "Your vote: B is better" in page and "twin" in page and "SmolLM2" in page
     assert client.get(f"/chat/{first_session}").status_code == 200  # named now
+    transcript = client.get(f"/chat/{first_session}/export.md").get_data(as_text=True)
+    assert "twin" in transcript or "SmolLM2" in transcript
     assert vote(client, group, "a").status_code == 409  # final
     assert battle_row(app, group).verdict == "b"
 
