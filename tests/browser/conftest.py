@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 
 import pytest
 from werkzeug.serving import make_server
@@ -58,3 +59,30 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+def sign_in(browser, live_server: str, email: str) -> None:
+    """The sign-in form filled and sent like a person would (the account exists, with TEST_PASSWORD)."""
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import TEST_PASSWORD
+
+    browser.get(f"{live_server}/auth/login")
+    browser.find_element(By.NAME, "email").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+
+
+def finished_columns(browser, count: int, timeout: float = 90) -> list:
+    """The finished answers of a Compare or Arena page, once `count` of them are in."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        finished = browser.find_elements(
+            By.CSS_SELECTOR, ".compare-column article.msg-assistant[data-status=complete]"
+        )
+        if len(finished) == count:
+            return finished
+        time.sleep(0.05)
+    pytest.fail("both answers never finished in the page")

@@ -3,14 +3,12 @@ leaderboard ranks the winner first."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from app.extensions import db
 from app.models import LLMModel
+from tests.browser.conftest import finished_columns, sign_in
 from tests.chat.conftest import PINNED_PROMPT
-from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +28,7 @@ def test_a_blind_battle_then_a_vote_then_the_leaderboard(
         db.session.commit()
     make_user("arena@example.com")
     wait = WebDriverWait(browser, 30)
-    browser.get(f"{live_server}/auth/login")
-    browser.find_element(By.NAME, "email").send_keys("arena@example.com")
-    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    sign_in(browser, live_server, "arena@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
     wait.until(ec.element_to_be_clickable((By.ID, "arena-button"))).click()
 
@@ -42,16 +37,7 @@ def test_a_blind_battle_then_a_vote_then_the_leaderboard(
     form.find_element(By.NAME, "content").send_keys(PINNED_PROMPT)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        finished = browser.find_elements(
-            By.CSS_SELECTOR, ".compare-column article.msg-assistant[data-status=complete]"
-        )
-        if len(finished) == 2:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("both answers never finished in the page")
+    finished = finished_columns(browser, 2)
     browser.save_screenshot(str(tmp_path / "blind.png"))  # for a look when the test fails
     columns = browser.find_elements(By.CSS_SELECTOR, ".compare-column")
     assert [column.find_element(By.TAG_NAME, "h2").text for column in columns] == ["Model A", "Model B"]

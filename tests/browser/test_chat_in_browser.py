@@ -8,8 +8,8 @@ import pytest
 
 from app.extensions import db
 from app.models import ChatSession
+from tests.browser.conftest import finished_columns, sign_in
 from tests.chat.conftest import PINNED_PROMPT
-from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +22,7 @@ def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, l
 
     make_user("browser@example.com")
     wait = WebDriverWait(browser, 30)
-    browser.get(f"{live_server}/auth/login")
-    browser.find_element(By.NAME, "email").send_keys("browser@example.com")
-    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    sign_in(browser, live_server, "browser@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
 
     wait.until(ec.element_to_be_clickable((By.ID, "new-chat-button"))).click()
@@ -100,10 +97,7 @@ def test_compare_page_streams_two_answers_side_by_side(
         db.session.commit()
     make_user("compare@example.com")
     wait = WebDriverWait(browser, 30)
-    browser.get(f"{live_server}/auth/login")
-    browser.find_element(By.NAME, "email").send_keys("compare@example.com")
-    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    sign_in(browser, live_server, "compare@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
     wait.until(ec.element_to_be_clickable((By.ID, "compare-button"))).click()
 
@@ -114,16 +108,7 @@ def test_compare_page_streams_two_answers_side_by_side(
     form.find_element(By.NAME, "content").send_keys(PINNED_PROMPT)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        finished = browser.find_elements(
-            By.CSS_SELECTOR, ".compare-column article.msg-assistant[data-status=complete]"
-        )
-        if len(finished) == 2:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("both answers never finished in the page")
+    finished = finished_columns(browser, 2)
     columns = browser.find_elements(By.CSS_SELECTOR, ".compare-column")
     assert [column.find_element(By.TAG_NAME, "h2").text for column in columns] == [
         "SmolLM2-135M-Instruct",

@@ -7,7 +7,7 @@ import pytest
 
 from app.extensions import db
 from app.models import TrainingConfig
-from tests.conftest import TEST_PASSWORD
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -19,10 +19,7 @@ def test_live_lint_and_save_in_the_editor(app, make_user, live_server, browser):
 
     make_user("editor@example.com")
     wait = WebDriverWait(browser, 20)
-    browser.get(f"{live_server}/auth/login")
-    browser.find_element(By.NAME, "email").send_keys("editor@example.com")
-    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    sign_in(browser, live_server, "editor@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Configs"))).click()
     wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "Use SFT PC Building"))).click()
 

@@ -10,7 +10,7 @@ import pytest
 from app.datasets.services import store_rows
 from app.extensions import db
 from app.models import Dataset, User
-from tests.conftest import TEST_PASSWORD
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +38,7 @@ def test_search_and_edit_a_row_in_the_page(app, make_user, live_server, browser)
             owner.id, "cities", "sft", [row(c) for c in cities], source="upload", source_format="toolsmith"
         ).id
     wait = WebDriverWait(browser, 20)
-    browser.get(f"{live_server}/auth/login")
-    browser.find_element(By.NAME, "email").send_keys("rows@example.com")
-    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    sign_in(browser, live_server, "rows@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Datasets")))
     browser.get(f"{live_server}/datasets/{dataset_id}")
     wait.until(ec.text_to_be_present_in_element((By.ID, "dataset-rows"), "Rows 1–20 of 30."))

@@ -8,7 +8,7 @@ import os
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.extensions import db
 from app.models import TrainingConfig
-from tests.conftest import TEST_PASSWORD
+from tests.browser.conftest import sign_in
 from tests.training.test_pipeline import sft_rows
 
 
@@ -32,10 +32,7 @@ def test_a_sweep_is_checked_live_and_started(app, make_user, live_server, browse
         )
         db.session.commit()
     wait = WebDriverWait(browser, 20)
-    browser.get(f"{live_server}/auth/login")
-    browser.find_element(By.NAME, "email").send_keys("sweeper@example.com")
-    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    sign_in(browser, live_server, "sweeper@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Configs")))
     browser.get(f"{live_server}/runs/")
     wait.until(ec.text_to_be_present_in_element((By.ID, "run-checks"), "Memory estimate"))
