@@ -22,7 +22,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, ValidationError
 
 from app.chat import bp, services
 from app.chat.arena_ratings import Outcome, Standing, model_key, standings
-from app.chat.compare import open_sessions
+from app.chat.compare import follow_up_text, open_sessions
 from app.chat.examples import answer_of, answer_problems, offered_tools, pair_row, prompt_messages
 from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
 from app.chat.rated import save_chat_dataset
@@ -115,17 +115,14 @@ def battle_send(group: str):
     """A follow-up to both models: the vote can weigh a whole conversation."""
     fight = owned_battle(group)
     form = MessageForm()
-    if not form.validate_on_submit() or not form.content.data.strip():
-        if "csrf_token" in form.errors:
-            abort(400)
-        if not form.content.errors:
-            form.content.errors = ["Type a message."]
+    text = follow_up_text(form)
+    if text is None:
         return _battle_page(fight, message_form=form), UNPROCESSABLE
     sessions = _sessions(fight)
     if None in sessions:
         return _battle_page(fight, problem="A session of this battle was deleted."), UNPROCESSABLE
     for chat in sessions:
-        services.add_user_turn(chat, form.content.data.strip())
+        services.add_user_turn(chat, text)
     return redirect(url_for("chat.battle", group=group))
 
 

@@ -55,15 +55,24 @@ def comparison(group: str):
 def compare_send(group: str):
     sessions = _group_sessions(group)
     form = MessageForm()
-    if not form.validate_on_submit() or not form.content.data.strip():
-        if "csrf_token" in form.errors:
-            abort(400)
-        if not form.content.errors:
-            form.content.errors = ["Type a message."]
+    text = follow_up_text(form)
+    if text is None:
         return _comparison_page(group, sessions, form), UNPROCESSABLE
     for chat in sessions:
-        services.add_user_turn(chat, form.content.data.strip())
+        services.add_user_turn(chat, text)
     return redirect(url_for("chat.comparison", group=group))
+
+
+def follow_up_text(form: MessageForm) -> str | None:
+    """A follow-up for every session of a group (Compare, Arena): its text, or None with the form's
+    errors set (a bad CSRF token is a 400)."""
+    if form.validate_on_submit() and form.content.data.strip():
+        return form.content.data.strip()
+    if "csrf_token" in form.errors:
+        abort(400)
+    if not form.content.errors:
+        form.content.errors = ["Type a message."]
+    return None
 
 
 def _comparison_page(group: str, sessions: list[ChatSession], form: MessageForm | None = None) -> str:
