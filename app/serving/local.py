@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.serving.grammar_sampling import GrammarSampler
-from app.serving.prompt_states import PromptStates
+from app.serving.prompt_states import MIN_SAVED_TOKENS, PromptStates, common_prefix
 from app.serving.tool_calls import fold_tools_into_messages
 from app.serving.types import ChatResult, SamplingParams
 
@@ -143,8 +143,6 @@ class LocalModelHolder:
         so that reply starts at once; returns how many tokens were read (0: already held, or too short
         to be worth it). Holds the model's lock meanwhile: a reply asked for at the same time waits,
         then finds the prompt read."""
-        from app.serving.prompt_states import MIN_SAVED_TOKENS, common_prefix
-
         loaded = self._get(path)
         if not loaded.renders_tools:
             messages, tools = fold_tools_into_messages(messages, tools)
