@@ -82,7 +82,11 @@ def last_request(row: dict[str, Any]) -> str:
 
 
 class SampleCallback(TrainerCallback):
-    """One held-out request at each evaluation (taking turns), `SAMPLES_AT_END` at the end."""
+    """One held-out request at each evaluation (taking turns), `SAMPLES_AT_END` at the end.
+
+    The end skips a request already answered at the same step by the same weights (a run whose last step
+    is also an evaluation step): the answer would be the same, and each costs seconds on a CPU.
+    """
 
     def __init__(
         self, on_sample: OnSample, tokenizer: Any, rows: list[dict[str, Any]], stopped: Callable[[], bool]
@@ -92,15 +96,26 @@ class SampleCallback(TrainerCallback):
         self.rows = rows[:SAMPLES_AT_END]
         self.stopped = stopped  # a cancelled run ends at once, without samples
         self.turn = 0
+        self.answered: set[tuple[int, int]] = set()  # (step, index of the row)
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if self.rows and model is not None:
-            self._sample(model, state.global_step, [self.rows[self.turn % len(self.rows)]])
+            index = self.turn % len(self.rows)
+            self._sample(model, state.global_step, [self.rows[index]])
+            self.answered.add((state.global_step, index))
             self.turn += 1
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        if self.rows and model is not None and not self.stopped():
-            self._sample(model, state.global_step, self.rows)
+        if not self.rows or model is None or self.stopped():
+            return
+        # Loading the best checkpoint at the end swaps the weights: then every answer may differ.
+        reloaded = bool(getattr(args, "load_best_model_at_end", False))
+        rows = [
+            row
+            for index, row in enumerate(self.rows)
+            if reloaded or (state.global_step, index) not in self.answered
+        ]
+        self._sample(model, state.global_step, rows)
 
     def _sample(self, model: Any, step: int, rows: list[dict[str, Any]]) -> None:
         if not supports_compact_loss(model):

@@ -81,8 +81,29 @@ def test_the_callback_samples_at_evaluations_and_at_the_end_unless_cancelled(tin
     callback.on_evaluate(None, State, None, model=model)
     callback.on_evaluate(None, State, None, model=model)
     assert [(step, request) for step, request, _ in seen] == [(7, "Weather in Oslo?"), (7, "And Bergen?")]
+    State.global_step = 9
     callback.on_train_end(None, State, None, model=model)
-    assert len(seen) == 4  # the first two held-out rows at the end
+    assert [(step, request) for step, request, _ in seen[2:]] == [(9, "Weather in Oslo?"), (9, "And Bergen?")]
     stopped = True
     callback.on_train_end(None, State, None, model=model)
     assert len(seen) == 4 and last_request(second) == "And Bergen?"
+
+
+def test_the_end_skips_a_request_answered_at_the_same_step_unless_the_best_weights_came_back(tiny_model):
+    model, tokenizer = load(tiny_model)
+    seen = []
+    second = {**ROW, "messages": [{"role": "user", "content": "And Bergen?"}, ROW["messages"][1]]}
+    callback = SampleCallback(lambda *sample: seen.append(sample), tokenizer, [ROW, second], lambda: False)
+
+    class State:
+        global_step = 5
+
+    class Args:
+        load_best_model_at_end = False
+
+    callback.on_evaluate(Args, State, None, model=model)  # the last step is an evaluation step
+    callback.on_train_end(Args, State, None, model=model)
+    assert [request for _, request, _ in seen] == ["Weather in Oslo?", "And Bergen?"]
+    Args.load_best_model_at_end = True
+    callback.on_train_end(Args, State, None, model=model)
+    assert [request for _, request, _ in seen[2:]] == ["Weather in Oslo?", "And Bergen?"]
