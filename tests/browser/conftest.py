@@ -73,6 +73,20 @@ def sign_in(browser, live_server: str, email: str) -> None:
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
 
 
+def page_wait(browser, timeout: float):
+    """A `WebDriverWait` that also rides out an element being swapped while it is read.
+
+    HTMX replaces parts of the page under a waiting condition; Chrome then answers "Node with given id
+    does not belong to the document", an unknown-error `WebDriverException` that Selenium's conditions
+    do not catch (only `StaleElementReferenceException`). The condition is tried again instead; a page
+    that never gets there still fails at the timeout.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,))
+
+
 def finished_columns(browser, count: int, timeout: float = 90) -> list:
     """The finished answers of a Compare or Arena page, once `count` of them are in."""
     from selenium.webdriver.common.by import By

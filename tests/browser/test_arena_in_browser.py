@@ -7,7 +7,7 @@ import pytest
 
 from app.extensions import db
 from app.models import LLMModel
-from tests.browser.conftest import finished_columns, sign_in
+from tests.browser.conftest import finished_columns, page_wait, sign_in
 from tests.chat.conftest import PINNED_PROMPT
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,6 @@ def test_a_blind_battle_then_a_vote_then_the_leaderboard(
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     with app.app_context():  # the same GGUF registered twice: two local models to battle
         default = db.session.get(LLMModel, default_model_id)
@@ -27,7 +26,7 @@ def test_a_blind_battle_then_a_vote_then_the_leaderboard(
         default.max_tokens = 24
         db.session.commit()
     make_user("arena@example.com")
-    wait = WebDriverWait(browser, 30)
+    wait = page_wait(browser, 30)
     sign_in(browser, live_server, "arena@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
     wait.until(ec.element_to_be_clickable((By.ID, "arena-button"))).click()

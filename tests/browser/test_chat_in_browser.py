@@ -8,7 +8,7 @@ import pytest
 
 from app.extensions import db
 from app.models import ChatSession
-from tests.browser.conftest import finished_columns, sign_in
+from tests.browser.conftest import finished_columns, page_wait, sign_in
 from tests.chat.conftest import PINNED_PROMPT
 
 pytestmark = pytest.mark.slow
@@ -18,10 +18,9 @@ def test_streamed_answer_appears_in_the_page(app, make_user, default_model_id, l
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     make_user("browser@example.com")
-    wait = WebDriverWait(browser, 30)
+    wait = page_wait(browser, 30)
     sign_in(browser, live_server, "browser@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
 
@@ -84,7 +83,6 @@ def test_compare_page_streams_two_answers_side_by_side(
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from app.models import LLMModel
 
@@ -96,7 +94,7 @@ def test_compare_page_streams_two_answers_side_by_side(
         default.max_tokens = 32
         db.session.commit()
     make_user("compare@example.com")
-    wait = WebDriverWait(browser, 30)
+    wait = page_wait(browser, 30)
     sign_in(browser, live_server, "compare@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Chat"))).click()
     wait.until(ec.element_to_be_clickable((By.ID, "compare-button"))).click()

@@ -7,7 +7,7 @@ import pytest
 
 from app.extensions import db
 from app.models import TrainingConfig
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import page_wait, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -15,10 +15,9 @@ pytestmark = pytest.mark.slow
 def test_live_lint_and_save_in_the_editor(app, make_user, live_server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     make_user("editor@example.com")
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     sign_in(browser, live_server, "editor@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Configs"))).click()
     wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "Use SFT PC Building"))).click()

@@ -10,7 +10,7 @@ import pytest
 from app.datasets.services import store_rows
 from app.extensions import db
 from app.models import Dataset, User
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import page_wait, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,6 @@ def row(city: str) -> dict:
 def test_search_and_edit_a_row_in_the_page(app, make_user, live_server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     make_user("rows@example.com")
     with app.app_context():
@@ -37,7 +36,7 @@ def test_search_and_edit_a_row_in_the_page(app, make_user, live_server, browser)
         dataset_id = store_rows(
             owner.id, "cities", "sft", [row(c) for c in cities], source="upload", source_format="toolsmith"
         ).id
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     sign_in(browser, live_server, "rows@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Datasets")))
     browser.get(f"{live_server}/datasets/{dataset_id}")

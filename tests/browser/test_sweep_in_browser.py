@@ -8,14 +8,14 @@ import os
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.extensions import db
 from app.models import TrainingConfig
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import page_wait, sign_in
 from tests.training.test_pipeline import sft_rows
 
 
 def test_a_sweep_is_checked_live_and_started(app, make_user, live_server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     from app.datasets.services import store_rows
 
@@ -31,7 +31,7 @@ def test_a_sweep_is_checked_live_and_started(app, make_user, live_server, browse
             )
         )
         db.session.commit()
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     sign_in(browser, live_server, "sweeper@example.com")
     wait.until(ec.presence_of_element_located((By.LINK_TEXT, "Configs")))
     browser.get(f"{live_server}/runs/")
