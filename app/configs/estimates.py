@@ -161,27 +161,35 @@ def planned_steps(config: TrainingConfigSpec, rows: int) -> int:
 
 @functools.lru_cache(maxsize=8)
 def facts_from_gguf(path: str) -> ModelFacts:
-    """Read from a GGUF header (the default base model ships as one)."""
-    import gguf
+    """Read from a GGUF header (the default base model ships as one); GGUFHeaderError when it lacks one of
+    the numbers."""
+    from app.serving.gguf_header import GGUFArray, GGUFHeaderError, read_gguf_header
 
-    reader = gguf.GGUFReader(path)
+    header = read_gguf_header(path)
+    metadata = header.metadata
+    arch = metadata.get("general.architecture")
 
-    def value(key: str):
-        found = reader.fields.get(key)
-        return None if found is None else found.contents()
+    def number(key: str) -> int | None:
+        found = metadata.get(f"{arch}.{key}")
+        return int(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
 
-    arch = value("general.architecture")
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    context = value(f"{arch}.context_length")
+    def required(key: str) -> int:
+        found = number(key)
+        if found is None:
+            raise GGUFHeaderError(f"the header has no number for {arch}.{key}")
+        return found
+
+    tokens = metadata.get("tokenizer.ggml.tokens")
+    heads = required("attention.head_count")
     return ModelFacts(
-        parameters=sum(int(t.n_elements) for t in reader.tensors),
-        hidden=int(value(f"{arch}.embedding_length")),
-        layers=int(value(f"{arch}.block_count")),
-        heads=int(value(f"{arch}.attention.head_count")),
-        kv_heads=int(value(f"{arch}.attention.head_count_kv") or value(f"{arch}.attention.head_count")),
-        intermediate=int(value(f"{arch}.feed_forward_length")),
-        vocab=len(tokens.data) if tokens is not None else 0,
-        context_length=int(context) if context is not None else None,
+        parameters=header.parameter_count,
+        hidden=required("embedding_length"),
+        layers=required("block_count"),
+        heads=heads,
+        kv_heads=number("attention.head_count_kv") or heads,
+        intermediate=required("feed_forward_length"),
+        vocab=tokens.length if isinstance(tokens, GGUFArray) else 0,
+        context_length=number("context_length"),
     )
 
 

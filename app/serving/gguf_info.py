@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-GGUF_MAGIC = b"GGUF"
+from app.serving.gguf_header import GGUFHeaderError, NotGGUFError, read_gguf_header
 
 
 class GGUFError(ValueError):
@@ -24,10 +24,9 @@ class GGUFInfo:
 
 
 def read_gguf_info(path: str | Path) -> GGUFInfo:
-    """Parse the header with the `gguf` library; a non-GGUF or truncated file raises GGUFError.
+    """Read the header (`gguf_header`, weights untouched); a non-GGUF or truncated file raises GGUFError.
 
-    The reader walks every entry of the tokenizer's arrays (~3 s for a 49k-word vocabulary), so a
-    result is remembered for as long as the file is unchanged (same inode, size and mtime)."""
+    A result is remembered for as long as the file is unchanged (same inode, size and mtime)."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -41,32 +40,34 @@ def _read_unchanged(resolved: str, _inode: int, _size: int, _mtime_ns: int) -> G
     import gguf
 
     path = Path(resolved)
-    with path.open("rb") as handle:
-        if handle.read(4) != GGUF_MAGIC:
-            raise GGUFError(f"{path.name} is not a GGUF file (it does not start with the GGUF magic bytes).")
     try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:  # the reader raises assorted errors on damaged files
+        header = read_gguf_header(path)
+    except NotGGUFError:
+        message = f"{path.name} is not a GGUF file (it does not start with the GGUF magic bytes)."
+        raise GGUFError(message) from None
+    except GGUFHeaderError as exc:
         raise GGUFError(f"{path.name} is damaged or truncated: {exc}") from exc
-
-    def field(key: str):
-        found = reader.fields.get(key)
-        return None if found is None else found.contents()
-
-    architecture = field("general.architecture")
-    file_type = field("general.file_type")
+    except OSError as exc:
+        raise GGUFError(f"{path.name} cannot be read: {exc.strerror or exc}") from exc
+    metadata = header.metadata
+    architecture = _text(metadata.get("general.architecture"))
+    file_type = metadata.get("general.file_type")
     try:
         quantization = (
-            gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None
+            gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_") if isinstance(file_type, int) else None
         )
     except ValueError:
         quantization = None
-    context_length = field(f"{architecture}.context_length") if architecture else None
+    context_length = metadata.get(f"{architecture}.context_length") if architecture else None
     return GGUFInfo(
         architecture=architecture,
-        parameter_count=sum(int(tensor.n_elements) for tensor in reader.tensors),
+        parameter_count=header.parameter_count,
         quantization=quantization,
-        context_length=int(context_length) if context_length is not None else None,
-        has_chat_template="tokenizer.chat_template" in reader.fields,
+        context_length=int(context_length) if isinstance(context_length, int) else None,
+        has_chat_template="tokenizer.chat_template" in metadata,
         file_size=path.stat().st_size,
     )
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
