@@ -8,12 +8,12 @@ import shutil
 import time
 from pathlib import Path
 
-import gguf
 import pytest
 
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.extensions import db
 from app.models import BackgroundJob, LLMModel, RunMetric, TrainingConfig, TrainingRun
+from app.serving.gguf_header import read_gguf_header
 from tests.conftest import csrf_token, start_worker
 
 pytestmark = pytest.mark.slow
@@ -163,7 +163,7 @@ def test_sft_run_trains_exports_registers_pushes_and_the_model_answers(app, setu
                 and model.training_run_id == run_id
             )
             assert model.lora_config["r"] == 16 and model.training_dataset == "weather"
-            template = gguf.GGUFReader(model.gguf_path).fields["tokenizer.chat_template"].contents()
+            template = read_gguf_header(model.gguf_path).metadata["tokenizer.chat_template"]
             assert "tools" in template and "<tool_call>" in template
         from app.serving import generate
         from app.serving.types import SamplingParams
