@@ -18,8 +18,12 @@ def test_migrations_match_the_models(app):
 
 
 def test_upgrade_and_downgrade_on_a_fresh_sqlite_file(tmp_path):
+    import logging
+
     from app import create_app
     from app.config import TestConfig
+
+    earlier = logging.getLogger("transformers.trainer")  # made before migrating, as a worker's are
 
     class FreshConfig(TestConfig):
         INSTANCE_PATH = str(tmp_path / "instance")
@@ -33,3 +37,4 @@ def test_upgrade_and_downgrade_on_a_fresh_sqlite_file(tmp_path):
         assert "users" not in db.inspect(db.engine).get_table_names()
         upgrade()
         db.engine.dispose()
+    assert not earlier.disabled, "migrating must not silence loggers made before it"
