@@ -50,8 +50,11 @@ def run(holder: LocalModelHolder, tools: list[dict], rounds: int) -> tuple[list[
             replies.append(result.text)
             if offered:
                 first_token_s.append(result.time_to_first_token_s or result.latency_s)
-                print(f"  A turn {turn + 1}: {result.prompt_tokens} prompt tokens, first token "
-                      f"{first_token_s[-1]:.2f} s", flush=True)
+                print(
+                    f"  A turn {turn + 1}: {result.prompt_tokens} prompt tokens, first token "
+                    f"{first_token_s[-1]:.2f} s",
+                    flush=True,
+                )
     return first_token_s, replies
 
 
@@ -72,11 +75,15 @@ def main() -> None:
     states = cached.prompt_states
     print()
     total_base, total = sum(base_ttft), sum(ttft)
-    print(f"A's time to first token, all turns: baseline {total_base:.1f} s, saved states {total:.1f} s "
-          f"({total_base / total:.1f}x)")
+    print(
+        f"A's time to first token, all turns: baseline {total_base:.1f} s, saved states {total:.1f} s "
+        f"({total_base / total:.1f}x)"
+    )
     later_base, later = sum(base_ttft[1:]), sum(ttft[1:])
-    print(f"A's turns after B's (turn 2 on): baseline {later_base:.1f} s, saved states {later:.1f} s "
-          f"({later_base / later:.1f}x)")
+    print(
+        f"A's turns after B's (turn 2 on): baseline {later_base:.1f} s, saved states {later:.1f} s "
+        f"({later_base / later:.1f}x)"
+    )
     same = sum(x == y for x, y in zip(replies, base_replies, strict=True))
     print(f"replies identical to the baseline's: {same} of {len(replies)}")
     for x, y in zip(replies, base_replies, strict=True):

@@ -50,7 +50,9 @@ def seed_battle(app, owner_id: int, replies=("Rex is a dog.", "No idea."), verdi
     """A finished battle built in the database: two owned models, blind sessions, a prompt, two replies."""
     with app.app_context():
         models = [
-            LLMModel(owner_id=owner_id, name=name, provider="openai_compatible", base_url="http://127.0.0.1:9")
+            LLMModel(
+                owner_id=owner_id, name=name, provider="openai_compatible", base_url="http://127.0.0.1:9"
+            )
             for name in ("alpha", "beta")
         ]
         db.session.add_all(models)

@@ -57,8 +57,15 @@ def test_a_session_with_tools_reads_them_ahead_and_the_reply_goes_on_from_there(
     saved = htmx_post(
         client,
         f"/chat/{session_id}/settings",
-        {"model": str(default_model_id), "temperature": "0", "top_p": "1", "max_tokens": "64",
-         "tool_choice": "auto", "system_prompt": "Be brief.", "constrained": "y"},
+        {
+            "model": str(default_model_id),
+            "temperature": "0",
+            "top_p": "1",
+            "max_tokens": "64",
+            "tool_choice": "auto",
+            "system_prompt": "Be brief.",
+            "constrained": "y",
+        },
     )
     assert saved.status_code == 200 and f"/chat/{session_id}/warm" in saved.get_data(as_text=True)
     assert htmx_post(client, f"/chat/{session_id}/warm").status_code == 204
