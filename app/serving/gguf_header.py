@@ -111,6 +111,8 @@ class _Cursor:
                 raise GGUFHeaderError(f"tensor {name!r} claims {dims} dimensions")
             shape = tuple(self.unpack("<Q") for _ in range(dims))
             kind, offset = self.unpack("<I"), self.unpack("<Q")
+            if name in header.tensor_shapes:
+                raise GGUFHeaderError(f"tensor {name!r} is described twice")
             header.tensor_shapes[name] = shape
             extents.append((name, offset, _tensor_bytes(name, kind, math.prod(shape))))
         self.check_data(header.metadata.get("general.alignment", DEFAULT_ALIGNMENT), extents)

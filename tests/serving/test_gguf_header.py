@@ -153,6 +153,7 @@ HOSTILE = {
     + struct.pack("<I", 9)
     + struct.pack("<IQ", 9, 1) * 6,
     "1000 dimensions": struct.pack("<QQ", 1, 0) + KEY + struct.pack("<I", 1000),
+    "a tensor described twice": struct.pack("<QQ", 2, 0) + (KEY + struct.pack("<IQIQ", 1, 0, 0, 0)) * 2,
 }
 
 
