@@ -5,7 +5,7 @@ Usage:
 
 The built-in SmolLM2-135M-Instruct ships as Q4_1; trained models are exported as Q4_K_M by default
 (Q5_K_M, Q8_0 and F16 on request). This requantizes the shipped file into each export type with
-llama.cpp's quantizer (the export's `quantize.quantize_gguf` call, plus `allow_requantize`: speed
+llama.cpp's quantizer (the export's `quantize.quantize_gguf`, with `allow_requantize`: speed
 depends on the format, not on where its weights came from; requantized weights are not for answering),
 then measures with llama.cpp on the same threads:
 
@@ -28,22 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from app.serving.default_model import default_gguf_path  # noqa: E402
 from app.serving.llama_runtime import open_llama  # noqa: E402
-from quantize.gguf import QUANT_TYPES  # noqa: E402
+from quantize.gguf import quantize_gguf  # noqa: E402
 
 TYPES = ("Q4_K_M", "Q5_K_M", "Q8_0", "F16")
-
-
-def requantize(source: Path, target: Path, quant_type: str) -> Path:
-    import ctypes
-
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, QUANT_TYPES[quant_type])
-    params.allow_requantize = True
-    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
-        raise SystemExit(f"llama.cpp could not requantize to {quant_type}")
-    return target
 
 
 def measure(path: Path, threads: int, repeats: int) -> tuple[float, float, float]:
@@ -81,7 +68,8 @@ def main() -> None:
     rows = [("Q4_1 (shipped)", shipped.stat().st_size, *measure(shipped, args.threads, args.repeats))]
     with tempfile.TemporaryDirectory() as folder:
         for quant_type in TYPES:
-            target = requantize(shipped, Path(folder) / f"{quant_type}.gguf", quant_type)
+            target = Path(folder) / f"{quant_type}.gguf"
+            quantize_gguf(shipped, target, quant_type, threads=args.threads, allow_requantize=True)
             rows.append((quant_type, target.stat().st_size, *measure(target, args.threads, args.repeats)))
             print(f"measured {quant_type}", flush=True)
     base = rows[0]

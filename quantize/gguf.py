@@ -50,7 +50,11 @@ def convert_to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f1
     return out
 
 
-def quantize_gguf(source: str | Path, target: str | Path, quant_type: str, threads: int = 0) -> Path:
+def quantize_gguf(
+    source: str | Path, target: str | Path, quant_type: str, threads: int = 0, allow_requantize: bool = False
+) -> Path:
+    """`allow_requantize` lets a quantized source in (benchmarks of formats only: the export always
+    quantizes its f16 file, and requantized weights lose more than a fresh quantization)."""
     import llama_cpp
 
     if quant_type not in QUANT_TYPES:
@@ -61,6 +65,7 @@ def quantize_gguf(source: str | Path, target: str | Path, quant_type: str, threa
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_TYPES[quant_type])
     params.nthread = threads
+    params.allow_requantize = allow_requantize
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
     if status != 0 or not out.is_file():
         out.unlink(missing_ok=True)
