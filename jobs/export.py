@@ -24,6 +24,13 @@ from jobs.train import EVAL_ROWS_FILE
 from jobs.training.run_log import run_logging
 from jobs.training.run_record import cancel_requested, log_path_of, settle_run, update_run
 
+GREEDY_EVAL_TOKENS = 128  # room for the reply after the longest prompt the run trained on
+
+
+class RunHandedOver(RuntimeError):
+    """The run was resumed or retried while this job waited: the newer job owns it, this one stops."""
+
+
 STAGES = {
     "merging": RunStage.MERGING,
     "converting": RunStage.CONVERTING,
@@ -36,7 +43,7 @@ def run(job_id: int, run_id: int) -> dict[str, Any] | None:
     try:
         with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
             try:
-                return progress.finish(_export(run_id, progress, log))
+                return progress.finish(_export(run_id, job_id, progress, log))
             except JobCancelled:
                 log.info("Export cancelled")
                 raise
@@ -47,20 +54,29 @@ def run(job_id: int, run_id: int) -> dict[str, Any] | None:
         settle_run(run_id, job_id)
 
 
-def _export(run_id: int, progress, log) -> dict[str, Any]:
+def _export(run_id: int, job_id: int, progress, log) -> dict[str, Any]:
     from jobs.training.base_model import resolve_base_model
     from quantize import export_model
 
     row = db.session.get(TrainingRun, run_id)
+    if row.job_id and row.job_id > job_id:  # resumed or retried since this job was queued
+        raise RunHandedOver(f"Run {run_id} now belongs to job {row.job_id}; job {job_id} stops.")
     config = TrainingConfigSpec.model_validate(row.config)
     folder = run_dir(row.owner_id, row.id)
-    adapter_dir = folder / "trainer" / "adapter"
-    if not adapter_dir.is_dir():
-        raise FileNotFoundError("The run has no trained adapter to export: resume or retry the training.")
+    owner_id = row.owner_id
+    trained_dir = folder / "trainer" / "adapter"  # the adapter, or the whole model without LoRA
+    if not trained_dir.is_dir():
+        raise FileNotFoundError("The run has no trained weights to export: resume or retry the training.")
     update_run(run_id, stage=RunStage.MERGING, error=None)
-    base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"])
+    use_lora = config.training.use_lora
+    # A full fine-tune saved the whole trained model: that is what gets converted, with no merge.
+    source_dir = (
+        resolve_base_model(config.model.name, current_app.config["MODEL_STORE"], owner_id)
+        if use_lora
+        else trained_dir
+    )
     quant_types = config.export.quantization_types or ["Q4_K_M"]
-    log.info("Exporting %s from %s", ", ".join(quant_types), base_dir)
+    log.info("Exporting %s from %s", ", ".join(quant_types), source_dir)
 
     def on_export(step: str, fraction: float) -> None:
         if step != "done" and cancel_requested(run_id):
@@ -71,18 +87,23 @@ def _export(run_id: int, progress, log) -> dict[str, Any]:
         progress.update(0.8 * fraction, f"Export: {step}")
 
     exported = export_model(
-        base_dir,
+        source_dir,
         folder / "export",
         quant_types,
-        adapter_dir=adapter_dir if config.training.use_lora else None,
-        name=f"run{run_id}",
+        adapter_dir=trained_dir if use_lora else None,
+        name=export_name(folder / "export", run_id),
         progress=on_export,
     )
+    if not use_lora:
+        exported.merged_dir = trained_dir  # pushed to the Hub as the model's safetensors
     for quant, path in exported.files.items():
         log.info("%s: %s (%.1f MB)", quant, path.name, path.stat().st_size / 1e6)
     eval_rows = _eval_rows(folder)
     if config.evaluation.enabled and eval_rows:
-        _evaluate(run_id, folder, exported.files, eval_rows, progress, log)
+        context = config.tokenizer.max_length + GREEDY_EVAL_TOKENS
+        _evaluate(run_id, folder, exported.files, eval_rows, context, progress, log)
+    if cancel_requested(run_id):  # the last moment a cancel can keep the models out of the registry
+        raise JobCancelled()
     update_run(run_id, stage=RunStage.REGISTERING)
     model_ids = _register(run_id, config, exported.files)
     log.info("Registered model(s) %s", ", ".join(map(str, model_ids)))
@@ -95,6 +116,16 @@ def _export(run_id: int, progress, log) -> dict[str, Any]:
         update_run(run_id, hub_push=_push(run_id, config, exported, log))
     update_run(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
     return {"models": model_ids, "files": {q: p.name for q, p in exported.files.items()}}
+
+
+def export_name(export_dir: Path, run_id: int) -> str:
+    """`run<id>`, or `run<id>-<n>` when an earlier export of the run (before a retry) left GGUFs that
+    registered models still use: a new export never overwrites a registered model's file."""
+    name, attempt = f"run{run_id}", 1
+    while any(export_dir.glob(f"{name}-*.gguf")):
+        attempt += 1
+        name = f"run{run_id}-{attempt}"
+    return name
 
 
 def push(job_id: int, run_id: int, repo_id: str, private: bool) -> dict[str, Any] | None:
@@ -200,7 +231,9 @@ def _eval_rows(folder: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _evaluate(run_id: int, folder: Path, files: dict[str, Path], eval_rows: list, progress, log) -> None:
+def _evaluate(
+    run_id: int, folder: Path, files: dict[str, Path], eval_rows: list, context: int, progress, log
+) -> None:
     from jobs.training.evaluate import evaluate_gguf
 
     update_run(run_id, stage=RunStage.EVALUATING)
@@ -208,9 +241,11 @@ def _evaluate(run_id: int, folder: Path, files: dict[str, Path], eval_rows: list
     log.info("Evaluating %s on %d held-out rows", target.name, len(eval_rows))
 
     def on_eval(done: int, total: int) -> None:
+        if cancel_requested(run_id):
+            raise JobCancelled()
         progress.update(0.8 + 0.18 * done / total, f"Evaluating: {done} of {total} held-out rows")
 
-    report = evaluate_gguf(target, eval_rows, progress=on_eval)
+    report = evaluate_gguf(target, eval_rows, progress=on_eval, n_ctx=context)
     earlier = (
         db.session.execute(db.select(TrainingRun.evaluation).where(TrainingRun.id == run_id)).scalar_one()
         or {}
@@ -222,6 +257,8 @@ def _evaluate(run_id: int, folder: Path, files: dict[str, Path], eval_rows: list
         100 * metrics["valid_call_rate"],
         100 * metrics["right_tool_rate"],
     )
+    if report.skipped:
+        log.warning("Left out %d held-out row(s) too long to answer: %s", report.skipped, report.skip_reason)
     write_rows(folder / EVAL_ITEMS_FILE, report.items)  # the run page lists each answer
     update_run(run_id, evaluation={**earlier, **metrics, "model": target.name})
 

@@ -21,7 +21,7 @@ from app.configs.schema import TrainingConfigSpec
 from app.extensions import db
 from app.models import Dataset, LLMModel, RunStage, TrainingRun, utcnow
 from app.training.files import last_checkpoint, run_dir
-from jobs.progress import tracked_job
+from jobs.progress import JobCancelled, tracked_job
 from jobs.training.run_log import run_logging
 from jobs.training.run_record import cancel_requested, log_path_of, record_step, settle_run, update_run
 
@@ -32,7 +32,7 @@ def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None
     try:
         with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
             try:
-                return progress.finish(_run(run_id, resume, progress, log))
+                return progress.finish(_run(run_id, job_id, resume, progress, log))
             except Exception as exc:
                 log.error("Training stopped: %s", exc)
                 raise
@@ -40,12 +40,15 @@ def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None
         settle_run(run_id, job_id)
 
 
-def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
+def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any]:
+    from jobs.export import RunHandedOver
     from jobs.training.base_model import resolve_base_model
     from jobs.training.data import split_rows
     from jobs.training.trainer import TrainingHooks, train
 
     row = db.session.get(TrainingRun, run_id)
+    if row.job_id and row.job_id > job_id:  # resumed or retried since this job was queued
+        raise RunHandedOver(f"Run {run_id} now belongs to job {row.job_id}; job {job_id} stops.")
     config = TrainingConfigSpec.model_validate(row.config)
     folder = run_dir(row.owner_id, row.id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,14 +67,13 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
         stage=RunStage.PREPARING,
         started_at=utcnow(),
         error=None,
-        cancel_requested=False,
         resumed_from_step=row.step if resume_from else None,
         best_step=None,
         best_eval_loss=None,
         stopped_early=False,
     )
     progress.update(0.02, "Preparing the base model and data")
-    base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"])
+    base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"], owner_id)
     rows = _load_rows(dataset_id)
     splits = split_rows(
         rows, config.data.train_split, config.data.eval_split, config.seed, config.data.max_samples
@@ -79,6 +81,8 @@ def _run(run_id: int, resume: bool, progress, log) -> dict[str, Any]:
     log.info("Base model %s; %d training rows, %d held out", base_dir, len(splits.train), len(splits.eval))
     if config.data.strategy == "teacher":
         splits.train = _teacher_stage(run_id, owner_id, config, splits.train, progress, log)
+    if cancel_requested(run_id):  # pressed while the base model or the teacher was being prepared
+        raise JobCancelled()
     db.session.remove()
 
     def on_log(report) -> None:
@@ -187,6 +191,8 @@ def _teacher_stage(run_id: int, owner_id: int, config: TrainingConfigSpec, rows:
     log.info("Teacher %s writes the targets of %d rows", teacher.name, len(rows))
 
     def on_row(done: int, total: int) -> None:
+        if cancel_requested(run_id):
+            raise JobCancelled()
         progress.update(0.02 + 0.03 * done / total, f"Teacher {teacher_name}: {done} of {total} answers")
 
     teacher_name = teacher.name

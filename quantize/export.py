@@ -46,6 +46,10 @@ def export_model(
     report = progress or (lambda step, fraction: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # An export killed outright (OOM, a stop command) never ran its `finally`: its merged model and
+    # F16 file would stay forever. One export writes into a folder at a time, so they are stale.
+    for stale in out.glob(".export-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     result = ExportResult(merged_dir=None)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, Li
 from app.configs.schema import DEFAULT_BASE_MODEL
 from app.datasets.stats import LENGTH_BUCKET
 from app.extensions import db
+from app.model_store import model_folder
 from app.models import Dataset, LLMModel, TrainingConfig
 from app.ownership import owned, visible
 from app.serving.default_model import DEFAULT_MODEL_NAME, default_gguf_path
@@ -75,12 +75,9 @@ def model_facts(name: str) -> ModelFacts | None:
             return facts_from_gguf(str(default_gguf_path()))
         except (FileNotFoundError, ValueError):
             return None
-    store = Path(current_app.config["MODEL_STORE"]).resolve()
-    folder = (store / name).resolve()
-    if not name or not folder.is_relative_to(store) or folder == store:
-        return None  # never read outside the model store
-    config_file = folder / "config.json"
-    return facts_from_hf_config(config_file) if config_file.is_file() else None
+    # Never outside the model store, nor in another user's runs (the same rule the training job uses).
+    folder = model_folder(current_app.config["MODEL_STORE"], name, current_user.id)
+    return facts_from_hf_config(folder / "config.json") if folder is not None else None
 
 
 def worker_memory_bytes() -> int | None:

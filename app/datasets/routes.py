@@ -44,6 +44,7 @@ from app.datasets.services import (
     generate_inline,
     import_file,
     list_datasets,
+    reconcile_dataset,
     spec_for_generation,
     start_generation_job,
 )
@@ -203,6 +204,7 @@ def detail(dataset_id: int):
     from app.training.forms import PushForm  # here: app.training imports this blueprint's package
 
     dataset = get_owned_or_404(Dataset, dataset_id)
+    reconcile_dataset(dataset)
     job = db.session.get(BackgroundJob, dataset.job_id) if dataset.job_id else None
     if request.headers.get("HX-Request") and request.args.get("poll"):  # every second while generating
         return render_template("datasets/_status.html", dataset=dataset, job=job)
@@ -346,7 +348,7 @@ def edit_dataset_row(dataset_id: int, number: int):
     problems = sum(form.errors.values(), []) if not form.validate() else []
     if not problems:
         try:
-            row = loads_json(form.row_json.data)
+            row = loads_json(form.row_json.data, allow_constants=False)  # NaN: not JSON
             replace_row(dataset, number, form.digest.data, row)
         except ValueError as exc:
             problems = (

@@ -201,6 +201,32 @@ def start_generation_job(spec: ApiSpec, request: GenerationRequest, name: str) -
     return row
 
 
+def reconcile_dataset(dataset: Dataset) -> None:
+    """A dataset still `generating` whose job already ended without settling it (cancelled while
+    queued, so the job never ran; its worker killed): failed with the job's reason, no file left. The
+    job settles it itself in every other case; this keeps the page from polling forever."""
+    from app.models import BackgroundJob, JobStatus
+
+    if dataset.status != DatasetStatus.GENERATING.value or not dataset.job_id:
+        return
+    job = db.session.get(BackgroundJob, dataset.job_id)
+    if job is not None and job.is_active:
+        return
+    if job is not None and job.error:
+        reason = job.error
+    elif job is not None and job.status == JobStatus.CANCELLED:
+        reason = "Cancelled before it finished."
+    else:
+        reason = "Generation stopped before it finished."
+    dataset.status = DatasetStatus.FAILED.value
+    dataset.error = reason
+    remove_file(
+        dataset.file_path or dataset_path(current_app.config["DATASET_STORE"], dataset.owner_id, dataset.id)
+    )
+    dataset.file_path = None
+    db.session.commit()
+
+
 def combine_datasets(
     sources: list[Dataset], name: str, *, drop_duplicates: bool, eval_share: float | None, seed: int
 ) -> tuple[Dataset, int]:

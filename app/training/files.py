@@ -17,9 +17,15 @@ def run_dir(owner_id: int, run_id: int) -> Path:
 
 
 def last_checkpoint(trainer_dir: Path) -> Path | None:
-    """The newest `checkpoint-N` folder; older ones beyond KEEP_CHECKPOINTS are pruned on the way."""
+    """The newest complete `checkpoint-N` folder; older ones beyond KEEP_CHECKPOINTS are pruned on the
+    way. The trainer writes `trainer_state.json` last, so a folder without it is a save cut short (the
+    worker killed mid-save): never resumed from, and never a reason to prune a complete one."""
     checkpoints = sorted(
-        (p for p in trainer_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        (
+            p
+            for p in trainer_dir.glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+        ),
         key=lambda p: int(p.name.split("-")[-1]),
     )
     for stale in checkpoints[:-KEEP_CHECKPOINTS]:

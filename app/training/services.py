@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask_login import current_user
@@ -126,23 +128,63 @@ def cancel_run(run: TrainingRun) -> None:
         db.session.commit()
 
 
+RESUMABLE = (RunStage.CANCELLED.value, RunStage.FAILED.value)
+FINAL = (RunStage.DONE.value, *RESUMABLE)
+
+
 def resume_run(run: TrainingRun) -> None:
     """From the last checkpoint; a run that failed or was stopped in its export redoes only that."""
-    if run.stage not in (RunStage.CANCELLED.value, RunStage.FAILED.value):
+    if run.stage not in RESUMABLE:
         raise RunRefused(None, "Only a cancelled or failed run can resume.")
-    if training_finished(run):
-        run.cancel_requested = False
-        enqueue_export(run)
-    elif run.last_checkpoint:
-        enqueue_run(run, resume=True)
-    else:
+    if not training_finished(run) and not run.last_checkpoint:
         raise RunRefused(None, "The run has no checkpoint to resume from: retry it instead.")
+    with _claimed(run, RESUMABLE, "The run was resumed or retried already."):
+        if training_finished(run):
+            run.cancel_requested = False
+            enqueue_export(run)
+        else:
+            enqueue_run(run, resume=True)
+
+
+@contextmanager
+def _claimed(run: TrainingRun, stages: tuple[str, ...], refusal: str) -> Iterator[None]:
+    """Move the run out of `stages` with one conditional UPDATE, so that of two clicks on Resume (or
+    Retry) at once only one enqueues a job; the stage comes back if the queue then refuses the job."""
+    previous = run.stage
+    claimed = db.session.execute(
+        db.update(TrainingRun)
+        .where(TrainingRun.id == run.id, TrainingRun.stage.in_(stages))
+        .values(stage=RunStage.QUEUED.value)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        db.session.refresh(run)
+        raise RunRefused(None, refusal)
+    run.stage = RunStage.QUEUED.value
+    try:
+        yield
+    except Exception:
+        db.session.rollback()
+        run.stage = previous
+        db.session.commit()
+        raise
 
 
 def retry_run(run: TrainingRun) -> None:
     if not run.is_final:
         raise RunRefused(None, "The run is still going.")
+    with _claimed(run, FINAL, "The run was resumed or retried already."):
+        _retry(run)
+
+
+def _retry(run: TrainingRun) -> None:
     _remove_files(run)
+    # Models registered from the earlier attempt keep their files and metadata, but no longer point
+    # at this run: its metrics and weights are about to change.
+    _detach_models(run)
+    run.model_ids = []
+    run.evaluation = {}
     run.step = 0
     run.total_steps = 0
     run.loss = None
@@ -223,8 +265,17 @@ def delete_run(run: TrainingRun) -> None:
     if not run.is_final:
         raise RunRefused(None, "Cancel the run before deleting it.")
     _remove_files(run, keep_registered=True)
+    _detach_models(run)  # a later run given the same id must not adopt them
     db.session.delete(run)
     db.session.commit()
+
+
+def _detach_models(run: TrainingRun) -> None:
+    from app.models import LLMModel
+
+    db.session.execute(
+        db.update(LLMModel).where(LLMModel.training_run_id == run.id).values(training_run_id=None)
+    )
 
 
 def _remove_files(run: TrainingRun, keep_registered: bool = True) -> None:
@@ -234,12 +285,14 @@ def _remove_files(run: TrainingRun, keep_registered: bool = True) -> None:
     if keep_registered:
         from app.models import LLMModel
 
+        # Every registered GGUF in the folder, whichever attempt of the run (or earlier run with the
+        # same id) produced it: found by path, since a retry detaches the older models from the run.
         kept = {
-            Path(m.gguf_path).resolve()
-            for m in db.session.execute(
-                db.select(LLMModel).where(LLMModel.training_run_id == run.id)
+            Path(path).resolve()
+            for path in db.session.execute(
+                db.select(LLMModel.gguf_path).where(LLMModel.owner_id == run.owner_id)
             ).scalars()
-            if m.gguf_path
+            if path
         }
         for path in folder.rglob("*"):
             if path.is_file() and path.resolve() not in kept:

@@ -20,13 +20,16 @@ class BaseModelError(RuntimeError):
     """The base model cannot be found or loaded; the message says what to do."""
 
 
-def resolve_base_model(name: str, model_store: str | Path) -> Path:
+def resolve_base_model(name: str, model_store: str | Path, owner_id: int | None) -> Path:
+    """`owner_id` is the run's owner: a folder under another user's runs is treated as absent."""
+    from app.model_store import model_folder
+
     store = Path(model_store).resolve()
     name = name.strip()
     if name in DEFAULT_BASE_NAMES:
         return ensure_default_base(store)
-    folder = (store / name).resolve()
-    if folder.is_relative_to(store) and folder != store and (folder / "config.json").is_file():
+    folder = model_folder(store, name, owner_id)
+    if folder is not None:
         return folder
     return _from_hub(name, store)
 

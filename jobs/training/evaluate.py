@@ -33,6 +33,8 @@ class EvalReport:
     valid: int = 0
     correct: int = 0
     right_tool: int = 0
+    skipped: int = 0  # rows whose prompt does not fit the context: left out of every rate
+    skip_reason: str = ""
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float | int]:
@@ -43,7 +45,7 @@ class EvalReport:
             "tool_call_accuracy": round(self.correct / n, 4),
             "valid_call_rate": round(self.valid / n, 4),
             "right_tool_rate": round(self.right_tool / called, 4),
-        }
+        } | ({"skipped_rows": self.skipped} if self.skipped else {})
 
 
 def evaluate_gguf(
@@ -52,6 +54,7 @@ def evaluate_gguf(
     limit: int = MAX_EVAL_ROWS,
     progress: Callable[[int, int], None] | None = None,
     threads: int | None = None,
+    n_ctx: int = 2048,
 ) -> EvalReport:
     conversations = (as_conversation(r) for r in rows)
     usable = [
@@ -63,12 +66,19 @@ def evaluate_gguf(
     ][:limit]
     report = EvalReport()
     # One pass over the rows: no prompt comes back, so no state is worth saving.
-    holder = LocalModelHolder(max_loaded=1, n_threads=threads, n_ctx=2048, prompt_cache_bytes=0)
+    holder = LocalModelHolder(max_loaded=1, n_threads=threads, n_ctx=max(n_ctx, 512), prompt_cache_bytes=0)
     try:
         for index, row in enumerate(usable):
             tools = row.get("tools") or []
             expected = expected_calls(row["messages"][-1])
-            reply = holder.chat(gguf_path, row["messages"][:-1], GREEDY, tools=tools or None)
+            try:
+                reply = holder.chat(gguf_path, row["messages"][:-1], GREEDY, tools=tools or None)
+            except ValueError as exc:  # llama.cpp: the prompt does not fit the context window
+                report.skipped += 1
+                report.skip_reason = str(exc)
+                if progress:
+                    progress(index + 1, len(usable))
+                continue
             got = [(c.name, c.arguments) for c in parse_tool_calls(reply.text)]
             problems = [p for name, args in got for p in check_tool_call(tools, name, args)] if tools else []
             valid = (bool(got) and not problems) or (not got and not expected)

@@ -113,6 +113,22 @@ def test_large_generation_runs_as_a_job_with_progress(app, signed_in, tmp_path):
     assert "every 1s" not in client.get(f"/datasets/{dataset.id}").get_data(as_text=True)
 
 
+def test_a_generation_cancelled_before_any_worker_ran_it_ends_failed_not_polling(app, signed_in):
+    from tests.conftest import post_form
+
+    app.config["GENERATE_INLINE_ROWS"] = 100
+    client, _ = signed_in()
+    upload_spec(client, PETSTORE, "petstore")
+    generate(client, spec_id_of(app, "petstore"), samples_per_operation=50)
+    (dataset,) = datasets(app)
+    assert post_form(client, f"/jobs/{dataset.job_id}/cancel").status_code in (200, 302)
+    # The job never runs, so nothing in it settles the dataset: the page does, from the job's end.
+    poll = client.get(f"/datasets/{dataset.id}?poll=1", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "every 1s" not in poll and "Cancelled" in poll
+    (dataset,) = datasets(app)
+    assert dataset.status == "failed" and dataset.file_path is None
+
+
 def test_glaive_sharegpt_imports_as_300_conversations_153_with_a_call(app, signed_in):
     client, _ = signed_in()
     response = upload_dataset(client, GLAIVE.read_bytes(), GLAIVE.name)

@@ -34,6 +34,8 @@ def test_export_with_an_adapter_gives_checked_ggufs_of_each_type(tiny_model, tin
     from app.serving.gguf_header import read_gguf_header
 
     seen = []
+    killed = tmp_path / "out" / ".export-killed"  # an export killed outright left its work folder
+    (killed / "merged").mkdir(parents=True)
     result = export_model(
         tiny_model,
         tmp_path / "out",
@@ -59,6 +61,7 @@ def test_export_with_an_adapter_gives_checked_ggufs_of_each_type(tiny_model, tin
     key = next(k for k in base if "q_proj" in k)
     assert not (base[key] == merged[key]).all()
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".export-")] == []
+    assert not killed.exists()
 
 
 def test_a_conversion_failure_names_the_step_and_leaves_no_gguf(tiny_model, tmp_path):

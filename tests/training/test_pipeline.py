@@ -230,6 +230,39 @@ def test_dpo_run_trains_and_exports(app, setup, tmp_path):
     assert run.evaluation["eval_rows"] > 0 and "tool_call_accuracy" in run.evaluation
 
 
+def test_a_full_fine_tune_exports_its_trained_weights_not_the_base(app, setup, tmp_path):
+    import numpy as np
+    from gguf import GGUFReader
+    from safetensors.numpy import load_file
+
+    from app.training.files import run_dir
+
+    client, user = setup
+    config_id = save_config(app, user, "tiny full", "sft_toolbench", max_steps=2, use_lora=False)
+    with app.app_context():
+        row = db.session.get(TrainingConfig, config_id)
+        training = {**row.config["training"], "learning_rate": 1e-2}  # big steps: changes survive f16
+        row.config = {**row.config, "training": training, "export": {"quantization_types": ["F16"]}}
+        db.session.commit()
+    response = start(client, config_id, dataset_id(app, "weather"))
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    run_worker(app, tmp_path)
+    run = the_run(app, run_id)
+    assert run.stage == "done" and len(run.model_ids) == 1, run.error
+    with app.app_context():
+        model = db.session.get(LLMModel, run.model_ids[0])
+        trained_dir = run_dir(user.id, run_id) / "trainer" / "adapter"
+        assert model.training_method == "sft" and model.lora_config is None
+    name = "model.layers.0.mlp.down_proj.weight"
+    base = load_file(str(next(Path(app.config["MODEL_STORE"], "tiny").glob("*.safetensors"))))[name]
+    trained = load_file(str(next(trained_dir.glob("*.safetensors"))))[name]
+    exported = next(t for t in GGUFReader(model.gguf_path).tensors if t.name == "blk.0.ffn_down.weight")
+    exported = np.asarray(exported.data, dtype=np.float32).reshape(trained.shape)
+    assert not np.allclose(base, trained, atol=1e-3)  # training moved the weights...
+    assert np.allclose(exported, trained, atol=1e-2)  # ...and those are the weights in the GGUF
+
+
 def closed_port() -> int:
     import socket
 

@@ -1,0 +1,28 @@
+"""Which folders under MODEL_STORE a user may train from: the one rule the linter and the jobs share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Areas of the model store that belong to one user: `runs/<owner id>/...` and the GGUF uploads.
+PRIVATE_STORE_AREAS = ("runs", "uploads", ".incoming")
+
+
+def model_folder(store: str | Path, name: str, owner_id: int | None) -> Path | None:
+    """The Hugging Face model folder `name` names under the model store, when `owner_id` may train from
+    it: anything an admin put there, or the merged model of one of the user's own runs. Never a path
+    outside the store, and never another user's run: a run's folder holds its trained weights."""
+    name = name.strip()
+    if not name or "\x00" in name:
+        return None
+    try:
+        store = Path(store).resolve()
+        folder = (store / name).resolve()
+        if folder == store or not folder.is_relative_to(store):
+            return None
+        area, *rest = folder.relative_to(store).parts
+        if area in PRIVATE_STORE_AREAS and not (area == "runs" and rest and rest[0] == str(owner_id)):
+            return None
+        return folder if (folder / "config.json").is_file() else None
+    except OSError:  # a name the file system cannot hold (a part over 255 bytes): no such folder
+        return None

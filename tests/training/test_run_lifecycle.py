@@ -1,0 +1,300 @@
+"""A run's edges, without training: whose folders a run may start from, which checkpoint is resumable,
+what retry and delete leave of registered models, two clicks on Resume, a job whose run moved on, a
+cancel during the export's evaluation, and held-out rows too long for the context."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.configs.templates import TEMPLATES_BY_KEY
+from app.extensions import db
+from app.model_store import model_folder
+from app.models import BackgroundJob, JobStatus, LLMModel, Provider, RunStage, TrainingRun, User
+from app.training.files import last_checkpoint, run_dir
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def hf_folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text("{}")
+    return path
+
+
+# --- which folders a run may train from -------------------------------------------------------------
+
+
+def test_a_user_trains_from_shared_folders_and_their_own_runs_only(tmp_path):
+    store = tmp_path / "store"
+    shared = hf_folder(store / "curated" / "tiny")
+    own = hf_folder(store / "runs" / "1" / "5" / "export" / "merged")
+    other = hf_folder(store / "runs" / "2" / "6" / "export" / "merged")
+    hf_folder(store / "uploads" / "m")
+    hf_folder(tmp_path / "outside")
+
+    assert model_folder(store, "curated/tiny", 1) == shared.resolve()
+    assert model_folder(store, " runs/1/5/export/merged ", 1) == own.resolve()
+    assert model_folder(store, "runs/2/6/export/merged", 1) is None  # another user's trained weights
+    assert model_folder(store, "runs/1/../2/6/export/merged", 1) is None
+    assert model_folder(store, "runs/2/6/export/merged", 2) == other.resolve()
+    assert model_folder(store, "uploads/m", 1) is None
+    assert model_folder(store, "runs", 1) is None
+    for hostile in (
+        "../outside",
+        str(tmp_path / "outside"),
+        "",
+        "curated",
+        "a\x00b",
+        "x" * 300,
+        "a/" + "y" * 400,
+    ):
+        assert model_folder(store, hostile, 1) is None, hostile
+
+
+def test_the_job_does_not_resolve_another_users_run_as_a_base(tmp_path):
+    from jobs.training.base_model import BaseModelError, resolve_base_model
+
+    store = tmp_path / "store"
+    hf_folder(store / "runs" / "2" / "6" / "export" / "merged")
+    with pytest.raises(BaseModelError, match="neither a folder under the model store"):
+        resolve_base_model("runs/2/6/export/merged", store, owner_id=1)
+    assert resolve_base_model("runs/2/6/export/merged", store, owner_id=2).name == "merged"
+
+
+def test_the_linter_reads_no_facts_from_another_users_run(app, signed_in):
+    from app.configs.services import model_facts
+
+    client, alice = signed_in()
+    store = Path(app.config["MODEL_STORE"])
+    config = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
+    config["vocab_size"] = 100
+    for owner in (alice.id, alice.id + 1):
+        folder = store / "runs" / str(owner) / "3" / "export" / "merged"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(config))
+    with app.test_request_context():
+        from flask_login import login_user
+
+        login_user(db.session.get(User, alice.id))
+        assert model_facts(f"runs/{alice.id}/3/export/merged") is not None
+        assert model_facts(f"runs/{alice.id + 1}/3/export/merged") is None
+        assert model_facts("a\x00b") is None and model_facts("x" * 300) is None
+
+
+# --- checkpoints --------------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_cut_short_is_never_resumed_from_nor_prunes_a_complete_one(tmp_path):
+    for step, complete in ((2, True), (4, True), (6, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"x")
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    assert (tmp_path / "checkpoint-2").is_dir()  # two complete ones are kept
+
+
+# --- retry, delete and a registered model's files ---------------------------------------------------
+
+
+def export_name_of(folder: Path, run_id: int) -> str:
+    from jobs.export import export_name
+
+    return export_name(folder, run_id)
+
+
+def test_a_new_export_never_takes_a_registered_files_name(tmp_path):
+    assert export_name_of(tmp_path, 7) == "run7"
+    (tmp_path / "run7-Q4_K_M.gguf").write_bytes(b"GGUF")
+    assert export_name_of(tmp_path, 7) == "run7-2"
+    (tmp_path / "run7-2-F16.gguf").write_bytes(b"GGUF")
+    assert export_name_of(tmp_path, 7) == "run7-3"
+    assert export_name_of(tmp_path, 70) == "run70"
+
+
+@pytest.fixture
+def finished_run(app, signed_in):
+    """A done run of alice's with one registered GGUF in its export folder, and a checkpoint."""
+    client, alice = signed_in()
+    with app.app_context():
+        run = TrainingRun(
+            owner_id=alice.id,
+            name="done run",
+            config=TEMPLATES_BY_KEY["sft_toolbench"].build(),
+            dataset_name="d",
+            stage=RunStage.DONE.value,
+            step=5,
+            total_steps=5,
+        )
+        db.session.add(run)
+        db.session.flush()
+        folder = run_dir(alice.id, run.id)
+        gguf = folder / "export" / f"run{run.id}-Q4_K_M.gguf"
+        gguf.parent.mkdir(parents=True)
+        gguf.write_bytes(b"GGUF registered")
+        checkpoint = folder / "trainer" / "checkpoint-5"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "trainer_state.json").write_text("{}")
+        model = LLMModel(
+            owner_id=alice.id,
+            name="done run Q4_K_M",
+            provider=Provider.LOCAL_GGUF,
+            gguf_path=str(gguf),
+            training_run_id=run.id,
+        )
+        db.session.add(model)
+        db.session.flush()
+        run.model_ids = [model.id]
+        run.evaluation = {"eval_rows": 4, "tool_call_accuracy": 0.75, "valid_call_rate": 1.0}
+        run.evaluation |= {"right_tool_rate": 1.0, "model": gguf.name}
+        db.session.commit()
+        return client, alice, run.id, model.id, gguf
+
+
+def test_retry_keeps_the_registered_gguf_and_detaches_its_model(app, finished_run):
+    from app.training.services import retry_run
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.test_request_context():
+        run = db.session.get(TrainingRun, run_id)
+        retry_run(run)
+        assert run.stage == RunStage.QUEUED.value and run.model_ids == [] and run.evaluation == {}
+        assert db.session.get(LLMModel, model_id).training_run_id is None
+        assert not (run_dir(alice.id, run_id) / "trainer").exists()
+    assert gguf.read_bytes() == b"GGUF registered"
+    assert export_name_of(gguf.parent, run_id) == f"run{run_id}-2"  # the new export writes beside it
+
+
+def test_deleting_a_run_keeps_its_models_files_and_no_later_run_adopts_them(app, finished_run):
+    from app.training.services import delete_run
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.test_request_context():
+        delete_run(db.session.get(TrainingRun, run_id))
+        model = db.session.get(LLMModel, model_id)
+        assert model is not None and model.training_run_id is None
+    assert gguf.is_file() and not (gguf.parent.parent / "trainer").exists()
+
+
+def test_of_two_resumes_at_once_only_one_enqueues(app, finished_run):
+    from app.training.services import RunRefused, resume_run
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.test_request_context():
+        run = db.session.get(TrainingRun, run_id)
+        run.stage, run.step, run.total_steps = RunStage.FAILED.value, 3, 5
+        run.last_checkpoint = str(run_dir(alice.id, run_id) / "trainer" / "checkpoint-5")
+        db.session.commit()
+        jobs_before = db.session.query(BackgroundJob).count()
+        assert run.stage == RunStage.FAILED.value  # read: the check in resume_run will pass
+        # Another request resumed it a moment ago: this one still holds the run as it was read.
+        db.session.execute(
+            db.update(TrainingRun)
+            .where(TrainingRun.id == run_id)
+            .values(stage=RunStage.QUEUED.value)
+            .execution_options(synchronize_session=False)
+        )
+        with pytest.raises(RunRefused, match="already"):
+            resume_run(run)
+        assert db.session.query(BackgroundJob).count() == jobs_before
+        assert run.stage == RunStage.QUEUED.value
+
+
+def test_the_page_refuses_a_second_retry_of_the_same_run(app, finished_run):
+    from tests.conftest import csrf_token
+
+    client, alice, run_id, model_id, gguf = finished_run
+    token = csrf_token(client, f"/runs/{run_id}")
+    assert client.post(f"/runs/{run_id}/retry", data={"csrf_token": token}).status_code == 302
+    page = client.post(f"/runs/{run_id}/retry", data={"csrf_token": token}, follow_redirects=True)
+    assert "still going" in page.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(BackgroundJob).filter_by(kind="training").count() == 1
+
+
+# --- jobs that lost their run, and cancel during the evaluation --------------------------------------
+
+
+def queued_job(owner_id: int, kind: str) -> int:
+    job = BackgroundJob(owner_id=owner_id, kind=kind, title=kind, func="x", queue="train")
+    db.session.add(job)
+    db.session.commit()
+    return job.id
+
+
+@pytest.mark.parametrize("kind", ["training", "export"])
+def test_a_job_whose_run_was_resumed_since_stops_and_leaves_the_run_alone(app, finished_run, kind):
+    import jobs.export
+    import jobs.train
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.app_context():
+        stale, newer = queued_job(alice.id, kind), queued_job(alice.id, kind)
+        run = db.session.get(TrainingRun, run_id)
+        run.stage, run.job_id = RunStage.QUEUED.value, newer
+        db.session.commit()
+        with pytest.raises(jobs.export.RunHandedOver, match=f"job {newer}"):
+            if kind == "training":
+                jobs.train.run(stale, run_id, True)
+            else:
+                jobs.export.run(stale, run_id)
+        run = db.session.get(TrainingRun, run_id)
+        assert run.stage == RunStage.QUEUED.value and run.job_id == newer and not run.error
+        assert db.session.get(BackgroundJob, stale).status == JobStatus.FAILED
+
+
+def eval_row(city: str, extra: str = "") -> dict:
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}
+    return {
+        "messages": [
+            {"role": "user", "content": f"{extra}What's the weather in {city}?"},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+        ],
+        "tools": [WEATHER],
+    }
+
+
+def test_a_held_out_row_too_long_for_the_context_is_left_out_not_fatal():
+    from app.serving.default_model import default_gguf_path
+    from jobs.training.evaluate import evaluate_gguf
+
+    rows = [eval_row("Oslo"), eval_row("Lima", "Please read this first. " * 200)]
+    report = evaluate_gguf(default_gguf_path(), rows, n_ctx=512, threads=2)
+    assert report.rows == 1 and report.skipped == 1 and "context" in report.skip_reason
+    assert report.metrics()["skipped_rows"] == 1 and len(report.items) == 1
+    assert "skipped_rows" not in evaluate_gguf(default_gguf_path(), rows[:1], threads=2).metrics()
+
+
+def test_cancel_during_the_exports_evaluation_stops_it(app, finished_run):
+    from app.serving.default_model import default_gguf_path
+    from jobs.export import _evaluate
+    from jobs.progress import JobCancelled, Progress
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.app_context():
+        job_id = queued_job(alice.id, "export")
+        run = db.session.get(TrainingRun, run_id)
+        run.stage, run.job_id, run.cancel_requested = RunStage.EXPORTING.value, job_id, True
+        db.session.commit()
+        folder = run_dir(alice.id, run_id)
+        log = __import__("logging").getLogger("test")
+        with pytest.raises(JobCancelled):
+            _evaluate(
+                run_id,
+                folder,
+                {"Q4_K_M": default_gguf_path()},
+                [eval_row("Oslo")],
+                1024,
+                Progress(job_id),
+                log,
+            )
