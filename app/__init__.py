@@ -24,6 +24,9 @@ def create_app(config_class: type = Config) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.from_object(config_class)
+    from app.ownership import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret(instance_path, "secret_key")
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))

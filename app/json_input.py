@@ -9,6 +9,7 @@ input is a clear "nested too deeply" instead of a 500.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -17,9 +18,16 @@ def loads(text: str | bytes, *, allow_constants: bool = True) -> Any:
     try:
         if allow_constants:
             return json.loads(text)
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # `1e999`: JSON allows the spelling, but no reader gets a number back
+        raise ValueError(f"{text[:40]} is too large for a JSON number")
+    return number
 
 
 def _refuse_constant(name: str) -> Any:

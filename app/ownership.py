@@ -11,11 +11,22 @@ from typing import TypeVar
 import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 from app.models.base import OwnedMixin
 
 OwnedT = TypeVar("OwnedT", bound=OwnedMixin)
+MAX_ROW_ID = 2**63 - 1  # the largest id a database integer column holds
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every route: only ids a database column can hold, so `/chat/99999999999999999999`
+    is a 404 like any other missing row rather than an OverflowError from the driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def owned(model: type[OwnedT]) -> sa.Select:

@@ -36,6 +36,8 @@ class AnalyticsFilterForm(FlaskForm):
             raise ValidationError("The end date is before the start date.")
         if (end - start).days > MAX_DAYS:
             raise ValidationError(f"Pick at most {MAX_DAYS} days.")
+        if end >= date.max - timedelta(days=1):  # the queries look one day past the end
+            raise ValidationError("Pick an end date before the year 9999.")
 
     def date_range(self) -> tuple[date, date]:
         end = self.end.data or today()

@@ -15,6 +15,7 @@ from app.analytics.forms import AnalyticsFilterForm, today
 from app.analytics.metrics import daily_series, model_stats, series_by_model
 from app.analytics.queries import AnalyticsFilter, models_with_messages, source_choices, user_records
 from app.chat.services import user_tags
+from app.ownership import MAX_ROW_ID
 
 CHART_METRICS = {"messages": "Messages per day", "total_tokens": "Tokens per day"}
 
@@ -33,7 +34,7 @@ def _filters() -> tuple[AnalyticsFilterForm, AnalyticsFilter]:
         start=start,
         end=end,
         tag=form.tag.data or None,
-        model_ids=form.models.data or [],
+        model_ids=[m for m in form.models.data or [] if 0 < m <= MAX_ROW_ID],  # 10**30 is no row
         source=form.source.data if form.source.data in known else "",
     )
 

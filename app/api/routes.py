@@ -197,7 +197,7 @@ def _model_named(name: str) -> LLMModel | None:
     query = visible_to(LLMModel, g.api_user.id).where(LLMModel.enabled.is_(True))
     by_name = query.where(LLMModel.name == name).order_by(LLMModel.owner_id.is_(None), LLMModel.id)
     model = db.session.execute(by_name.limit(1)).scalars().first()
-    if model is None and name.isdigit() and len(name) < 12:
+    if model is None and name.isascii() and name.isdecimal() and len(name) < 12:  # not "²"
         model = db.session.execute(query.where(LLMModel.id == int(name))).scalars().first()
     return model
 

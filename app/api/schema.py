@@ -88,7 +88,8 @@ class ChatRequest(_Lenient):
     def forced_function(self) -> str | None:
         """`tool_choice: {"type": "function", "function": {"name": ...}}` names one function."""
         if isinstance(self.tool_choice, dict):
-            name = (self.tool_choice.get("function") or {}).get("name")
+            function = self.tool_choice.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
             return name if isinstance(name, str) and name else ""
         return None
 

@@ -349,6 +349,8 @@ def export(session_id: int, extension: str):
 @login_required
 def settings(session_id: int):
     chat = get_owned_or_404(ChatSession, session_id)
+    if chat.blind_label:  # an arena side before its vote: its model is what the vote is about
+        abort(404)
     form = _settings_form(chat, request.form)
     model = services.usable_model(form.model.data) if form.validate_on_submit() else None
     if model is None and not form.errors:

@@ -29,6 +29,9 @@ Metric = Literal["tool_call_accuracy", "valid_call_rate", "exact_match", "eval_l
 
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SCHEMA_VERSION = 1
+# Ceiling for sizes and counts: far past any real run, low enough that the estimates' arithmetic
+# (bytes, seconds as floats) cannot overflow on a pasted 300-digit number.
+MAX_COUNT = 10**9
 
 
 class _Section(BaseModel):
@@ -51,7 +54,9 @@ class ModelSection(_Section):
 class TokenizerSection(_Section):
     name: str | None = Field(None, description="Defaults to the model's tokenizer", max_length=500)
     padding_side: Literal["right", "left"] = "right"
-    max_length: int = Field(1024, description="Longest training row in tokens; longer rows are truncated")
+    max_length: int = Field(
+        1024, le=MAX_COUNT, description="Longest training row in tokens; longer rows are truncated"
+    )
     chat_template: str | None = Field(
         None, description="Jinja chat template; empty = the model's own, made tool-aware", max_length=20_000
     )
@@ -59,16 +64,18 @@ class TokenizerSection(_Section):
 
 class TrainingSection(_Section):
     method: Method = "sft"
-    num_epochs: float = 1.0
-    max_steps: int | None = Field(None, description="Stop after this many optimizer steps (overrides epochs)")
+    num_epochs: float = Field(1.0, le=MAX_COUNT)
+    max_steps: int | None = Field(
+        None, le=MAX_COUNT, description="Stop after this many optimizer steps (overrides epochs)"
+    )
     learning_rate: float = 2e-4
     lr_scheduler_type: Scheduler = "linear"
     warmup_ratio: float = Field(0.03, description="Share of the steps spent warming up the learning rate")
-    batch_size: int = Field(4, description="Rows per device per step")
-    gradient_accumulation_steps: int = 1
+    batch_size: int = Field(4, le=MAX_COUNT, description="Rows per device per step")
+    gradient_accumulation_steps: int = Field(1, le=MAX_COUNT)
     use_lora: bool = True
-    lora_r: int | None = 16
-    lora_alpha: int = 32
+    lora_r: int | None = Field(16, le=MAX_COUNT)
+    lora_alpha: int = Field(32, le=MAX_COUNT)
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | Literal["all-linear"] = "all-linear"
     use_qlora: bool = Field(
@@ -79,6 +86,7 @@ class TrainingSection(_Section):
     dpo_beta: float = Field(0.1, description="DPO: how far the model may move from the reference")
     early_stopping_patience: int | None = Field(
         None,
+        le=MAX_COUNT,
         description="Stop when the eval loss has not improved for this many evaluations in a row, and keep "
         "the best weights; empty = train to the end",
     )
@@ -92,7 +100,7 @@ class DataSection(_Section):
         "as_is", description="as_is: train on the dataset's answers; teacher: a teacher model writes them"
     )
     teacher_model: str | None = Field(None, description="Teacher Mode: a model from the registry, by name")
-    max_samples: int | None = Field(None, description="Use at most this many rows")
+    max_samples: int | None = Field(None, le=MAX_COUNT, description="Use at most this many rows")
     train_split: float = Field(0.9, description="Share of rows used for training")
     eval_split: float = Field(0.1, description="Share of rows held out for evaluation (eval loss, accuracy)")
     source_spec: str | None = Field(
@@ -108,9 +116,10 @@ class EvaluationSection(_Section):
 
 class LoggingSection(_Section):
     tensorboard: bool = False
-    logging_steps: int = 10
+    logging_steps: int = Field(10, le=MAX_COUNT)
     eval_steps: int | None = Field(
         None,
+        le=MAX_COUNT,
         description="Evaluate (eval loss, a sample answer) and save a checkpoint every this many steps; "
         "empty = 5 × logging steps, at least 10",
     )
@@ -137,7 +146,7 @@ class TrainingConfigSpec(_Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     export: ExportSection = Field(default_factory=ExportSection)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1)  # what numpy's seeding accepts
 
 
 SECTIONS: tuple[str, ...] = tuple(TrainingConfigSpec.model_fields)

@@ -118,7 +118,11 @@ class ModelForm(FlaskForm):
             if self.provider.data == Provider.OPENAI_COMPATIBLE:
                 raise ValidationError("Enter the server's base URL, like https://api.openai.com/v1.")
             return
-        parts = urlsplit(field.data)
+        try:
+            parts = urlsplit(field.data)
+            parts.port  # noqa: B018  (raises for a port that is not a number)
+        except ValueError:  # "http://[::1", "http://h:99999"
+            raise ValidationError("Enter a valid http:// or https:// URL.") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError("Enter an http:// or https:// URL with a host name.")
         if parts.username or parts.password:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any, Literal
 
 from app.serving.tool_schema import close_object_schemas, function_of
@@ -50,6 +51,17 @@ _ANY_OBJECT: dict[str, Any] = {"type": "object"}
 _STRICT_CHAR_RULE = (
     r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
 )
+
+
+# llama.cpp spells out `x{m,n}` as m copies of x plus n - m nested optional ones: memory grows with the
+# count (a 200-byte `"minItems": 3000000` took 0.5 GB) and past ~20,000 its grammar parser crashes the
+# process outright (a `"maxLength": 65535`, common in real specs). Bounds above this are left out of
+# the grammar; `check_tool_call` still holds the reply to them.
+MAX_GRAMMAR_REPEAT = 256
+_REPEAT_KEYWORDS = ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties")
+_LITERAL_KEYWORDS = ("const", "enum", "default", "examples", "example")  # data, not schemas
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_PATTERN_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 
 
 class GrammarError(ValueError):
@@ -187,8 +199,38 @@ def _convertible(parameters: dict[str, Any]) -> dict[str, Any]:
     return parameters
 
 
+def within_grammar_limits(schema: Any) -> Any:
+    """`schema` without the length and count bounds (and regex patterns) too big to spell out in a
+    grammar: see MAX_GRAMMAR_REPEAT. Everything else is kept as it was."""
+    if isinstance(schema, list):
+        return [within_grammar_limits(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _REPEAT_KEYWORDS and isinstance(value, int | float) and value > MAX_GRAMMAR_REPEAT:
+            continue
+        if key == "pattern" and isinstance(value, str) and _pattern_too_long(value):
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):  # property names are not keywords
+            bounded[key] = {name: within_grammar_limits(sub) for name, sub in value.items()}
+        else:
+            bounded[key] = value if key in _LITERAL_KEYWORDS else within_grammar_limits(value)
+    return bounded
+
+
+def _pattern_too_long(pattern: str) -> bool:
+    return len(pattern) > 4 * MAX_GRAMMAR_REPEAT or any(
+        int(number) > MAX_GRAMMAR_REPEAT
+        for counts in _PATTERN_COUNT.findall(pattern)
+        for number in counts
+        if number
+    )
+
+
 def _json_rules(schema: dict[str, Any], root_name: str) -> dict[str, str]:
     converter = _converter_class()(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    schema = within_grammar_limits(schema)
     converter.visit(converter.resolve_refs(schema, "tools"), root_name)
     rules = dict(converter._rules)  # the converter has no public accessor for rules by name
     if "char" in rules:

@@ -95,6 +95,56 @@ def test_bad_requests_are_grammar_errors():
         grammar_for([WEATHER], "sometimes")
 
 
+def test_bounds_too_big_to_spell_out_are_left_to_the_checker():
+    from app.serving.grammar import MAX_GRAMMAR_REPEAT, within_grammar_limits
+
+    big = MAX_GRAMMAR_REPEAT + 1
+    schema = {
+        "type": "object",
+        "properties": {
+            "note": {"type": "string", "maxLength": 65535},
+            "ids": {"type": "array", "items": {"type": "integer"}, "minItems": 3_000_000, "maxItems": 5},
+            "code": {"type": "string", "pattern": f"^a{{{big}}}$"},
+            "maxLength": {"type": "string", "minLength": 2},  # a property named like a keyword
+            "default": {"type": "string", "maxLength": big},
+        },
+        "default": {"note": "x", "maxLength": big},  # data: kept as written
+    }
+    bounded = within_grammar_limits(schema)
+    props = bounded["properties"]
+    assert (
+        props["note"] == {"type": "string"}
+        and props["ids"]["maxItems"] == 5
+        and "minItems" not in props["ids"]
+    )
+    assert props["code"] == {"type": "string"} and props["maxLength"] == {"type": "string", "minLength": 2}
+    assert props["default"] == {"type": "string"} and bounded["default"] == schema["default"]
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    assert "<tool_call>" in tool_grammar_text([tool])
+    # The checker still holds replies to the bounds the grammar left out.
+    assert check_tool_call([tool], "f", {"note": "x" * 70000})
+
+
+def test_huge_bounds_neither_crash_nor_balloon_the_process():
+    """Before the bounds were capped, `maxLength: 65535` crashed llama.cpp's grammar parser (SIGSEGV)
+    and `minItems: 3000000` took half a gigabyte: run where a crash fails one test, not the run."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource\n"
+        "from app.serving.grammar import json_grammar, tool_grammar_text\n"
+        "p = {'type': 'object', 'properties': {'s': {'type': 'string', 'maxLength': 65535},"
+        " 'a': {'type': 'array', 'items': {'type': 'integer'}, 'minItems': 3000000}}}\n"
+        "tool_grammar_text([{'type': 'function', 'function': {'name': 'f', 'parameters': p}}])\n"
+        "json_grammar(p)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) < 400_000  # KiB: the interpreter and llama.cpp, no grammar blow-up
+
+
 def test_grammars_are_cached_per_tool_set_and_mode():
     grammar = grammar_for([WEATHER, PETS])
     assert grammar_for(copy.deepcopy([WEATHER, PETS])) is grammar

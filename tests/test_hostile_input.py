@@ -1,0 +1,140 @@
+"""Hostile input that used to give a 500 or slip through: ids too big for a database column, dates at
+the end of the calendar, 300-digit config numbers, file names no file system holds, a malformed IPv6
+URL, odd API shapes, NaN in saved rows, and an arena page naming the model before the vote."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.configs.templates import TEMPLATES_BY_KEY
+from app.extensions import db
+from app.models import TrainingConfig
+from tests.conftest import csrf_token, post_form
+
+HUGE = "9" * 20  # past 2**63: no database integer column holds it
+
+
+@pytest.mark.parametrize(
+    "path", ["/chat/", "/datasets/", "/models/", "/runs/", "/jobs/", "/specs/", "/configs/"]
+)
+def test_an_id_too_big_for_the_database_is_a_404(signed_in, path):
+    client, _ = signed_in()
+    assert client.get(f"{path}{HUGE}").status_code == 404
+    assert client.get(f"{path}{2**63 - 1}").status_code == 404  # the largest real id: an ordinary miss
+
+
+def test_a_post_to_an_id_too_big_is_a_404_not_a_500(signed_in):
+    client, _ = signed_in()
+    token = csrf_token(client, "/runs/")
+    assert client.post(f"/runs/{HUGE}/cancel", data={"csrf_token": token}).status_code == 404
+
+
+def test_analytics_takes_model_ids_and_dates_at_the_edges_without_a_500(signed_in):
+    client, _ = signed_in()
+    assert client.get(f"/analytics/?models={HUGE}&models=-3&models=x").status_code == 200
+    for path in ("/analytics/", "/analytics/export.csv"):
+        response = client.get(f"{path}?start=9999-12-01&end=9999-12-31")
+        assert response.status_code in (200, 422), path
+    page = client.get("/analytics/?start=9999-12-01&end=9999-12-31").get_data(as_text=True)
+    assert "before the year 9999" in page
+
+
+def config_form(client, **fields) -> dict:
+    from tests.configs.test_pages import form_data
+
+    data = form_data(TEMPLATES_BY_KEY["sft_toolbench"].build(), "hostile", client)
+    data.update(fields)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("training__batch_size", "9" * 310),
+        ("tokenizer__max_length", "9" * 310),
+        ("training__lora_r", "9" * 310),
+        ("training__max_steps", "9" * 310),
+        ("seed", "-1"),
+        ("seed", str(2**64)),
+        ("model__name", "a\x00b"),
+        ("model__name", "x" * 300),
+        ("model__name", "runs/1/../../../etc"),
+    ],
+)
+def test_the_config_linter_and_save_take_absurd_values_without_a_500(app, signed_in, field, value):
+    client, _ = signed_in()
+    lint = client.post("/configs/lint", data=config_form(client, **{field: value}))
+    assert lint.status_code == 200, lint.get_data(as_text=True)[-2000:]
+    saved = client.post("/configs/new", data=config_form(client, **{field: value}))
+    assert saved.status_code in (302, 422)
+    if field in ("seed", "training__batch_size", "tokenizer__max_length"):  # out of range: refused
+        assert saved.status_code == 422
+        with app.app_context():
+            assert db.session.query(TrainingConfig).count() == 0
+
+
+def test_a_malformed_url_for_a_remote_model_is_a_form_error(signed_in):
+    client, _ = signed_in()
+    for url in ("http://[::1", "http://example.com:99999/v1"):
+        data = {
+            "provider": "openai_compatible",
+            "name": "m",
+            "model_id": "x",
+            "max_tokens": "100",
+            "base_url": url,
+        }
+        response = post_form(client, "/models/new", data)
+        assert response.status_code == 422 and "valid http" in response.get_data(as_text=True), url
+
+
+def api_token(client) -> str:
+    from tests.api.test_openai_api import create_token
+
+    return create_token(client)
+
+
+def test_the_api_answers_odd_shapes_with_a_400_or_404_not_a_500(signed_in, default_model_id):
+    client, _ = signed_in()
+    headers = {"Authorization": f"Bearer {api_token(client)}"}
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    for choice in ({"type": "function", "function": "f"}, {"type": "function", "function": ["f"]}):
+        body = {
+            "model": "SmolLM2-135M-Instruct",
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": tools,
+            "tool_choice": choice,
+            "max_tokens": 4,
+        }
+        response = client.post("/v1/chat/completions", json=body, headers=headers)
+        assert response.status_code == 400 and "tool_choice" in response.get_data(as_text=True)
+    body = {"model": "²", "messages": [{"role": "user", "content": "hi"}]}
+    assert client.post("/v1/chat/completions", json=body, headers=headers).status_code == 404
+    assert client.get("/v1/models/%C2%B2", headers=headers).status_code == 404
+
+
+def test_nan_in_a_saved_calls_box_is_refused():
+    from app.chat.examples import parse_calls
+
+    for text in ('{"name": "f", "arguments": {"a": NaN}}', '{"name": "f", "arguments": {"a": 1e999}}'):
+        calls, problems = parse_calls(text)
+        assert calls == [] and problems and "not valid JSON" in problems[0], text
+    assert parse_calls('{"name": "f", "arguments": {"a": 1.5}}') == (
+        [{"name": "f", "arguments": {"a": 1.5}}],
+        [],
+    )
+
+
+def test_an_arena_side_names_no_model_before_the_vote_and_cannot_change_it(app, signed_in):
+    from tests.chat.test_arena import battle_row, seed_battle, vote
+
+    client, user = signed_in()
+    group = seed_battle(app, user.id)
+    fight = battle_row(app, group)
+    composer = client.get(f"/chat/{fight.session_a_id}/composer").get_data(as_text=True)
+    assert "alpha" not in composer and "Model A" in composer
+    token = csrf_token(client, "/chat/")
+    data = {"csrf_token": token, "model": str(fight.model_b_id), "temperature": "0", "top_p": "1"}
+    data |= {"max_tokens": "64", "tool_choice": "auto", "system_prompt": ""}
+    assert client.post(f"/chat/{fight.session_a_id}/settings", data=data).status_code == 404
+    vote(client, group, "a")
+    assert "alpha" in client.get(f"/chat/{fight.session_a_id}/composer").get_data(as_text=True)
