@@ -25,8 +25,25 @@ def describe_error(exc: BaseException, endpoint: RemoteEndpoint | None = None) -
     """One sentence a user can act on for any failure of openai, huggingface_hub, httpx or the URL guard."""
     message = _describe(exc, endpoint)
     if endpoint is not None and endpoint.api_key:
-        message = message.replace(endpoint.api_key, "***")  # a server may echo the key in its error text
+        message = mask_secret(message, endpoint.api_key)  # a server may echo the key in its error text
     return message
+
+
+def mask_secret(text: str, secret: str, shortest: int = 10) -> str:
+    """`text` with `secret` replaced by ***, and any start of it too: a server's echo cut short by
+    truncation ("sk-proj-A1b2…") is still most of the key."""
+    secret = secret.strip()
+    if len(secret) < shortest:
+        return text.replace(secret, "***") if secret else text
+    head = secret[:shortest]
+    parts, start = [], 0
+    while (found := text.find(head, start)) != -1:
+        length = shortest
+        while length < len(secret) and found + length < len(text) and text[found + length] == secret[length]:
+            length += 1
+        parts.append(text[start:found] + "***")
+        start = found + length
+    return "".join(parts) + text[start:]
 
 
 def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:
@@ -176,4 +193,14 @@ def _host_port(url: str) -> str:
 def mentions_key(exc: BaseException, endpoint: RemoteEndpoint) -> bool:
     """Whether an exception in the chain quotes the API key (some servers echo the Authorization header)."""
     key = endpoint.api_key
-    return bool(key) and any(key in str(error) for error in exception_chain(exc))
+    if not key:
+        return False
+    for error in exception_chain(exc):
+        response = getattr(error, "response", None)
+        try:
+            body = response.text if response is not None else ""
+        except Exception:  # a streamed response never read has no text
+            body = ""
+        if mask_secret(str(error), key) != str(error) or mask_secret(str(body), key) != str(body):
+            return True
+    return False

@@ -177,6 +177,29 @@ def test_refused_key_is_reported_without_the_key(kind):
 
 
 @pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_a_key_echoed_across_the_cut_of_a_long_error_is_still_masked(kind):
+    def reject(request):  # the key straddles the 200 characters of the body the user is shown
+        detail = "Request refused. " + "Check your account settings. " * 5 + request.headers["authorization"]
+        return HTTPAnswer(
+            401, json.dumps({"error": {"message": detail}}), {"Content-Type": "application/json"}
+        )
+
+    with serve_http(reject) as base_url:
+        endpoint = ENDPOINT_KINDS[kind](f"{base_url}/v1", api_key=SECRET_KEY)
+        check = remote.test_connection(endpoint)
+        with pytest.raises(ServingError) as failed:
+            remote.chat(endpoint, PARIS_PROMPT, GREEDY)
+    texts = [check.message]
+    error: BaseException | None = failed.value
+    while error is not None:
+        texts += [str(error), repr(error)]
+        error = error.__cause__ or error.__context__
+    pieces = {SECRET_KEY[i : i + 10] for i in range(len(SECRET_KEY) - 9)}
+    assert "Request refused" in check.message
+    assert not any(piece in text for piece in pieces for text in texts), texts
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
 def test_slow_server_times_out(kind):
     def slow(request):
         time.sleep(3)
