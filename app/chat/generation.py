@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from app.extensions import db
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus, Provider, utcnow
@@ -44,7 +45,7 @@ def claim(message_id: int) -> bool:
     result = db.session.execute(
         sa.update(ChatMessage)
         .where(ChatMessage.id == message_id, ChatMessage.status == MessageStatus.PENDING)
-        .values(status=MessageStatus.STREAMING)
+        .values(status=MessageStatus.STREAMING, claimed_at=utcnow())
     )
     db.session.commit()
     return result.rowcount == 1
@@ -116,9 +117,13 @@ def _as_request_message(message: ChatMessage) -> dict[str, Any]:
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
     if message.role == "assistant" and message.tool_calls:
+        from app.chat.examples import reply_text
+
         return {
             "role": "assistant",
-            "content": message.content or None,
+            # The calls travel structured: the `<tool_call>` text beside them would make templates
+            # that render both (Qwen 2.5, Hermes, llama.cpp's server) show every call twice.
+            "content": reply_text(message.content) or None,
             "tool_calls": [
                 {
                     "id": call["id"],
@@ -177,6 +182,11 @@ def run_reply(message: ChatMessage) -> Iterator[str]:
     except ServingError as exc:
         _finish_error(message, str(exc))
         return
+    except Exception as exc:  # a bug must not leave the reply streaming forever
+        current_app.logger.exception("Reply %s could not start", message.id)
+        db.session.rollback()
+        _finish_error(message, f"The reply could not start ({type(exc).__name__}).")
+        return
     try:
         result: ChatResult | None = None
         for item in items:
@@ -191,6 +201,11 @@ def run_reply(message: ChatMessage) -> Iterator[str]:
         finished = True
     except ServingError as exc:
         _finish_error(message, str(exc), "".join(pieces))
+        finished = True
+    except Exception as exc:  # llama.cpp or a client library failing outright: an error, with its kind
+        current_app.logger.exception("Reply %s failed", message.id)
+        db.session.rollback()
+        _finish_error(message, f"The model failed while writing ({type(exc).__name__}).", "".join(pieces))
         finished = True
     finally:
         items.close()  # releases the local model's lock at once when the browser went away
@@ -271,6 +286,26 @@ def _check_api_request(message: ChatMessage) -> None:
         record["error"] = str(exc)
     message.api_request = record
     message.api_request_valid = bool(checks) and all(c.ok for c in checks)
+
+
+def await_other_writer(message_id: int, poll_s: float = 1.0) -> Iterator[str]:
+    """A reply this request did not claim: another request is writing it (a second tab), or was, in a
+    process that has since died. Yield SSE keep-alive comments until the reply is final, and mark it
+    failed once its generation is older than CHAT_STALE_REPLY_SECONDS, so the `done` event always
+    carries a final card (a streaming one would connect again, for ever)."""
+    limit = current_app.config["CHAT_STALE_REPLY_SECONDS"]
+    while True:
+        db.session.rollback()  # a fresh read: the writer commits in another transaction
+        message = db.session.get(ChatMessage, message_id)
+        if message is None or message.is_final:
+            return
+        started = message.claimed_at or message.created_at
+        if (utcnow() - started).total_seconds() > limit:
+            _finish_error(message, "The reply was cut off: the server stopped while writing it.")
+            return
+        db.session.remove()  # hold no connection while waiting
+        yield ": the reply is being written elsewhere\n\n"
+        time.sleep(poll_s)
 
 
 def _finish_error(message: ChatMessage, reason: str, partial: str = "") -> None:

@@ -19,7 +19,7 @@ from app.chat.forms import (
     ToolResultForm,
     ToolsForm,
 )
-from app.chat.generation import claim, run_reply, warm_session
+from app.chat.generation import await_other_writer, claim, run_reply, warm_session
 from app.chat.streaming import sse_event
 from app.extensions import db, htmx
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus
@@ -235,7 +235,12 @@ def stream(message_id: int):
         if started_here:
             for piece in run_reply(db.session.get(ChatMessage, message_id)):
                 yield sse_event("token", render_template("chat/_token.html", piece=piece))
-        yield sse_event("done", _final_card(db.session.get(ChatMessage, message_id)))
+        else:
+            yield from await_other_writer(message_id)
+        final = db.session.get(ChatMessage, message_id)
+        if final is None:  # deleted meanwhile (its session was)
+            return
+        yield sse_event("done", _final_card(final))
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return Response(stream_with_context(events()), mimetype="text/event-stream", headers=headers)

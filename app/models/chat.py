@@ -118,6 +118,7 @@ class ChatMessage(db.Model):
     api_request_valid: Mapped[bool | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    claimed_at: Mapped[datetime | None]  # when a request took the pending reply and began generating
     finished_at: Mapped[datetime | None]
 
     session = relationship("ChatSession", back_populates="messages")

@@ -34,6 +34,7 @@ class _Loaded:
     formatter: Any = None  # the model's chat template, compiled once (for prompt token counts)
     renders_tools: bool = False  # the template itself lays out `tools` (a Hermes / Qwen style template)
     prompts_match: bool = True  # our rendering of a prompt gives the tokens llama.cpp read (prompt_states)
+    closed: bool = False  # set under `lock` when evicted or unloaded: whoever waited must load it again
 
 
 class LocalModelHolder:
@@ -85,12 +86,35 @@ class LocalModelHolder:
                 renders_tools="tools" in template,
             )
             self._models[key] = loaded
+            evicted = []
             while len(self._models) > self.max_loaded:
-                evicted_key, evicted = self._models.popitem(last=False)
-                with evicted.lock:  # never close a model mid-generation
-                    evicted.llama.close()
-                self._forget_prompts(evicted_key)
-            return loaded
+                evicted.append(self._models.popitem(last=False))
+        # Closed outside the cache lock: waiting for an evicted model's reply to end must not hold up
+        # every other model's requests (nor the admin page's snapshot).
+        for evicted_key, evicted_model in evicted:
+            self._close(evicted_key, evicted_model)
+        return loaded
+
+    @contextlib.contextmanager
+    def _locked(self, path: str | Path) -> Iterator[_Loaded]:
+        """The model at `path`, loaded, with its lock held; never one that was closed while this
+        request waited for the lock (evicted for another model, or unloaded): that one is loaded again."""
+        while True:
+            loaded = self._get(path)
+            loaded.lock.acquire()
+            if not loaded.closed:
+                break
+            loaded.lock.release()
+        try:
+            yield loaded
+        finally:
+            loaded.lock.release()
+
+    def _close(self, key: str, loaded: _Loaded) -> None:
+        with loaded.lock:  # never close a model mid-generation
+            loaded.closed = True
+            loaded.llama.close()
+        self._forget_prompts(key)
 
     def unload(self, path: str | Path) -> bool:
         key = str(Path(path).resolve())
@@ -98,9 +122,7 @@ class LocalModelHolder:
             loaded = self._models.pop(key, None)
         if loaded is None:
             return False
-        with loaded.lock:
-            loaded.llama.close()
-        self._forget_prompts(key)
+        self._close(key, loaded)
         return True
 
     def _forget_prompts(self, key: str) -> None:
@@ -120,7 +142,8 @@ class LocalModelHolder:
         for key, loaded in items:
             if loaded.lock.acquire(blocking=False):
                 try:
-                    rows.append((key, int(loaded.llama.n_tokens)))
+                    if not loaded.closed:
+                        rows.append((key, int(loaded.llama.n_tokens)))
                 finally:
                     loaded.lock.release()
             else:
@@ -134,7 +157,7 @@ class LocalModelHolder:
         if loaded is None:
             return 0
         with loaded.lock:
-            return int(loaded.llama.n_tokens)
+            return 0 if loaded.closed else int(loaded.llama.n_tokens)
 
     def warm(
         self, path: str | Path, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
@@ -143,12 +166,11 @@ class LocalModelHolder:
         so that reply starts at once; returns how many tokens were read (0: already held, or too short
         to be worth it). Holds the model's lock meanwhile: a reply asked for at the same time waits,
         then finds the prompt read."""
-        loaded = self._get(path)
-        if not loaded.renders_tools:
-            messages, tools = fold_tools_into_messages(messages, tools)
-        if loaded.formatter is None or not loaded.prompts_match:
-            return 0
-        with loaded.lock:
+        with self._locked(path) as loaded:
+            if not loaded.renders_tools:
+                messages, tools = fold_tools_into_messages(messages, tools)
+            if loaded.formatter is None or not loaded.prompts_match:
+                return 0
             llama = loaded.llama
             # The next prompt is this one plus a user turn: all but the generation prompt's few
             # closing tokens are its prefix.
@@ -197,16 +219,16 @@ class LocalModelHolder:
 
         `should_stop` is polled between tokens; returning True ends generation early (the stop button).
         """
-        loaded = self._get(path)
-        if not loaded.renders_tools:
-            messages, tools = fold_tools_into_messages(messages, tools)
+        self._get(path)  # loading the file is not the reply's latency (waiting for another reply is)
         started = time.perf_counter()
         first_token_at: float | None = None
         pieces: list[str] = []
         finish_reason: str | None = None
         stopped_early = False
         usage: dict[str, int] = {}
-        with loaded.lock, _grammar_sampler(loaded.llama, grammar, params) as sampler:
+        with self._locked(path) as loaded, _grammar_sampler(loaded.llama, grammar, params) as sampler:
+            if not loaded.renders_tools:
+                messages, tools = fold_tools_into_messages(messages, tools)
             llama = loaded.llama
             prompt_tokens = llama.tokenize(
                 _render_prompt(loaded.formatter, messages, tools).encode(), add_bos=False, special=True

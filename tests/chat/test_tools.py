@@ -136,3 +136,17 @@ def test_a_call_cut_at_max_tokens_says_the_call_was_lost(app, signed_in, default
     row = message_row(app, reply_id)
     assert (row.finish_reason, row.tool_calls) == ("length", None) and "<tool_call>" in row.content
     assert "in the middle of a tool call, so the call is lost" in card and "cut at max tokens" in card
+
+
+def test_an_earlier_call_goes_back_to_the_model_once_structured_not_also_as_text():
+    from app.chat.generation import _as_request_message
+    from app.models import ChatMessage
+
+    call = {"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}}
+    text = 'Checking. <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    message = ChatMessage(role="assistant", content=text, tool_calls=[call], status="complete")
+    sent = _as_request_message(message)
+    assert sent["content"] == "Checking." and "<tool_call>" not in json.dumps(sent["content"])
+    assert [c["function"]["name"] for c in sent["tool_calls"]] == ["get_weather"]
+    message.content = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    assert _as_request_message(message)["content"] is None

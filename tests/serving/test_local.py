@@ -80,3 +80,43 @@ def test_app_holder_is_sized_from_config(app):
         holder = local_models()
         assert holder is local_models()  # one per process
         assert holder.max_loaded == 3 and holder.n_threads == 2
+
+
+def test_evicting_a_busy_model_holds_up_no_one_and_a_waiting_reply_never_gets_it_closed(tmp_path):
+    """Model A is mid-reply (a paused stream holds its lock) when model B is asked for and evicts it.
+    The eviction waits for A's reply, but nothing else does; a reply that was already waiting for A
+    gets A loaded again rather than the closed one (a native use-after-free)."""
+    import threading
+    import time
+
+    models = LocalModelHolder(max_loaded=1, n_threads=1, n_ctx=512, prompt_cache_bytes=0)
+    model_a, model_b = default_gguf_path(), tmp_path / "b.gguf"
+    shutil.copyfile(model_a, model_b)
+    results: dict[str, ChatResult] = {}
+
+    def ask(name: str, path) -> None:
+        results[name] = models.chat(path, PARIS_PROMPT, SamplingParams(0.0, 1.0, 4))
+
+    try:
+        paused = models.stream_chat(model_a, PARIS_PROMPT, SamplingParams(0.0, 1.0, 40))
+        assert isinstance(next(paused), str)  # A's lock is held until the stream goes on or closes
+        waiting_for_a = threading.Thread(target=ask, args=("a", model_a))
+        waiting_for_a.start()
+        time.sleep(0.3)
+        wants_b = threading.Thread(target=ask, args=("b", model_b))
+        wants_b.start()
+        deadline = time.monotonic() + 30
+        while not models.is_loaded(model_b) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert models.is_loaded(model_b)  # loaded while A's reply still runs
+
+        answered = threading.Event()
+        threading.Thread(target=lambda: (models.snapshot(), answered.set()), daemon=True).start()
+        assert answered.wait(5), "the admin page's snapshot waited on a reply"
+        paused.close()
+        waiting_for_a.join(60)
+        wants_b.join(60)
+        assert not waiting_for_a.is_alive() and not wants_b.is_alive()
+        assert results["a"].completion_tokens > 0 and results["b"].completion_tokens > 0
+    finally:
+        models.close()

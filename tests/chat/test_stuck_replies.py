@@ -1,0 +1,73 @@
+"""Replies that never ended where they began: a second tab on a reply being written, a reply left
+"streaming" by a process that died, and a failure that is not a serving error. Each ends in a final
+card (a streaming one would make the page connect again, for ever) and a final row."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from app.extensions import db
+from app.models import ChatMessage, utcnow
+from tests.chat.conftest import message_row, new_session, send, stream_events
+
+
+def claimed_reply(app, client, model_id: int, seconds_ago: float) -> int:
+    """A reply some other request claimed `seconds_ago` and is (or was) writing."""
+    reply_id = send(client, new_session(client, model_id), "Hello?")
+    with app.app_context():
+        message = db.session.get(ChatMessage, reply_id)
+        message.status = "streaming"
+        message.claimed_at = utcnow() - timedelta(seconds=seconds_ago)
+        db.session.commit()
+    return reply_id
+
+
+def test_a_reply_left_streaming_by_a_dead_process_ends_as_an_error(app, signed_in, default_model_id):
+    client, _ = signed_in()
+    reply_id = claimed_reply(
+        app, client, default_model_id, seconds_ago=app.config["CHAT_STALE_REPLY_SECONDS"] + 5
+    )
+    events = stream_events(client, reply_id)
+    assert events[-1][1] == "done" and "sse-connect" not in events[-1][2]
+    assert "server stopped while writing" in events[-1][2]
+    row = message_row(app, reply_id)
+    assert row.status == "error" and row.finished_at is not None
+
+
+def test_a_second_tab_waits_for_the_reply_another_request_is_writing(app, signed_in, default_model_id):
+    client, _ = signed_in()
+    reply_id = claimed_reply(app, client, default_model_id, seconds_ago=1)
+
+    def writer_finishes() -> None:
+        time.sleep(1.5)
+        with app.app_context():
+            message = db.session.get(ChatMessage, reply_id)
+            message.status, message.content, message.finished_at = "complete", "Hi there!", utcnow()
+            db.session.commit()
+
+    writer = threading.Thread(target=writer_finishes)
+    writer.start()
+    started = time.perf_counter()
+    events = stream_events(client, reply_id)
+    writer.join()
+    assert time.perf_counter() - started >= 1.0  # it waited instead of answering with a live card
+    assert events[-1][1] == "done" and "Hi there!" in events[-1][2] and "sse-connect" not in events[-1][2]
+    assert message_row(app, reply_id).status == "complete"
+
+
+def test_a_failure_that_is_not_a_serving_error_ends_the_reply_as_an_error(
+    app, signed_in, default_model_id, monkeypatch
+):
+    import app.chat.generation as generation
+
+    def broken_plan(session, message):
+        raise KeyError("a bug in building the request")
+
+    monkeypatch.setattr(generation, "plan_reply", broken_plan)
+    client, _ = signed_in()
+    reply_id = send(client, new_session(client, default_model_id), "Hello?")
+    events = stream_events(client, reply_id)
+    assert events[-1][1] == "done" and "could not start (KeyError)" in events[-1][2]
+    assert message_row(app, reply_id).status == "error"
