@@ -184,7 +184,8 @@ def _operation_checks(
         if isinstance(text, list) and len(text) > 1 and "array" not in types_of(parameter.schema):
             problems.append(f"{label} is given {len(text)} times")
             continue
-        value = from_text(text, parameter.schema, parameter.explode)
+        # Only a query (form style) explodes into repeats; path and header arrays are comma-joined either way.
+        value = from_text(text, parameter.schema, parameter.explode and parameter.location == "query")
         problems.extend(schema_errors(value, parameter.schema, label))
     values = (
         Check("parameter_values", False, "; ".join(problems) + ".")

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.openapi.parsing import detect_version
 from app.openapi.refs import localise
-from app.openapi.schemas import SchemaExpander
+from app.openapi.schemas import SchemaExpander, without_read_only
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 LOCATIONS = ("path", "query", "header", "cookie")
@@ -169,7 +169,7 @@ def _operation(
     for parameter in merged.values():
         location = parameter.get("in")
         if swagger and location == "body":
-            schema = expander.schema(parameter.get("schema", {}))
+            schema = without_read_only(expander.schema(parameter.get("schema", {})))
             body = BodySpec(
                 "application/json",
                 schema,
@@ -272,7 +272,7 @@ def _request_body(expander: SchemaExpander, raw: Any) -> BodySpec | None:
     json_like = [media for media in media_types if media.split(";")[0].strip().endswith("+json")]
     media_type = (preferred or json_like or media_types)[0]
     media = content[media_type] if isinstance(content[media_type], dict) else {}
-    schema = expander.schema(media.get("schema", {}))
+    schema = without_read_only(expander.schema(media.get("schema", {})))
     if isinstance(schema, dict) and "example" in media and "example" not in schema:
         schema = {**schema, "example": media["example"]}
     return BodySpec(

@@ -127,6 +127,38 @@ class SchemaExpander:
         return out
 
 
+def without_read_only(schema: Any) -> Any:
+    """A request body's schema without its `readOnly` properties (an `id` the server assigns): OpenAPI
+    says they are not sent in requests, and that `required` on them applies to responses only. So a
+    tool's arguments leave them out, and a call without them is not "missing" anything."""
+    if isinstance(schema, list):
+        return [without_read_only(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        kept = {
+            name: without_read_only(sub)
+            for name, sub in properties.items()
+            if not (isinstance(sub, dict) and sub.get("readOnly") is True)
+        }
+        if isinstance(out.get("required"), list):
+            out["required"] = [
+                name for name in out["required"] if not (name in properties and name not in kept)
+            ]
+            if not out["required"]:
+                del out["required"]
+        out["properties"] = kept
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = without_read_only(out[key])
+    for key in ("allOf", "anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            out[key] = without_read_only(out[key])
+    return out
+
+
 def _translate_dialect(source: dict, out: dict) -> None:
     """Swagger 2.0 / OpenAPI 3.0 keywords → their JSON Schema 2020-12 meaning, in place on `out`."""
     if out.get("type") == "file":

@@ -59,7 +59,17 @@ _KIND_BY_KEYWORD: dict[str, IssueKind] = {
     "maxItems": "out_of_range",
 }
 # Keywords that combine or redirect subschemas: under them, properties may be declared elsewhere.
-_OPEN_KEYWORDS = ("patternProperties", "unevaluatedProperties", "allOf", "$ref", "dependentSchemas", "if")
+_OPEN_KEYWORDS = (
+    "patternProperties",
+    "unevaluatedProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "$ref",
+    "dependentSchemas",
+    "if",
+)
 # Checks `parameters` against JSON Schema 2020-12 itself (with formats, so a bad `pattern` is caught).
 _METASCHEMA = Draft202012Validator(
     Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
@@ -144,11 +154,13 @@ def call_is_valid(tools: list[dict[str, Any]], name: Any, arguments: Any) -> boo
     return not check_tool_call(tools, name, arguments)
 
 
-def close_object_schemas(schema: dict[str, Any]) -> dict[str, Any]:
+def close_object_schemas(schema: dict[str, Any], _leave_open: bool = False) -> dict[str, Any]:
     """A copy of `schema` where object schemas that do not say otherwise reject undeclared properties.
 
     Left open: schemas that set `additionalProperties` themselves, and those whose properties may be
-    declared elsewhere (`allOf`, `$ref`, `patternProperties`, ...). Used for checking calls and for grammars.
+    declared elsewhere (`allOf`, `anyOf`, `oneOf`, `$ref`, `patternProperties`, ...), and the branches of
+    an `anyOf` / `oneOf` beside `properties` (each branch sees only its own share of the object's
+    properties). Used for checking calls and for grammars.
     """
     if not isinstance(schema, dict):
         return schema
@@ -156,14 +168,21 @@ def close_object_schemas(schema: dict[str, Any]) -> dict[str, Any]:
     properties = closed.get("properties")
     if isinstance(properties, dict):
         closed["properties"] = {key: close_object_schemas(value) for key, value in properties.items()}
-        if "additionalProperties" not in closed and not any(k in closed for k in _OPEN_KEYWORDS):
-            closed["additionalProperties"] = False
+        opened_by = {k for k in _OPEN_KEYWORDS if k in closed}
+        if not _leave_open and "additionalProperties" not in closed:
+            if not opened_by:
+                closed["additionalProperties"] = False
+            elif opened_by <= {"anyOf", "oneOf"}:
+                # The branches declare the rest: 2020-12 counts what they evaluated as declared.
+                closed["unevaluatedProperties"] = False
     for key in ("items", "additionalProperties"):
         if isinstance(closed.get(key), dict):
             closed[key] = close_object_schemas(closed[key])
+    shares_properties = isinstance(properties, dict)
     for key in ("prefixItems", "anyOf", "oneOf"):
         if isinstance(closed.get(key), list):
-            closed[key] = [close_object_schemas(item) for item in closed[key]]
+            leave_open = shares_properties and key != "prefixItems"
+            closed[key] = [close_object_schemas(item, leave_open) for item in closed[key]]
     return closed
 
 
@@ -278,7 +297,12 @@ def _issues_from(error: Any) -> list[CallIssue]:
         missing = [n for n in error.validator_value if isinstance(n, str) and n not in error.instance]
         return [CallIssue(kind, _dotted([*path, n]), f"Missing required argument {n!r}.") for n in missing]
     if kind == "unexpected_argument" and isinstance(error.instance, dict):
-        declared = error.schema.get("properties") or {}
+        declared = dict(error.schema.get("properties") or {})
+        if error.validator == "unevaluatedProperties":  # what the branches declare counts too
+            for key in ("anyOf", "oneOf"):
+                for branch in error.schema.get(key) or []:
+                    if isinstance(branch, dict) and isinstance(branch.get("properties"), dict):
+                        declared.update(branch["properties"])
         patterns = list((error.schema.get("patternProperties") or {}).keys())
         extras = [
             k for k in error.instance if k not in declared and not any(re.search(p, k) for p in patterns)

@@ -305,3 +305,68 @@ def test_binary_and_xml_bodies_are_accepted_without_a_schema_check():
         spec, "POST", "/api/v3/pet", {"Content-Type": "application/xml"}, "<pet><name>Rex</name></pet>"
     )
     assert failing(xml) == set()
+
+
+SHAPES_SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "Shapes", "version": "1"},
+    "paths": {
+        "/things/{ids}": {
+            "put": {
+                "operationId": "putThings",
+                "parameters": [
+                    {
+                        "name": "ids",
+                        "in": "path",
+                        "required": True,
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "integer"}},
+                    },
+                    {
+                        "name": "X-Tags",
+                        "in": "header",
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["id", "name"],
+                                "properties": {
+                                    "id": {"type": "integer", "readOnly": True},
+                                    "name": {"type": "string"},
+                                    "owner": {
+                                        "type": "object",
+                                        "required": ["created"],
+                                        "properties": {"created": {"type": "string", "readOnly": True}},
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": {"description": "Stored."}},
+            }
+        }
+    },
+}
+
+
+def test_exploded_path_and_header_arrays_and_read_only_body_fields_check_as_the_spec_means():
+    from app.openapi.tools import spec_tools
+
+    spec = normalise(SHAPES_SPEC)
+    body = spec.operations[0].request_body.schema
+    assert set(body["properties"]) == {"name", "owner"} and body["required"] == ["name"]
+    assert "required" not in body["properties"]["owner"] and body["properties"]["owner"]["properties"] == {}
+    (tool,) = spec_tools(spec)
+    assert "id" not in tool["function"]["parameters"]["properties"]["body"]["properties"]
+    arguments = {"ids": [1, 2], "X-Tags": ["a", "b"], "body": {"name": "Rex"}}
+    assert failing(check_tool_call(spec, "putThings", arguments)) == set()
+    checks = check_request(spec, "PUT", "/things/1,2", {"X-Tags": "a,b", **JSON}, {"name": "Rex"})
+    assert failing(checks) == set(), checks
+    assert "parameter_values" in failing(check_request(spec, "PUT", "/things/1,x", JSON, {"name": "Rex"}))

@@ -232,3 +232,24 @@ def test_checking_any_call_never_raises(name, arguments):
 def test_checking_against_any_pasted_schema_never_raises(parameters, arguments):
     for issue in check_tool_call([{"name": "f", "parameters": parameters}], "f", arguments):
         assert issue.kind in ISSUE_KINDS
+
+
+def test_one_of_beside_properties_counts_each_branchs_properties_as_declared():
+    parameters = {
+        "type": "object",
+        "properties": {"amount": {"type": "number"}},
+        "required": ["amount"],
+        "oneOf": [
+            {"properties": {"iban": {"type": "string"}}, "required": ["iban"]},
+            {"properties": {"card": {"type": "string"}}, "required": ["card"]},
+        ],
+    }
+    tools = [{"type": "function", "function": {"name": "pay", "parameters": parameters}}]
+    assert check_tool_call(tools, "pay", {"amount": 5, "iban": "DE00"}) == []
+    assert check_tool_call(tools, "pay", {"amount": 5, "card": "4111"}) == []
+    extra = check_tool_call(tools, "pay", {"amount": 5, "iban": "DE00", "tip": 1})
+    assert [(i.kind, i.path) for i in extra] == [("unexpected_argument", "tip")]
+    assert check_tool_call(tools, "pay", {"amount": 5})  # neither branch
+    from app.serving.grammar import tool_grammar_text
+
+    assert "iban" in tool_grammar_text(tools)  # the grammar can still spell a valid call
