@@ -35,6 +35,7 @@ from app.models import (
 )
 from app.serving import SamplingParams, ServingError, generate
 from app.serving.grammar import local_tool_grammar
+from app.serving.tool_calls import unparsed_tool_calls
 from app.serving.tool_schema import check_tool_call
 from jobs.progress import Progress, tracked_job
 
@@ -171,12 +172,15 @@ def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any
         return item
     calls = [(call.name, call.arguments) for call in result.tool_calls]
     correct, reason = case.judge(calls)
+    broken = unparsed_tool_calls(result.text)
+    if broken:  # a botched call is not the "no call" (or the calls) the judge saw
+        correct, reason = False, f"A call could not be read: {broken[0][:80]}"
     if result.finish_reason == "length" and not correct:
         # A call cut in half parses as no call: say so, or "no call" reads as the model choosing words.
         reason = f"{reason.rstrip('.')}: the reply was cut at the {GREEDY.max_tokens}-token limit."
     item.update(
         correct=correct,
-        valid=_valid(case, calls),
+        valid=_valid(case, calls) and not broken,
         reason=reason,
         got="; ".join(f"{name}({_json(arguments)})" for name, arguments in calls) or "no call",
         reply=result.text[:REPLY_CHARS_KEPT],

@@ -34,7 +34,11 @@ def reply_text(text: str | None) -> str:
 
 
 def answer_of(message: ChatMessage) -> Answer:
-    calls = [{"name": c["name"], "arguments": c["arguments"]} for c in message.tool_calls or []]
+    calls = [
+        {"name": c["name"], "arguments": c["arguments"]}
+        for c in message.tool_calls or []
+        if not c.get("unparsed")  # nothing to keep of a call that could not be read
+    ]
     return Answer(reply_text(message.content), calls)
 
 

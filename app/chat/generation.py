@@ -20,6 +20,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus, Provider, utcnow
 from app.serving import ChatResult, SamplingParams, ServingError, stream_generate
+from app.serving.tool_calls import unparsed_tool_calls
 
 STOP_POLL_SECONDS = 0.2
 
@@ -116,7 +117,8 @@ def _as_request_message(message: ChatMessage) -> dict[str, Any]:
     """A stored turn in the OpenAI message shape the serving layer takes."""
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
-    if message.role == "assistant" and message.tool_calls:
+    calls = [call for call in message.tool_calls or [] if not call.get("unparsed")]
+    if message.role == "assistant" and calls:
         from app.chat.examples import reply_text
 
         return {
@@ -130,7 +132,7 @@ def _as_request_message(message: ChatMessage) -> dict[str, Any]:
                     "type": "function",
                     "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
                 }
-                for call in message.tool_calls
+                for call in calls
             ],
         }
     return {"role": message.role, "content": message.content}
@@ -238,12 +240,30 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
                 "issues": [{"kind": i.kind, "path": i.path, "message": i.message} for i in issues],
             }
         )
+    for index, block in enumerate(unparsed_tool_calls(result.text), start=len(calls)):
+        calls.append(
+            {
+                "id": f"call_{message.id}_{index}",
+                "name": _name_in(block),
+                "arguments": {},
+                "issues": [{"kind": "invalid", "path": "", "message": f"Not a readable call: {block[:120]}"}],
+                "unparsed": True,  # nothing to run, so no result to give it
+            }
+        )
     message.tool_calls = calls or None
     message.tool_calls_valid = all(not c["issues"] for c in calls) if calls else None
     message.constrained = plan.constrained if plan.tools else None
     if message.session.mode == ChatMode.API:
         _check_api_request(message)
     _close(message)
+
+
+def _name_in(block: str) -> str:
+    """The function name a broken call block still shows, for its card; "?" when none."""
+    import re
+
+    found = re.search(r'"name"\s*:\s*"([^"]{1,64})"', block)
+    return found.group(1) if found else "?"
 
 
 def _recount_tokens(message: ChatMessage, plan: ReplyPlan, result: ChatResult) -> None:

@@ -276,4 +276,6 @@ def answerable_calls(messages: list[ChatMessage]) -> set[str]:
     if any(m.role == "user" for m in later):
         return set()
     answered = {m.tool_call_id for m in later if m.role == "tool"}
-    return {c["id"] for c in last.tool_calls if c.get("id") and c["id"] not in answered}
+    return {
+        c["id"] for c in last.tool_calls if c.get("id") and c["id"] not in answered and not c.get("unparsed")
+    }

@@ -100,6 +100,23 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     return calls
 
 
+def unparsed_tool_calls(text: str) -> list[str]:
+    """The `<tool_call>` blocks of a reply that `parse_tool_calls` could not read (broken JSON, no name,
+    arguments that are not an object, a call cut off at the token limit): the model tried to call and
+    failed, which an invalid-call rate must count rather than see as "no call"."""
+    if TOOL_CALL_OPEN not in text:
+        return []
+    unparsed = []
+    for block in _TAGGED.findall(text):
+        try:
+            call = _as_call(loads_json(block))
+        except ValueError:
+            call = None
+        if call is None:
+            unparsed.append(block)
+    return unparsed
+
+
 def fold_tools_into_messages(
     messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
 ) -> tuple[list[dict[str, Any]], None]:

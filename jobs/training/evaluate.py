@@ -18,7 +18,7 @@ from typing import Any
 
 from app.evaluations.cases import as_conversation, expected_calls
 from app.serving.local import LocalModelHolder
-from app.serving.tool_calls import parse_tool_calls
+from app.serving.tool_calls import parse_tool_calls, unparsed_tool_calls
 from app.serving.tool_schema import check_tool_call
 from app.serving.types import SamplingParams
 
@@ -81,8 +81,9 @@ def evaluate_gguf(
                 continue
             got = [(c.name, c.arguments) for c in parse_tool_calls(reply.text)]
             problems = [p for name, args in got for p in check_tool_call(tools, name, args)] if tools else []
-            valid = (bool(got) and not problems) or (not got and not expected)
-            correct = got == expected
+            broken = bool(unparsed_tool_calls(reply.text))  # a call attempted and botched is no "no call"
+            valid = ((bool(got) and not problems) or (not got and not expected)) and not broken
+            correct = got == expected and not broken
             report.rows += 1
             report.expected_calls += bool(expected)
             report.valid += valid
