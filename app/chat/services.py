@@ -210,10 +210,11 @@ def regenerate(session: ChatSession, message: ChatMessage) -> ChatMessage | None
 
 @dataclass
 class Turn:
-    """The rows one send creates: what the user said (or a tool result) and the pending reply."""
+    """The rows one send creates: what the user said (or a tool result) and the pending reply (None
+    for a tool result while other calls of the same turn still wait for theirs)."""
 
     prompt: ChatMessage
-    reply: ChatMessage
+    reply: ChatMessage | None
 
 
 def add_user_turn(session: ChatSession, text: str) -> Turn:
@@ -232,6 +233,13 @@ def add_tool_result(session: ChatSession, call_message: ChatMessage, call_id: st
         tool_call_id=call_id,
         tool_name=call.get("name") if call else None,
     )
+    if answerable_calls(session_messages(session)) - {call_id}:
+        # The turn made several calls: the model answers once each has its result (OpenAI refuses a
+        # request whose calls are not all answered, and a local model would go on without one).
+        session.updated_at = utcnow()
+        db.session.add(prompt)
+        db.session.commit()
+        return Turn(prompt=prompt, reply=None)
     return _with_pending_reply(session, prompt)
 
 

@@ -1,5 +1,6 @@
-"""A reply whose `<tool_call>` block cannot be read is an invalid call on its card and in Analytics,
-not a reply without calls; it gets no result form, and is not sent back as a call."""
+"""Calls from a remote model (a loopback server answering as OpenAI would): a `<tool_call>` block that
+cannot be read is an invalid call on its card and in Analytics, not a reply without calls, and is never
+sent back as a call; several calls in one reply are answered together, once each has its result."""
 
 from __future__ import annotations
 
@@ -7,44 +8,58 @@ import json
 
 from app.extensions import db
 from app.models import LLMModel
-from tests.chat.conftest import message_row, new_session, send, stream_events
+from tests.chat.conftest import htmx_post, message_row, new_session, send, stream_events
 from tests.chat.test_tools import WEATHER_TOOL, attach_json_tools
 from tests.llama_server import HTTPAnswer, serve_http
 
 BROKEN = 'Let me check. <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"</tool_call>'
 
 
-def streamed_reply(text: str) -> HTTPAnswer:
+def streamed_reply(text: str = "", calls: list[dict] | None = None) -> HTTPAnswer:
+    delta = {"role": "assistant", "content": text}
+    if calls:
+        delta["tool_calls"] = [
+            {
+                "index": i,
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["args"]},
+            }
+            for i, c in enumerate(calls)
+        ]
     chunks = [
         {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices}
         for choices in (
-            [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}],
-            [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            [{"index": 0, "delta": delta, "finish_reason": None}],
+            [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}],
         )
     ]
     body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
     return HTTPAnswer(200, body, {"Content-Type": "text/event-stream"})
 
 
+def remote_model(app, owner_id: int, base_url: str) -> int:
+    with app.app_context():
+        model = LLMModel(
+            owner_id=owner_id,
+            name="echo",
+            provider="openai_compatible",
+            base_url=f"{base_url}/v1",
+            model_id="m",
+            enabled=True,
+            supports_streaming=True,
+            supports_tools=True,
+            max_tokens=64,
+        )
+        db.session.add(model)
+        db.session.commit()
+        return model.id
+
+
 def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
     client, admin = signed_in("admin@example.com", is_admin=True)  # admins may use loopback endpoints
     with serve_http(lambda request: streamed_reply(BROKEN)) as base_url:
-        with app.app_context():
-            model = LLMModel(
-                owner_id=admin.id,
-                name="echo",
-                provider="openai_compatible",
-                base_url=f"{base_url}/v1",
-                model_id="m",
-                enabled=True,
-                supports_streaming=True,
-                supports_tools=True,
-                max_tokens=64,
-            )
-            db.session.add(model)
-            db.session.commit()
-            model_id = model.id
-        session_id = new_session(client, model_id)
+        session_id = new_session(client, remote_model(app, admin.id, base_url))
         assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
         reply_id = send(client, session_id, "Weather in Paris?")
         card = stream_events(client, reply_id)[-1][2]
@@ -58,3 +73,37 @@ def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
 
     sent = _as_request_message(reply)
     assert "tool_calls" not in sent and sent["content"] == BROKEN  # the model's own words, as written
+
+
+def test_two_calls_in_one_reply_are_answered_together_once_both_have_results(app, signed_in):
+    calls = [
+        {"id": "call_oslo", "name": "get_weather", "args": '{"city": "Oslo"}'},
+        {"id": "call_lima", "name": "get_weather", "args": '{"city": "Lima"}'},
+    ]
+    seen = []
+
+    def answer(request):
+        asked = json.loads(request.body)
+        if any(m["role"] == "tool" for m in asked["messages"]):
+            return streamed_reply("Oslo is cold, Lima is mild.")
+        return streamed_reply(calls=calls)
+
+    client, admin = signed_in("admin@example.com", is_admin=True)
+    with serve_http(answer, seen) as base_url:
+        session_id = new_session(client, remote_model(app, admin.id, base_url))
+        assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
+        reply_id = send(client, session_id, "Weather in Oslo and Lima?")
+        card = stream_events(client, reply_id)[-1][2]
+        assert card.count('name="call_id"') == 2  # a result form for each call
+        path = f"/chat/{session_id}/messages/{reply_id}/tool-result"
+        first = htmx_post(client, path, {"call_id": "call_oslo", "content": '{"temp": -3}'})
+        assert first.status_code == 200 and "sse-connect" not in first.get_data(as_text=True)
+        assert len(seen) == 1  # nothing asked of the model yet: one call still has no result
+        second = htmx_post(client, path, {"call_id": "call_lima", "content": '{"temp": 18}'})
+        assert second.status_code == 200
+        follow_up = int(second.get_data(as_text=True).split('sse-connect="/chat/messages/')[1].split("/")[0])
+        stream_events(client, follow_up)
+    assert message_row(app, follow_up).content == "Oslo is cold, Lima is mild."
+    sent = json.loads(seen[-1].body)["messages"]
+    assert [m["role"] for m in sent][-3:] == ["assistant", "tool", "tool"]
+    assert {m["tool_call_id"] for m in sent if m["role"] == "tool"} == {"call_oslo", "call_lima"}
