@@ -183,9 +183,13 @@ def request_cancel(job: BackgroundJob) -> None:
             Job.fetch(job.rq_job_id, connection=connection, serializer=JSONSerializer).cancel()
         except (NoSuchJobError, InvalidJobOperation):
             pass
+        except redis.RedisError:  # a worker that still gets it finds its row cancelled and skips it
+            current_app.logger.warning("Redis unreachable: job %s cancelled in the database only", job.id)
         mark_finished(job.id, JobStatus.CANCELLED, message="Cancelled before it started")
     elif job.status == JobStatus.RUNNING:
         try:
             send_stop_job_command(connection, job.rq_job_id, serializer=JSONSerializer)
         except (InvalidJobOperation, NoSuchJobError):
             pass
+        except redis.RedisError:  # the flag committed above still stops it at its next progress check
+            current_app.logger.warning("Redis unreachable: job %s asked to stop by its flag only", job.id)

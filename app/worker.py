@@ -46,7 +46,7 @@ class ToolsmithWorker(Worker):
         stopped_on_request = self._stopped_job_id == job.id
         try:
             if not self.is_horse:  # in the horse, tracked_job already finalised the row
-                self._finalise_row(job.id, stopped_on_request, exc_string)
+                self._finalise_row(job.id, stopped_on_request, exc_string, _past_time_limit(job))
         except Exception:
             log.exception("Could not record the failure of job %s in the database", job.id)
             db.session.rollback()
@@ -54,7 +54,9 @@ class ToolsmithWorker(Worker):
             job, queue, started_job_registry=started_job_registry, exc_string=exc_string, execution=execution
         )
 
-    def _finalise_row(self, rq_job_id: str, stopped_on_request: bool, exc_string: str) -> None:
+    def _finalise_row(
+        self, rq_job_id: str, stopped_on_request: bool, exc_string: str, limit_s: int | None = None
+    ) -> None:
         row = db.session.execute(
             sa.select(BackgroundJob).where(BackgroundJob.rq_job_id == rq_job_id)
         ).scalar_one_or_none()
@@ -64,13 +66,26 @@ class ToolsmithWorker(Worker):
             mark_finished(row.id, JobStatus.CANCELLED, message="Cancelled")
         else:
             reason = exc_string.strip() or "The job's process ended unexpectedly."
-            if "terminated unexpectedly" in reason:
+            if "terminated unexpectedly" in reason and limit_s is not None:
+                # RQ kills a work process still busy a minute past the job's time limit.
+                reason = f"The job ran past its time limit ({limit_s} s) and was stopped."
+            elif "terminated unexpectedly" in reason:
                 reason = (
                     f"The process running this job was killed ({reason.rstrip('; ')}). "
                     "Out of memory is the usual cause."
                 )
             mark_finished(row.id, JobStatus.FAILED, error=reason, message="Worker process died")
         db.session.remove()
+
+
+def _past_time_limit(job) -> int | None:
+    """The job's time limit in seconds when it has run past it (RQ's reason to kill it), else None."""
+    timeout, started = getattr(job, "timeout", None), getattr(job, "started_at", None)
+    if not timeout or timeout < 0 or started is None:
+        return None
+    from rq.utils import now
+
+    return int(timeout) if (now() - started).total_seconds() > timeout else None
 
 
 class StaleJobReconciler(threading.Thread):

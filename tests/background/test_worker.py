@@ -260,3 +260,31 @@ def test_queued_job_lost_from_redis_is_failed_by_reconcile(app, runner, make_use
     assert f"lost from Redis: {lost_id}" in result.output
     assert _job(app, lost_id).status == JobStatus.FAILED and "disappeared" in _job(app, lost_id).error
     assert _job(app, kept_id).status == JobStatus.QUEUED
+
+
+def test_cancelling_while_redis_is_down_still_cancels_without_a_500(app, signed_in):
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # Redis went away after the job was queued
+    app.extensions.pop("toolsmith_redis", None)
+    response = post_form(client, f"/jobs/{job_id}/cancel")
+    assert response.status_code == 302
+    job = _job(app, job_id)
+    assert job.status == JobStatus.CANCELLED and job.cancel_requested
+
+
+def test_a_work_process_killed_past_its_time_limit_is_reported_as_such():
+    from datetime import timedelta
+
+    import redis
+    from rq.job import Job
+    from rq.utils import now
+
+    from app.worker import _past_time_limit
+
+    unused = redis.Redis(host="127.0.0.1", port=1)  # a client connects only when asked something
+    job = Job.create("tests.background.job_functions.count_slowly", connection=unused, timeout=30)
+    job.started_at = now() - timedelta(seconds=95)  # RQ kills at the limit + 60 s
+    assert _past_time_limit(job) == 30
+    job.started_at = now() - timedelta(seconds=5)  # killed early: out of memory, most likely
+    assert _past_time_limit(job) is None
