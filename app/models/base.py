@@ -22,3 +22,17 @@ class OwnedMixin:
     @declared_attr
     def owner_id(cls) -> Mapped[int | None]:  # noqa: N805
         return mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=True)
+
+
+@sa.event.listens_for(sa.orm.Session, "before_flush")
+def _drop_nul_characters(session, flush_context, instances) -> None:
+    """PostgreSQL text cannot hold a NUL (0x00) character, SQLite can: a pasted or uploaded one would be
+    a 500 on one database and stored on the other. Dropped from every text column on the way in, so
+    both behave alike."""
+    for row in (*session.new, *session.dirty):
+        for attribute in sa.inspect(row).mapper.column_attrs:
+            if not isinstance(attribute.columns[0].type, sa.String):  # sa.Text is a String too
+                continue
+            value = getattr(row, attribute.key)
+            if isinstance(value, str) and "\x00" in value:
+                setattr(row, attribute.key, value.replace("\x00", ""))
