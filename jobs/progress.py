@@ -32,6 +32,11 @@ class JobCancelled(Exception):
     """Raised inside a job when the user asked it to stop."""
 
 
+class JobLost(RuntimeError):
+    """The job's row was marked failed while the job still ran (its heartbeat went stale: a suspended
+    machine, a stopped process). Work done from here could overwrite what was done since, so it stops."""
+
+
 class JobSkipped(Exception):
     """The job's row is missing or no longer queued (cancelled before a worker reached it)."""
 
@@ -44,14 +49,17 @@ class Progress:
         self.result: dict[str, Any] | None = None
 
     def update(self, fraction: float | None = None, message: str | None = None) -> None:
-        """Record progress (0..1) and a short status line; raises JobCancelled if the user cancelled."""
-        record_progress(self.job_id, fraction, message)
+        """Record progress (0..1) and a short status line; raises JobCancelled if the user cancelled, and
+        JobLost if the row is no longer running (failed by the stale-heartbeat reconciler)."""
+        recorded = record_progress(self.job_id, fraction, message)
         rq_job = get_current_job()
         if rq_job is not None:
             rq_job.meta.update({"progress": fraction, "message": message})
             rq_job.save_meta()
         self.check_cancelled()
         db.session.remove()  # hold no connection during the work that follows
+        if not recorded:
+            raise JobLost(f"Job {self.job_id} was marked failed while it ran (no heartbeat); it stops here.")
 
     def check_cancelled(self) -> None:
         if is_cancel_requested(self.job_id):

@@ -288,3 +288,39 @@ def test_a_work_process_killed_past_its_time_limit_is_reported_as_such():
     assert _past_time_limit(job) == 30
     job.started_at = now() - timedelta(seconds=5)  # killed early: out of memory, most likely
     assert _past_time_limit(job) is None
+
+
+def test_a_job_marked_failed_while_it_still_runs_stops_at_its_next_update(app, signed_in):
+    """A suspended machine: the heartbeat went stale, the reconciler failed the row, the process woke up.
+    Going on could overwrite what was done since (a resumed run), so the job stops."""
+    import threading
+
+    from app.models.job import mark_finished
+    from jobs.progress import JobLost
+    from tests.background.job_functions import count_slowly
+
+    client, user = signed_in()
+    with app.app_context():
+        row = BackgroundJob(
+            owner_id=user.id, kind="test", title="count", func="count_slowly", queue="default"
+        )
+        db.session.add(row)
+        db.session.commit()
+        job_id = row.id
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                count_slowly(job_id, 30)
+            except BaseException as exc:  # noqa: BLE001  (the test looks at what ended it)
+                outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    _wait_until_running(app, job_id)
+    with app.app_context():
+        mark_finished(job_id, JobStatus.FAILED, error="The worker stopped responding.")
+    worker.join(10)
+    assert not worker.is_alive() and outcome and isinstance(outcome[0], JobLost)
+    assert "stopped responding" in _job(app, job_id).error  # the reconciler's reason stays
