@@ -240,7 +240,9 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
                 "issues": [{"kind": i.kind, "path": i.path, "message": i.message} for i in issues],
             }
         )
-    for index, block in enumerate(unparsed_tool_calls(result.text), start=len(calls)):
+    # A call the token limit cut off is reported as such on the card ("the call is lost"), not as unreadable.
+    unreadable = unparsed_tool_calls(result.text, include_cut=result.finish_reason != "length")
+    for index, block in enumerate(unreadable, start=len(calls)):
         calls.append(
             {
                 "id": f"call_{message.id}_{index}",

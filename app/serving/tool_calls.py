@@ -100,14 +100,19 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     return calls
 
 
-def unparsed_tool_calls(text: str) -> list[str]:
+def unparsed_tool_calls(text: str, include_cut: bool = True) -> list[str]:
     """The `<tool_call>` blocks of a reply that `parse_tool_calls` could not read (broken JSON, no name,
     arguments that are not an object, a call cut off at the token limit): the model tried to call and
-    failed, which an invalid-call rate must count rather than see as "no call"."""
+    failed, which an invalid-call rate must count rather than see as "no call". `include_cut=False`
+    leaves out a last block the reply ends inside (no closing tag): a reply cut at max tokens, which
+    the chat reports as such."""
     if TOOL_CALL_OPEN not in text:
         return []
+    blocks = _TAGGED.findall(text)
+    if not include_cut and blocks and not text.rstrip().endswith(TOOL_CALL_CLOSE):
+        blocks = blocks[:-1]
     unparsed = []
-    for block in _TAGGED.findall(text):
+    for block in blocks:
         try:
             call = _as_call(loads_json(block))
         except ValueError:

@@ -25,3 +25,10 @@ GOOD = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_
 def test_every_tagged_block_is_either_a_call_or_an_unreadable_attempt(text, readable, unreadable):
     assert len(parse_tool_calls(text)) == readable
     assert len(unparsed_tool_calls(text)) == unreadable
+
+
+def test_a_block_the_reply_ends_inside_can_be_left_to_the_cut_at_max_tokens_report():
+    cut = GOOD + ' <tool_call>{"name": "get_weather", "arguments": {"ci'
+    assert len(unparsed_tool_calls(cut)) == 1 and unparsed_tool_calls(cut, include_cut=False) == []
+    broken_then_closed = '<tool_call>{"name": 5}</tool_call>'
+    assert len(unparsed_tool_calls(broken_then_closed, include_cut=False)) == 1
