@@ -107,3 +107,26 @@ def test_two_calls_in_one_reply_are_answered_together_once_both_have_results(app
     sent = json.loads(seen[-1].body)["messages"]
     assert [m["role"] for m in sent][-3:] == ["assistant", "tool", "tool"]
     assert {m["tool_call_id"] for m in sent if m["role"] == "tool"} == {"call_oslo", "call_lima"}
+
+
+def test_an_evaluation_scores_an_unreadable_call_as_wrong_even_where_no_call_was_due(app, signed_in):
+    """An irrelevance case (no call is the right answer): a botched call is not "no call"."""
+    from app.evaluations.cases import EvalCase
+    from jobs.evaluation import _answer
+
+    client, admin = signed_in("admin@example.com", is_admin=True)
+    case = EvalCase(
+        id="irrelevance_0",
+        category="irrelevance",
+        messages=[{"role": "user", "content": "Tell me a joke."}],
+        tools=[WEATHER_TOOL],
+        expects_call=False,
+        expected="no call",
+        judge=lambda calls: (not calls, "no call" if not calls else "called"),
+    )
+    with serve_http(lambda request: streamed_reply(BROKEN)) as base_url:
+        model_id = remote_model(app, admin.id, base_url)
+        with app.app_context():  # the model's owner is an admin: loopback is allowed
+            item = _answer(db.session.get(LLMModel, model_id), case, constrained=False)
+    assert item["correct"] is False and item["valid"] is False
+    assert "could not be read" in item["reason"]
