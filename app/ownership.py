@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models.base import OwnedMixin
 
 OwnedT = TypeVar("OwnedT", bound=OwnedMixin)
-MAX_ROW_ID = 2**63 - 1  # the largest id a database integer column holds
+MAX_ROW_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL (SQLite's are wider)
 
 
 class RowIdConverter(IntegerConverter):

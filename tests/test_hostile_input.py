@@ -9,6 +9,7 @@ import pytest
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.extensions import db
 from app.models import TrainingConfig
+from app.ownership import MAX_ROW_ID
 from tests.conftest import csrf_token, post_form
 
 HUGE = "9" * 20  # past 2**63: no database integer column holds it
@@ -20,7 +21,8 @@ HUGE = "9" * 20  # past 2**63: no database integer column holds it
 def test_an_id_too_big_for_the_database_is_a_404(signed_in, path):
     client, _ = signed_in()
     assert client.get(f"{path}{HUGE}").status_code == 404
-    assert client.get(f"{path}{2**63 - 1}").status_code == 404  # the largest real id: an ordinary miss
+    assert client.get(f"{path}{MAX_ROW_ID}").status_code == 404  # the largest id: an ordinary miss
+    assert client.get(f"{path}{MAX_ROW_ID + 1}").status_code == 404
 
 
 def test_a_post_to_an_id_too_big_is_a_404_not_a_500(signed_in):
@@ -110,6 +112,7 @@ def test_the_api_answers_odd_shapes_with_a_400_or_404_not_a_500(signed_in, defau
     body = {"model": "²", "messages": [{"role": "user", "content": "hi"}]}
     assert client.post("/v1/chat/completions", json=body, headers=headers).status_code == 404
     assert client.get("/v1/models/%C2%B2", headers=headers).status_code == 404
+    assert client.get("/v1/models/99999999999", headers=headers).status_code == 404  # past an INTEGER
 
 
 def test_nan_in_a_saved_calls_box_is_refused():

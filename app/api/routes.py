@@ -25,7 +25,7 @@ from app.api.tokens import user_for_token
 from app.extensions import db, limiter
 from app.json_input import loads as loads_json
 from app.models import ApiRequest, LLMModel, Provider
-from app.ownership import visible_to
+from app.ownership import MAX_ROW_ID, visible_to
 from app.serving import ChatResult, SamplingParams, ServingError, generate, stream_generate
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
 from app.serving.tool_calls import TOOL_CALL_OPEN
@@ -197,7 +197,7 @@ def _model_named(name: str) -> LLMModel | None:
     query = visible_to(LLMModel, g.api_user.id).where(LLMModel.enabled.is_(True))
     by_name = query.where(LLMModel.name == name).order_by(LLMModel.owner_id.is_(None), LLMModel.id)
     model = db.session.execute(by_name.limit(1)).scalars().first()
-    if model is None and name.isascii() and name.isdecimal() and len(name) < 12:  # not "²"
+    if model is None and name.isascii() and name.isdecimal() and int(name) <= MAX_ROW_ID:  # not "²"
         model = db.session.execute(query.where(LLMModel.id == int(name))).scalars().first()
     return model
 
