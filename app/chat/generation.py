@@ -90,6 +90,27 @@ def request_messages(session: ChatSession, history: list[ChatMessage]) -> list[d
     if session.system_prompt.strip():
         messages.append({"role": "system", "content": session.system_prompt.strip()})
     messages.extend(_as_request_message(m) for m in history if _belongs_in_request(m))
+    return _answered_calls_only(messages)
+
+
+def _answered_calls_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each assistant turn keeps only the calls a tool result answers: the user may type on without
+    giving every call of a turn its result, and OpenAI refuses a request with an unanswered call (a
+    local model would read a call that went nowhere)."""
+    for position, message in enumerate(messages):
+        if message["role"] != "assistant" or not message.get("tool_calls"):
+            continue
+        answered = set()
+        for later in messages[position + 1 :]:
+            if later["role"] != "tool":
+                break
+            answered.add(later.get("tool_call_id"))
+        kept = [call for call in message["tool_calls"] if call["id"] in answered]
+        if kept:
+            message["tool_calls"] = kept
+        else:
+            del message["tool_calls"]
+            message["content"] = message.get("content") or ""
     return messages
 
 

@@ -130,3 +130,31 @@ def test_an_evaluation_scores_an_unreadable_call_as_wrong_even_where_no_call_was
             item = _answer(db.session.get(LLMModel, model_id), case, constrained=False)
     assert item["correct"] is False and item["valid"] is False
     assert "could not be read" in item["reason"]
+
+
+def test_typing_on_with_a_call_left_unanswered_sends_only_the_answered_calls(app, signed_in):
+    calls = [
+        {"id": "call_oslo", "name": "get_weather", "args": '{"city": "Oslo"}'},
+        {"id": "call_lima", "name": "get_weather", "args": '{"city": "Lima"}'},
+    ]
+    seen = []
+
+    def answer(request):
+        asked = json.loads(request.body)
+        if any(m["role"] == "tool" for m in asked["messages"]):
+            return streamed_reply("Oslo is cold.")
+        return streamed_reply(calls=calls)
+
+    client, admin = signed_in("admin@example.com", is_admin=True)
+    with serve_http(answer, seen) as base_url:
+        session_id = new_session(client, remote_model(app, admin.id, base_url))
+        assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
+        reply_id = send(client, session_id, "Weather in Oslo and Lima?")
+        stream_events(client, reply_id)
+        path = f"/chat/{session_id}/messages/{reply_id}/tool-result"
+        assert htmx_post(client, path, {"call_id": "call_oslo", "content": '{"temp": -3}'}).status_code == 200
+        stream_events(client, send(client, session_id, "Never mind Lima. How cold is Oslo?"))
+    sent = json.loads(seen[-1].body)["messages"]
+    (assistant,) = [m for m in sent if m["role"] == "assistant"]
+    assert [c["id"] for c in assistant["tool_calls"]] == ["call_oslo"]  # Lima's call had no result
+    assert [m["role"] for m in sent][-3:] == ["assistant", "tool", "user"]
