@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ def run_dir(owner_id: int, run_id: int) -> Path:
 def last_checkpoint(trainer_dir: Path) -> Path | None:
     """The newest complete `checkpoint-N` folder; older ones beyond KEEP_CHECKPOINTS are pruned on the
     way. The trainer writes `trainer_state.json` last, so a folder without it is a save cut short (the
-    worker killed mid-save): never resumed from, and never a reason to prune a complete one."""
+    worker killed mid-save): never resumed from, and never a reason to prune a complete one. The best
+    checkpoint of early stopping (named in the newest one's state) is kept too: a resumed run ends by
+    loading it."""
     checkpoints = sorted(
         (
             p
@@ -28,9 +31,20 @@ def last_checkpoint(trainer_dir: Path) -> Path | None:
         ),
         key=lambda p: int(p.name.split("-")[-1]),
     )
+    best = _best_checkpoint_name(checkpoints[-1]) if checkpoints else None
     for stale in checkpoints[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(stale, ignore_errors=True)
+        if stale.name != best:
+            shutil.rmtree(stale, ignore_errors=True)
     return checkpoints[-1] if checkpoints else None
+
+
+def _best_checkpoint_name(checkpoint: Path) -> str | None:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    best = state.get("best_model_checkpoint") if isinstance(state, dict) else None
+    return Path(best).name if isinstance(best, str) and best else None
 
 
 def run_log_path(owner_id: int, run_id: int) -> Path:

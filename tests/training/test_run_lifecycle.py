@@ -104,6 +104,17 @@ def test_a_checkpoint_cut_short_is_never_resumed_from_nor_prunes_a_complete_one(
     assert (tmp_path / "checkpoint-2").is_dir()  # two complete ones are kept
 
 
+def test_pruning_keeps_the_best_checkpoint_of_early_stopping(tmp_path):
+    for step in (2, 4, 6, 8):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        best = str(tmp_path / "checkpoint-2")  # transformers writes the path it saved to
+        (folder / "trainer_state.json").write_text(json.dumps({"best_model_checkpoint": best}))
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-8"
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["checkpoint-2", "checkpoint-6", "checkpoint-8"]
+
+
 # --- retry, delete and a registered model's files ---------------------------------------------------
 
 
