@@ -262,7 +262,8 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
             }
         )
     # A call the token limit cut off is reported as such on the card ("the call is lost"), not as unreadable.
-    unreadable = unparsed_tool_calls(result.text, include_cut=result.finish_reason != "length")
+    cut = result.finish_reason == "length"
+    unreadable = unparsed_tool_calls(result.text, include_cut=not cut) if plan.tools else []
     for index, block in enumerate(unreadable, start=len(calls)):
         calls.append(
             {

@@ -105,7 +105,8 @@ def stream_generate(
                 model.gguf_path, messages, params, tools=tools, grammar=grammar, should_stop=should_stop
             )
             for item in items:
-                if isinstance(item, ChatResult) and not item.tool_calls:
+                # Only when tools were offered: a JSON answer with a "name" key is not a call otherwise.
+                if isinstance(item, ChatResult) and not item.tool_calls and tools:
                     item.tool_calls = parse_tool_calls(item.text)
                 yield item
         except FileNotFoundError as exc:

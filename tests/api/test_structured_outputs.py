@@ -97,3 +97,27 @@ def test_what_cannot_be_kept_is_refused_with_the_reason(app, signed_in, default_
             api.chat.completions.create(**body)
     with app.app_context():
         assert db.session.execute(db.select(ApiRequest)).first() is None  # refused before any generation
+
+
+def test_a_json_answer_with_a_name_key_is_not_a_tool_call_when_no_tools_were_offered(app, default_model_id):
+    """The grammar makes the local model answer `{"name": ..., "age": ...}`: with no tools offered that is
+    the answer, not a call to a function named after the person."""
+    from app.serving import generate
+    from app.serving.grammar import json_grammar
+    from app.serving.types import SamplingParams
+
+    person = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    with app.app_context():
+        model = db.session.get(LLMModel, default_model_id)
+        result = generate(
+            model,
+            [{"role": "user", "content": "Describe a person as JSON."}],
+            SamplingParams(temperature=0.0, max_tokens=48),
+            None,
+            grammar=json_grammar(person),
+        )
+    assert set(json.loads(result.text)) == {"name", "age"} and result.tool_calls == []
