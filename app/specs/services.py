@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import current_user
@@ -21,11 +24,24 @@ class SpecImportError(Exception):
         self.problems = problems
 
 
+def _refuse_lone_surrogates(document: Any) -> None:
+    """A `\\ud83d` escape with no pair (half an emoji, from a cut string) parses as JSON but is no text
+    UTF-8 can hold: generating a dataset from it failed later with a 500."""
+    try:
+        json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = exc.object[max(exc.start - 40, 0) : exc.start].encode("utf-8", "replace").decode()
+        raise SpecError(f"A broken \\u escape (half a UTF-16 pair) follows {where!r}.") from None
+    except (RecursionError, ValueError):
+        pass  # the validator reports those shapes itself
+
+
 def import_spec(data: bytes | str, filename: str | None, name: str | None) -> ApiSpec:
     """A new `ApiSpec` row (the next version when the name exists), or `SpecImportError` and no row."""
     max_bytes = current_app.config["MAX_SPEC_UPLOAD_BYTES"]
     try:
         document = load_document(data, filename, max_bytes=max_bytes)
+        _refuse_lone_surrogates(document)
         problems = validate_document(document)
         if problems:
             raise SpecImportError(problems)

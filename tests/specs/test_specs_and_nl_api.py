@@ -126,6 +126,11 @@ def test_an_oversized_spec_is_refused_through_the_page(app, signed_in):
             b'"responses": {"200": {"description": "ok", "schema": {"$ref": "https://example.com/x.json#/P"}}}}}}}',
             "https://example.com/x.json",
         ),
+        (  # half a UTF-16 pair: parses, but no UTF-8 text holds it (dataset generation was a 500)
+            b'{"openapi": "3.0.0", "info": {"title": "x", "version": "1"}, "paths": {"/a": {"get": {'
+            b'"summary": "Cut emoji \\ud83d", "responses": {"200": {"description": "ok"}}}}}}',
+            "half a UTF-16 pair",
+        ),
     ],
 )
 def test_bad_documents_are_refused_with_a_reason_and_nothing_stored(
