@@ -630,10 +630,13 @@ class _Converter:
             return False, None
 
     def tools(self, record: dict[str, Any]) -> list[dict[str, Any]]:
-        value = record.get("tools")
+        key = "tools"
+        if record.get("tools") in (None, "", []) and record.get("functions") not in (None, "", []):
+            key = "functions"  # OpenAI's older function-calling format: bare definitions, no "type"
+        value = record.get(key)
         if isinstance(value, str) and not value.strip():
             return []
-        parsed, value = self.decoded(value, "tools")
+        parsed, value = self.decoded(value, key)
         if not parsed or value is None or value == []:
             return []
         tools, errors = normalise_tools(value)

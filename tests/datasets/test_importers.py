@@ -933,3 +933,28 @@ def test_xlam_irrelevance_records_answer_in_words():
     assert result.problems == [] and result.format == "xlam"
     (row,) = result.rows
     assert row["messages"][1] == {"role": "assistant", "content": "None of the tools I have can do that."}
+
+
+def test_openais_older_functions_format_keeps_its_function_list_as_tools():
+    weather = {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    record = {
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+            },
+            {"role": "function", "name": "get_weather", "content": "3 degrees"},
+            {"role": "assistant", "content": "3 degrees."},
+        ],
+        "functions": [weather],
+    }
+    result = imported(jsonl(record))
+    assert result.row_count == 1 and not result.problems, result.problems
+    (row,) = result.rows
+    assert [t["function"]["name"] for t in row["tools"]] == ["get_weather"]
+    assert row["messages"][1]["tool_calls"] == [call("get_weather", city="Oslo")]
