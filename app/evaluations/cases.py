@@ -75,10 +75,50 @@ def expected_calls(message: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
     return calls
 
 
+def same_json(value: Any, expected: Any) -> bool:
+    """Equal as JSON values: 1 and 1.0 are one number, but (unlike Python's ==) true is not 1."""
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return type(value) is type(expected) and value == expected
+    if isinstance(expected, int | float) and isinstance(value, int | float):
+        return value == expected
+    if isinstance(expected, list):
+        return (
+            isinstance(value, list) and len(value) == len(expected) and all(map(same_json, value, expected))
+        )
+    if isinstance(expected, dict):
+        return (
+            isinstance(value, dict)
+            and value.keys() == expected.keys()
+            and all(same_json(value[key], expected[key]) for key in expected)
+        )
+    return type(value) is type(expected) and value == expected
+
+
+def same_calls(got: Calls, expected: list[tuple[Any, dict[str, Any]]]) -> bool:
+    """The same calls, in any order (parallel calls have none), each argument `same_json`."""
+    got = list(got)
+    if len(got) != len(expected):
+        return False
+    unmatched = list(expected)
+    for name, arguments in got:
+        match = next(
+            (
+                i
+                for i, (want, want_args) in enumerate(unmatched)
+                if want == name and same_json(arguments, want_args)
+            ),
+            None,
+        )
+        if match is None:
+            return False
+        unmatched.pop(match)
+    return True
+
+
 def judge_exact(expected: list[tuple[Any, dict[str, Any]]], got: Calls) -> tuple[bool, str]:
-    """Correct when the calls equal the expected ones; otherwise the first difference, in words."""
+    """Correct when the calls equal the expected ones (in any order); otherwise the first difference."""
     got = [(name, arguments) for name, arguments in got]
-    if got == expected:
+    if same_calls(got, expected):
         return True, ""
     if not got:
         return False, f"Expected a call to {expected[0][0]}, got no call."
@@ -96,7 +136,7 @@ def judge_exact(expected: list[tuple[Any, dict[str, Any]]], got: Calls) -> tuple
                 return False, f"Missing argument {key!r}."
             if key not in want_arguments:
                 return False, f"Unexpected argument {key!r}."
-            if arguments[key] != want_arguments[key]:
+            if not same_json(arguments[key], want_arguments[key]):
                 return (
                     False,
                     f"Argument {key!r} is {_short(arguments[key])}, expected {_short(want_arguments[key])}.",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.evaluations.cases import as_conversation, expected_calls
+from app.evaluations.cases import as_conversation, expected_calls, same_calls
 from app.serving.local import LocalModelHolder
 from app.serving.tool_calls import parse_tool_calls, unparsed_tool_calls
 from app.serving.tool_schema import check_tool_call
@@ -83,7 +83,7 @@ def evaluate_gguf(
             problems = [p for name, args in got for p in check_tool_call(tools, name, args)] if tools else []
             broken = bool(unparsed_tool_calls(reply.text))  # a call attempted and botched is no "no call"
             valid = ((bool(got) and not problems) or (not got and not expected)) and not broken
-            correct = got == expected and not broken
+            correct = same_calls(got, expected) and not broken
             report.rows += 1
             report.expected_calls += bool(expected)
             report.valid += valid

@@ -72,3 +72,15 @@ def test_bfcl_cases_carry_bfcls_judge():
     correct, reason = cases[2].judge([("anything", {})])
     assert not correct and reason
     assert cases[0].expected != "no call"
+
+
+def test_the_exact_judge_tells_true_from_1_and_takes_parallel_calls_in_any_order():
+    from app.evaluations.cases import same_calls
+
+    assert judge_exact([("list", {"limit": 1})], [("list", {"limit": True})])[0] is False
+    assert judge_exact([("set", {"on": True})], [("set", {"on": 1.0})])[0] is False
+    assert judge_exact([("list", {"limit": 1})], [("list", {"limit": 1.0})]) == (True, "")  # one JSON number
+    oslo, lima = ("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Lima"})
+    assert judge_exact([oslo, lima], [lima, oslo]) == (True, "")
+    assert not same_calls([oslo, oslo], [oslo, lima])
+    assert judge_exact([("f", {"a": [1, {"b": False}]})], [("f", {"a": [1, {"b": 0}]})])[0] is False
