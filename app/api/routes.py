@@ -312,6 +312,7 @@ def _sse(
 
     yield chunk({"role": "assistant", "content": ""})
     held = ""  # text not sent yet because it is, or may turn into, a `<tool_call>` block
+    sent = False
     try:
         for item in items:
             if isinstance(item, ChatResult):
@@ -328,9 +329,10 @@ def _sse(
                 log.write(item)
                 break
             held += item
-            if json_mode or not _may_be_a_call(held):
-                yield chunk({"content": held})
-                held = ""
+            ready = len(held) if json_mode else _sendable(held, at_start=not sent)
+            if ready:
+                yield chunk({"content": held[:ready]})
+                held, sent = held[ready:], True
     except ServingError as exc:
         log.write(failure=str(exc))
         body = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": "model_error"}}
@@ -338,11 +340,16 @@ def _sse(
     yield "data: [DONE]\n\n"
 
 
-def _may_be_a_call(text: str) -> bool:
-    """True when `text` holds a `<tool_call>` or starts like one (or like a bare JSON call)."""
+def _sendable(text: str, at_start: bool) -> int:
+    """How much of the held `text` can go out as content now: all of it but a `<tool_call>` block and a
+    tail that may still become one (the tag often arrives split, ".<" + "tool" + "_call>"). A reply
+    that begins like a bare JSON call is held whole: only the end tells whether it was one."""
     start = text.lstrip()
-    if not start:
-        return True
-    return (
-        TOOL_CALL_OPEN in text or TOOL_CALL_OPEN.startswith(start[: len(TOOL_CALL_OPEN)]) or start[0] in "{["
-    )
+    if at_start and (not start or start[0] in "{["):
+        return 0
+    if TOOL_CALL_OPEN in text:
+        return text.index(TOOL_CALL_OPEN)
+    for overlap in range(min(len(text), len(TOOL_CALL_OPEN) - 1), 0, -1):
+        if TOOL_CALL_OPEN.startswith(text[-overlap:]):
+            return len(text) - overlap
+    return len(text)

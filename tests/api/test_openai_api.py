@@ -246,3 +246,32 @@ def test_a_tool_result_round_trip_gets_an_answer_in_words(app, signed_in, defaul
     assert choice.message.content or choice.message.tool_calls  # the auto grammar: words or one valid call
     for made in choice.message.tool_calls or []:
         assert check_tool_call([WEATHER], made.function.name, json.loads(made.function.arguments)) == []
+
+
+def test_a_call_tag_split_across_tokens_never_leaks_into_the_streamed_text():
+    """SmolLM2 writes "Sure.<tool_call>" as "Sure", ".<", "tool", "_", "call", ">": the text before the
+    tag streams, the tag and the call do not, and the call comes whole at the end."""
+    from app.api.routes import _sse
+    from app.serving.types import ChatResult, ToolCall
+
+    class Log:
+        def write(self, result=None, failure=None):
+            self.result, self.failure = result, failure
+
+    call = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+    pieces = ["Sure", ".<", "tool", "_", "call", ">", call, "</tool_call>"]
+    text = "".join(pieces)
+    result = ChatResult(
+        text, 20, 12, 0.3, 0.05, "stop", tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]
+    )
+    events = [e for e in _sse(iter([*pieces, result]), "c1", "m", Log()) if e.startswith("data: {")]
+    deltas = [json.loads(e[6:])["choices"][0]["delta"] for e in events]
+    streamed = "".join(d.get("content") or "" for d in deltas)
+    assert streamed == "Sure." and "<" not in streamed
+    (calls,) = [d["tool_calls"] for d in deltas if d.get("tool_calls")]
+    assert calls[0]["function"]["name"] == "get_weather"
+    # Plain text with a "<" in it streams on, once it can no longer be the tag.
+    plain = ChatResult("a <b> c", 5, 3, 0.1, 0.01, "stop")
+    events = [e for e in _sse(iter(["a <", "b> c", plain]), "c2", "m", Log()) if e.startswith("data: {")]
+    texts = [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events]
+    assert "".join(t or "" for t in texts) == "a <b> c" and texts[1] == "a "
