@@ -152,7 +152,9 @@ class RequestLog:
         self.tools, self.constrained, self.streamed = tools, constrained, streamed
         self.user_id, self.token_id = g.api_user.id, g.api_token.id
 
-    def write(self, result: ChatResult | None = None, failure: str | None = None) -> None:
+    def write(
+        self, result: ChatResult | None = None, failure: str | None = None, stopped: bool = False
+    ) -> None:
         calls = result.tool_calls if result is not None else []
         valid = None
         if calls:
@@ -164,7 +166,7 @@ class RequestLog:
             token_id=self.token_id,
             model_id=self.model_id,
             model_name=self.model_name[:120],
-            status="error" if failure else "complete",
+            status="error" if failure else "stopped" if stopped else "complete",
             streamed=self.streamed,
             error=failure[:500] if failure else None,
             tool_calls=len(calls),
@@ -312,7 +314,7 @@ def _sse(
 
     yield chunk({"role": "assistant", "content": ""})
     held = ""  # text not sent yet because it is, or may turn into, a `<tool_call>` block
-    sent = False
+    sent = finished = False
     try:
         for item in items:
             if isinstance(item, ChatResult):
@@ -327,6 +329,7 @@ def _sse(
                     yield chunk({"content": held})
                 yield chunk({}, finish_reason, usage=_usage(item))
                 log.write(item)
+                finished = True
                 break
             held += item
             ready = len(held) if json_mode else _sendable(held, at_start=not sent)
@@ -334,9 +337,21 @@ def _sse(
                 yield chunk({"content": held[:ready]})
                 held, sent = held[ready:], True
     except ServingError as exc:
+        finished = True
         log.write(failure=str(exc))
         body = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": "model_error"}}
         yield f"data: {json.dumps(body)}\n\n"
+    except Exception as exc:  # llama.cpp or a client library failing outright: an error event, logged
+        finished = True
+        current_app.logger.exception("A streamed API reply failed")
+        reason = f"The model failed while writing ({type(exc).__name__})."
+        log.write(failure=reason)
+        body = {"error": {"message": reason, "type": "api_error", "param": None, "code": "model_error"}}
+        yield f"data: {json.dumps(body)}\n\n"
+    finally:
+        getattr(items, "close", lambda: None)()  # a local model's lock goes at once
+        if not finished:  # the client went away before the reply ended
+            log.write(stopped=True)
     yield "data: [DONE]\n\n"
 
 

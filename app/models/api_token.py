@@ -36,7 +36,7 @@ class ApiRequest(OwnedMixin, db.Model):
     token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="SET NULL"))
     model_id: Mapped[int | None] = mapped_column(sa.ForeignKey("llm_models.id", ondelete="SET NULL"))
     model_name: Mapped[str] = mapped_column(sa.String(120))
-    status: Mapped[str] = mapped_column(sa.String(16))  # complete | error (the analytics' states)
+    status: Mapped[str] = mapped_column(sa.String(16))  # complete | stopped (client left) | error
     streamed: Mapped[bool] = mapped_column(default=False)
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]

@@ -275,3 +275,36 @@ def test_a_call_tag_split_across_tokens_never_leaks_into_the_streamed_text():
     events = [e for e in _sse(iter(["a <", "b> c", plain]), "c2", "m", Log()) if e.startswith("data: {")]
     texts = [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events]
     assert "".join(t or "" for t in texts) == "a <b> c" and texts[1] == "a "
+
+
+def test_a_stream_the_client_leaves_or_the_model_breaks_is_still_logged(app):
+    from app.api.routes import _sse
+    from app.serving.types import ChatResult
+
+    class Log:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, result=None, failure=None, stopped=False):
+            self.writes.append((result, failure, stopped))
+
+    def pieces():
+        yield from ["one ", "two ", "three "]
+        yield ChatResult("one two three ", 5, 3, 0.1, 0.01, "stop")
+
+    left = Log()
+    stream = _sse(pieces(), "c1", "m", left)
+    for _ in range(3):
+        next(stream)
+    stream.close()  # the client disconnected mid-reply
+    assert left.writes == [(None, None, True)]
+
+    def breaking():
+        yield "partial "
+        raise RuntimeError("llama_decode returned -1")
+
+    broken = Log()
+    with app.app_context():  # the failure is logged through the app's logger
+        events = list(_sse(breaking(), "c2", "m", broken))
+    assert broken.writes == [(None, "The model failed while writing (RuntimeError).", False)]
+    assert '"code": "model_error"' in events[-2] and events[-1] == "data: [DONE]\n\n"
