@@ -109,6 +109,9 @@ def test_the_api_answers_odd_shapes_with_a_400_or_404_not_a_500(signed_in, defau
         }
         response = client.post("/v1/chat/completions", json=body, headers=headers)
         assert response.status_code == 400 and "tool_choice" in response.get_data(as_text=True)
+    nulls = {"temperature": None, "top_p": None, "stream": None, "max_tokens": 2}
+    body = {"model": "SmolLM2-135M-Instruct", "messages": [{"role": "user", "content": "hi"}], **nulls}
+    assert client.post("/v1/chat/completions", json=body, headers=headers).status_code == 200  # null: default
     body = {"model": "²", "messages": [{"role": "user", "content": "hi"}]}
     assert client.post("/v1/chat/completions", json=body, headers=headers).status_code == 404
     assert client.get("/v1/models/%C2%B2", headers=headers).status_code == 404

@@ -121,6 +121,7 @@ def chat_completions():
         top_p=chat.top_p,
         max_tokens=chat.max_completion_tokens or chat.max_tokens or model.max_tokens,
         seed=chat.seed,
+        tool_choice=chat.tool_choice if tools else None,  # remote models honour it natively
     )
     # JSON asked for: its grammar; else the tools' (none without tools).
     grammar = json_grammar_ or local_tool_grammar(model, tools, tool_mode)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 MAX_MESSAGES = 500
 MAX_COMPLETION_TOKENS = 4096
@@ -80,6 +80,12 @@ class ChatRequest(_Lenient):
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     stream: bool = False
     response_format: ResponseFormat | None = None
+
+    @field_validator("temperature", "top_p", "stream", mode="before")
+    @classmethod
+    def _null_means_the_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """OpenAI's API (and clients that send every field) take null for "the default"."""
+        return cls.model_fields[info.field_name].default if value is None else value
 
     @property
     def wants_json(self) -> bool:

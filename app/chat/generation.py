@@ -73,7 +73,12 @@ def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
     plan = ReplyPlan(
         messages=request_messages(session, history),
         tools=tools,
-        params=SamplingParams(session.temperature, session.top_p, session.max_tokens),
+        params=SamplingParams(
+            session.temperature,
+            session.top_p,
+            session.max_tokens,
+            tool_choice=tool_choice if tools else None,  # remote models honour it natively
+        ),
         tool_choice=tool_choice,
     )
     model = session.model

@@ -308,6 +308,8 @@ def _openai_request(
         request["seed"] = params.seed
     if tools:
         request["tools"] = tools
+        if params.tool_choice is not None:
+            request["tool_choice"] = params.tool_choice
     return request
 
 
@@ -437,6 +439,8 @@ def _hf_request(
         "seed": params.seed,
         "tools": tools or None,
     }
+    if tools and isinstance(params.tool_choice, str):  # huggingface_hub takes the named choices
+        request["tool_choice"] = params.tool_choice
     if endpoint.base_url:
         request["model"] = endpoint.model_id
     return request

@@ -12,6 +12,9 @@ class SamplingParams:
     top_p: float = 0.95
     max_tokens: int = 512
     seed: int | None = None
+    # For remote models offered tools natively ("auto", "required", or OpenAI's {"type": "function", ...});
+    # local models get theirs from the grammar instead.
+    tool_choice: str | dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app.extensions import db
 from app.models import LLMModel
 from tests.chat.conftest import htmx_post, message_row, new_session, send, stream_events
@@ -158,3 +160,19 @@ def test_typing_on_with_a_call_left_unanswered_sends_only_the_answered_calls(app
     (assistant,) = [m for m in sent if m["role"] == "assistant"]
     assert [c["id"] for c in assistant["tool_calls"]] == ["call_oslo"]  # Lima's call had no result
     assert [m["role"] for m in sent][-3:] == ["assistant", "tool", "user"]
+
+
+@pytest.mark.parametrize("choice", ["required", "auto"])
+def test_a_remote_model_is_sent_the_sessions_tool_choice(app, signed_in, choice):
+    from tests.chat.conftest import save_settings
+
+    seen = []
+    client, admin = signed_in("admin@example.com", is_admin=True)
+    with serve_http(lambda request: streamed_reply("Fine."), seen) as base_url:
+        model_id = remote_model(app, admin.id, base_url)
+        session_id = new_session(client, model_id)
+        assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
+        save_settings(client, session_id, model_id, tool_choice=choice)
+        stream_events(client, send(client, session_id, "Weather in Oslo?"))
+    asked = json.loads(seen[-1].body)
+    assert asked["tool_choice"] == choice and asked["tools"][0]["function"]["name"] == "get_weather"
