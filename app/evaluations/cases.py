@@ -1,8 +1,9 @@
 """The cases an evaluation asks every model: a prompt, the tools offered, and a judge for the reply.
 
 Two sources. A dataset's held-out rows (its `eval` split; every row when it marks none): the reply is
-correct when its calls equal the row's last assistant turn exactly (same names, same arguments), or when
-both make no call, the rule the training pipeline's own evaluation uses. BFCL's categories: the reply is
+correct when its calls equal the row's last assistant turn (same names, arguments equal as JSON values,
+so true is not 1; parallel calls in any order), or when both make no call, the rule the training
+pipeline's own evaluation uses. BFCL's categories: the reply is
 judged by `bfcl.check_calls`, BFCL's AST checker (accepted values, normalised strings, any order for
 parallel calls).
 """
@@ -144,6 +145,45 @@ def judge_exact(expected: list[tuple[Any, dict[str, Any]]], got: Calls) -> tuple
     return False, "The calls differ from the expected ones."
 
 
+def as_request_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A dataset row's turns in the shape OpenAI's API insists on: each call with an id, its arguments
+    as JSON text, and each tool result naming the call it answers (rows name the function instead)."""
+    shaped: list[dict[str, Any]] = []
+    unanswered: list[tuple[str, str]] = []  # (call id, function name) of the last assistant turn
+    for turn, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "assistant" and message.get("tool_calls"):
+            calls, unanswered = [], []
+            for index, (name, arguments) in enumerate(expected_calls(message)):
+                raw = message["tool_calls"][index]
+                call_id = raw.get("id") if isinstance(raw, dict) and raw.get("id") else f"call_{turn}_{index}"
+                calls.append(
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)},
+                    }
+                )
+                unanswered.append((call_id, name))
+            shaped.append(
+                {"role": "assistant", "content": message.get("content") or None, "tool_calls": calls}
+            )
+        elif role == "tool":
+            call_id = message.get("tool_call_id")
+            if not call_id and unanswered:
+                named = [c for c in unanswered if c[1] == message.get("name")]
+                call_id = (named or unanswered)[0][0]
+            unanswered = [c for c in unanswered if c[0] != call_id]
+            shaped.append(
+                {"role": "tool", "tool_call_id": call_id or "", "content": str(message.get("content") or "")}
+            )
+        else:
+            shaped.append(message)
+    return shaped
+
+
 def dataset_cases(rows: Iterable[dict[str, Any]], limit: int | None) -> list[EvalCase]:
     """The held-out rows (all rows when none is held out), spread to at most `limit`."""
     rows = list(rows)
@@ -159,7 +199,7 @@ def dataset_cases(rows: Iterable[dict[str, Any]], limit: int | None) -> list[Eva
             EvalCase(
                 id=str(row.get("id") or index + 1),
                 category="call" if expected else "no_call",
-                messages=messages[:-1],
+                messages=as_request_messages(messages[:-1]),
                 tools=conversation.get("tools") or [],
                 expects_call=bool(expected),
                 expected=_describe(expected),

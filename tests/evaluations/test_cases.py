@@ -84,3 +84,34 @@ def test_the_exact_judge_tells_true_from_1_and_takes_parallel_calls_in_any_order
     assert judge_exact([oslo, lima], [lima, oslo]) == (True, "")
     assert not same_calls([oslo, oslo], [oslo, lima])
     assert judge_exact([("f", {"a": [1, {"b": False}]})], [("f", {"a": [1, {"b": 0}]})])[0] is False
+
+
+def test_a_rows_earlier_calls_and_results_go_out_in_the_shape_openai_insists_on():
+    row = {
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo and the time?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"type": "function", "function": {"name": "get_time", "arguments": {}}},
+                    {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}},
+                ],
+            },
+            {"role": "tool", "name": "get_weather", "content": "3 degrees"},
+            {"role": "tool", "name": "get_time", "content": "10:00"},
+            {"role": "user", "content": "And in Lima?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Lima"}}}],
+            },
+        ]
+    }
+    (case,) = dataset_cases([row], None)
+    assistant, weather, time_, user = case.messages[1:]
+    assert [c["id"] for c in assistant["tool_calls"]] == ["call_1_0", "call_1_1"]
+    assert assistant["tool_calls"][1]["function"]["arguments"] == '{"city": "Oslo"}'
+    assert weather == {"role": "tool", "tool_call_id": "call_1_1", "content": "3 degrees"}  # by name
+    assert time_["tool_call_id"] == "call_1_0" and user["content"] == "And in Lima?"
+    assert case.judge([("get_weather", {"city": "Lima"})]) == (True, "")
