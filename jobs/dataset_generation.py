@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
-from app.datasets.services import GenerationRequest, generate_rows, store_rows
-from app.datasets.storage import dataset_path, remove_file
+from app.datasets.services import GenerationRequest, generate_rows, mark_generation_failed, store_rows
 from app.extensions import db
 from app.models import ApiSpec, Dataset, DatasetStatus
 from jobs.progress import tracked_job
@@ -63,12 +60,6 @@ def settle(
         from app.models import BackgroundJob
 
         job = db.session.get(BackgroundJob, dataset.job_id) if dataset.job_id else None
-        dataset.status = DatasetStatus.FAILED.value
-        dataset.error = failure or (job.error if job and job.error else None) or stopped
-        remove_file(
-            dataset.file_path
-            or dataset_path(current_app.config["DATASET_STORE"], dataset.owner_id, dataset.id)
-        )
-        dataset.file_path = None
+        mark_generation_failed(dataset, failure or (job.error if job and job.error else None) or stopped)
         db.session.commit()
     db.session.remove()

@@ -218,13 +218,19 @@ def reconcile_dataset(dataset: Dataset) -> None:
         reason = "Cancelled before it finished."
     else:
         reason = "Generation stopped before it finished."
+    mark_generation_failed(dataset, reason)
+    db.session.commit()
+
+
+def mark_generation_failed(dataset: Dataset, reason: str) -> None:
+    """A dataset whose generation or import ended unfinished: failed with `reason`, its partial file
+    gone (the caller commits)."""
     dataset.status = DatasetStatus.FAILED.value
     dataset.error = reason
     remove_file(
         dataset.file_path or dataset_path(current_app.config["DATASET_STORE"], dataset.owner_id, dataset.id)
     )
     dataset.file_path = None
-    db.session.commit()
 
 
 def combine_datasets(
