@@ -22,13 +22,15 @@ from app.training.files import EVAL_ITEMS_FILE, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.train import EVAL_ROWS_FILE
 from jobs.training.run_log import run_logging
-from jobs.training.run_record import cancel_requested, log_path_of, settle_run, update_run
+from jobs.training.run_record import (
+    cancel_requested,
+    check_still_owned,
+    log_path_of,
+    settle_run,
+    update_run,
+)
 
 GREEDY_EVAL_TOKENS = 128  # room for the reply after the longest prompt the run trained on
-
-
-class RunHandedOver(RuntimeError):
-    """The run was resumed or retried while this job waited: the newer job owns it, this one stops."""
 
 
 STAGES = {
@@ -59,8 +61,7 @@ def _export(run_id: int, job_id: int, progress, log) -> dict[str, Any]:
     from quantize import export_model
 
     row = db.session.get(TrainingRun, run_id)
-    if row.job_id and row.job_id > job_id:  # resumed or retried since this job was queued
-        raise RunHandedOver(f"Run {run_id} now belongs to job {row.job_id}; job {job_id} stops.")
+    check_still_owned(row, job_id)
     config = TrainingConfigSpec.model_validate(row.config)
     folder = run_dir(row.owner_id, row.id)
     owner_id = row.owner_id

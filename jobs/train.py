@@ -23,7 +23,14 @@ from app.models import Dataset, LLMModel, RunStage, TrainingRun, utcnow
 from app.training.files import last_checkpoint, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.training.run_log import run_logging
-from jobs.training.run_record import cancel_requested, log_path_of, record_step, settle_run, update_run
+from jobs.training.run_record import (
+    cancel_requested,
+    check_still_owned,
+    log_path_of,
+    record_step,
+    settle_run,
+    update_run,
+)
 
 EVAL_ROWS_FILE = "eval_rows.jsonl"  # the held-out rows, kept for the export job's evaluation
 
@@ -41,14 +48,12 @@ def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None
 
 
 def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any]:
-    from jobs.export import RunHandedOver
     from jobs.training.base_model import resolve_base_model
     from jobs.training.data import split_rows
     from jobs.training.trainer import TrainingHooks, train
 
     row = db.session.get(TrainingRun, run_id)
-    if row.job_id and row.job_id > job_id:  # resumed or retried since this job was queued
-        raise RunHandedOver(f"Run {run_id} now belongs to job {row.job_id}; job {job_id} stops.")
+    check_still_owned(row, job_id)
     config = TrainingConfigSpec.model_validate(row.config)
     folder = run_dir(row.owner_id, row.id)
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,17 @@ def log_path_of(run_id: int) -> Path:
     return run_log_path(owner_id or 0, run_id)
 
 
+class RunHandedOver(RuntimeError):
+    """The run was resumed or retried while this job waited: the newer job owns it, this one stops."""
+
+
+def check_still_owned(row: TrainingRun, job_id: int) -> None:
+    """Raise `RunHandedOver` when the run names a newer job than this one. (An older id is the job
+    that enqueued this one and has not yet recorded it: this job goes ahead.)"""
+    if row.job_id and row.job_id > job_id:
+        raise RunHandedOver(f"Run {row.id} now belongs to job {row.job_id}; job {job_id} stops.")
+
+
 def update_run(run_id: int, **values: Any) -> None:
     values = {k: (v.value if isinstance(v, RunStage) else v) for k, v in values.items()}
     db.session.execute(db.update(TrainingRun).where(TrainingRun.id == run_id).values(**values))

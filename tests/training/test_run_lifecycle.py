@@ -247,6 +247,7 @@ def queued_job(owner_id: int, kind: str) -> int:
 def test_a_job_whose_run_was_resumed_since_stops_and_leaves_the_run_alone(app, finished_run, kind):
     import jobs.export
     import jobs.train
+    from jobs.training.run_record import RunHandedOver
 
     client, alice, run_id, model_id, gguf = finished_run
     with app.app_context():
@@ -254,7 +255,7 @@ def test_a_job_whose_run_was_resumed_since_stops_and_leaves_the_run_alone(app, f
         run = db.session.get(TrainingRun, run_id)
         run.stage, run.job_id = RunStage.QUEUED.value, newer
         db.session.commit()
-        with pytest.raises(jobs.export.RunHandedOver, match=f"job {newer}"):
+        with pytest.raises(RunHandedOver, match=f"job {newer}"):
             if kind == "training":
                 jobs.train.run(stale, run_id, True)
             else:
