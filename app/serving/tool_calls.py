@@ -79,14 +79,7 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     """
     calls: list[ToolCall] = []
     if TOOL_CALL_OPEN in text:
-        for block in _TAGGED.findall(text):
-            try:
-                call = _as_call(loads_json(block))
-            except ValueError:
-                continue
-            if call is not None:
-                calls.append(call)
-        return calls
+        return [call for call in map(_read_block, _TAGGED.findall(text)) if call is not None]
     stripped = text.strip()
     if stripped.startswith(("{", "[")):
         try:
@@ -111,15 +104,15 @@ def unparsed_tool_calls(text: str, include_cut: bool = True) -> list[str]:
     blocks = _TAGGED.findall(text)
     if not include_cut and blocks and not text.rstrip().endswith(TOOL_CALL_CLOSE):
         blocks = blocks[:-1]
-    unparsed = []
-    for block in blocks:
-        try:
-            call = _as_call(loads_json(block))
-        except ValueError:
-            call = None
-        if call is None:
-            unparsed.append(block)
-    return unparsed
+    return [block for block in blocks if _read_block(block) is None]
+
+
+def _read_block(block: str) -> ToolCall | None:
+    """The call a `<tool_call>` block's text holds; None when it holds none that can be read."""
+    try:
+        return _as_call(loads_json(block))
+    except ValueError:
+        return None
 
 
 def fold_tools_into_messages(
