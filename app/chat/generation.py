@@ -9,6 +9,7 @@ error (with the reason).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -289,8 +290,6 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
 
 def _name_in(block: str) -> str:
     """The function name a broken call block still shows, for its card; "?" when none."""
-    import re
-
     found = re.search(r'"name"\s*:\s*"([^"]{1,64})"', block)
     return found.group(1) if found else "?"
 
