@@ -77,21 +77,28 @@ def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
     assert "tool_calls" not in sent and sent["content"] == BROKEN  # the model's own words, as written
 
 
-def test_two_calls_in_one_reply_are_answered_together_once_both_have_results(app, signed_in):
-    calls = [
-        {"id": "call_oslo", "name": "get_weather", "args": '{"city": "Oslo"}'},
-        {"id": "call_lima", "name": "get_weather", "args": '{"city": "Lima"}'},
-    ]
-    seen = []
+TWO_CALLS = [
+    {"id": "call_oslo", "name": "get_weather", "args": '{"city": "Oslo"}'},
+    {"id": "call_lima", "name": "get_weather", "args": '{"city": "Lima"}'},
+]
+
+
+def calls_then_words(words: str):
+    """A server that makes TWO_CALLS, then answers `words` once the request carries a tool result."""
 
     def answer(request):
         asked = json.loads(request.body)
         if any(m["role"] == "tool" for m in asked["messages"]):
-            return streamed_reply("Oslo is cold, Lima is mild.")
-        return streamed_reply(calls=calls)
+            return streamed_reply(words)
+        return streamed_reply(calls=TWO_CALLS)
 
+    return answer
+
+
+def test_two_calls_in_one_reply_are_answered_together_once_both_have_results(app, signed_in):
+    seen = []
     client, admin = signed_in("admin@example.com", is_admin=True)
-    with serve_http(answer, seen) as base_url:
+    with serve_http(calls_then_words("Oslo is cold, Lima is mild."), seen) as base_url:
         session_id = new_session(client, remote_model(app, admin.id, base_url))
         assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
         reply_id = send(client, session_id, "Weather in Oslo and Lima?")
@@ -135,20 +142,9 @@ def test_an_evaluation_scores_an_unreadable_call_as_wrong_even_where_no_call_was
 
 
 def test_typing_on_with_a_call_left_unanswered_sends_only_the_answered_calls(app, signed_in):
-    calls = [
-        {"id": "call_oslo", "name": "get_weather", "args": '{"city": "Oslo"}'},
-        {"id": "call_lima", "name": "get_weather", "args": '{"city": "Lima"}'},
-    ]
     seen = []
-
-    def answer(request):
-        asked = json.loads(request.body)
-        if any(m["role"] == "tool" for m in asked["messages"]):
-            return streamed_reply("Oslo is cold.")
-        return streamed_reply(calls=calls)
-
     client, admin = signed_in("admin@example.com", is_admin=True)
-    with serve_http(answer, seen) as base_url:
+    with serve_http(calls_then_words("Oslo is cold."), seen) as base_url:
         session_id = new_session(client, remote_model(app, admin.id, base_url))
         assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
         reply_id = send(client, session_id, "Weather in Oslo and Lima?")

@@ -152,10 +152,12 @@ def test_non_json_answer_is_named(kind):
     assert check.message.startswith("The server's answer was not JSON")
 
 
-@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
-def test_refused_key_is_reported_without_the_key(kind):
-    def reject(request):  # echoes the header back, as some real servers do in their error text
-        detail = f"Invalid API key in header: {request.headers.get('authorization')}"
+def refused_echoing_the_key(kind: str, before_key: str):
+    """A 401 whose message quotes the Authorization header after `before_key`, as some real servers do:
+    (the connection check, the chat's error, every text the user or a log could see)."""
+
+    def reject(request):
+        detail = before_key + request.headers["authorization"]
         return HTTPAnswer(
             401, json.dumps({"error": {"message": detail}}), {"Content-Type": "application/json"}
         )
@@ -165,35 +167,27 @@ def test_refused_key_is_reported_without_the_key(kind):
         check = remote.test_connection(endpoint)
         with pytest.raises(ServingError) as failed:
             remote.chat(endpoint, PARIS_PROMPT, GREEDY)
-    assert not check.ok
-    assert check.message.startswith("The server refused the API key (HTTP 401): Invalid API key in header")
-    assert str(failed.value).startswith("The server refused the API key (HTTP 401)")
     texts = [check.message, repr(check), repr(endpoint), str(endpoint)]
     error: BaseException | None = failed.value
     while error is not None:
         texts += [str(error), repr(error)]
         error = error.__cause__ or error.__context__
+    return check, failed.value, texts
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_refused_key_is_reported_without_the_key(kind):
+    check, failed, texts = refused_echoing_the_key(kind, "Invalid API key in header: ")
+    assert not check.ok
+    assert check.message.startswith("The server refused the API key (HTTP 401): Invalid API key in header")
+    assert str(failed).startswith("The server refused the API key (HTTP 401)")
     assert not any(SECRET_KEY in text for text in texts)
 
 
 @pytest.mark.parametrize("kind", ENDPOINT_KINDS)
 def test_a_key_echoed_across_the_cut_of_a_long_error_is_still_masked(kind):
-    def reject(request):  # the key straddles the 200 characters of the body the user is shown
-        detail = "Request refused. " + "Check your account settings. " * 5 + request.headers["authorization"]
-        return HTTPAnswer(
-            401, json.dumps({"error": {"message": detail}}), {"Content-Type": "application/json"}
-        )
-
-    with serve_http(reject) as base_url:
-        endpoint = ENDPOINT_KINDS[kind](f"{base_url}/v1", api_key=SECRET_KEY)
-        check = remote.test_connection(endpoint)
-        with pytest.raises(ServingError) as failed:
-            remote.chat(endpoint, PARIS_PROMPT, GREEDY)
-    texts = [check.message]
-    error: BaseException | None = failed.value
-    while error is not None:
-        texts += [str(error), repr(error)]
-        error = error.__cause__ or error.__context__
+    # The key straddles the 200 characters of the body the user is shown.
+    check, _, texts = refused_echoing_the_key(kind, "Request refused. " + "Check your account settings. " * 5)
     pieces = {SECRET_KEY[i : i + 10] for i in range(len(SECRET_KEY) - 9)}
     assert "Request refused" in check.message
     assert not any(piece in text for piece in pieces for text in texts), texts
