@@ -110,9 +110,11 @@ class Config:
     JOB_RECONCILE_SECONDS = _env_float("JOB_RECONCILE_SECONDS", 15.0)
     JOB_TIMEOUT_SECONDS = _env_int("JOB_TIMEOUT_SECONDS", 6 * 3600)
     JOB_RESULT_TTL_SECONDS = _env_int("JOB_RESULT_TTL_SECONDS", 7 * 24 * 3600)
-    # A chat reply still "streaming" this long after its generation began was left by a process that
-    # died (a restart, out of memory): the next page that opens it marks it failed.
-    CHAT_STALE_REPLY_SECONDS = _env_float("CHAT_STALE_REPLY_SECONDS", 30 * 60.0)
+    # A request writing a chat reply refreshes its heartbeat every CHAT_REPLY_HEARTBEAT_SECONDS; a reply
+    # still "streaming" with no heartbeat for CHAT_STALE_REPLY_SECONDS was left by a process that died
+    # (a restart, out of memory): the next page that opens it marks it failed.
+    CHAT_REPLY_HEARTBEAT_SECONDS = _env_float("CHAT_REPLY_HEARTBEAT_SECONDS", 10.0)
+    CHAT_STALE_REPLY_SECONDS = _env_float("CHAT_STALE_REPLY_SECONDS", 60.0)
 
     # Accounts and sessions.
     SESSION_COOKIE_HTTPONLY = True

@@ -122,6 +122,9 @@ def chat_completions():
         max_tokens=chat.max_completion_tokens or chat.max_tokens or model.max_tokens,
         seed=chat.seed,
         tool_choice=chat.tool_choice if tools else None,  # remote models honour it natively
+        stop=tuple(chat.stop or ()),
+        presence_penalty=chat.presence_penalty,
+        frequency_penalty=chat.frequency_penalty,
     )
     # JSON asked for: its grammar; else the tools' (none without tools).
     grammar = json_grammar_ or local_tool_grammar(model, tools, tool_mode)

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from app.serving.types import MAX_STOP_CHARS, MAX_STOP_SEQUENCES, PENALTY_RANGE
+
 MAX_MESSAGES = 500
 MAX_COMPLETION_TOKENS = 4096
 
@@ -80,8 +82,41 @@ class ChatRequest(_Lenient):
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     stream: bool = False
     response_format: ResponseFormat | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float = Field(0.0, ge=PENALTY_RANGE[0], le=PENALTY_RANGE[1])
+    frequency_penalty: float = Field(0.0, ge=PENALTY_RANGE[0], le=PENALTY_RANGE[1])
+    # Accepted only where this server does what they ask: one choice, no log-probabilities.
+    n: int = 1
+    logprobs: bool = False
 
-    @field_validator("temperature", "top_p", "stream", mode="before")
+    @field_validator("stop")
+    @classmethod
+    def _stop_within_limits(cls, value: str | list[str] | None) -> list[str]:
+        stops = [value] if isinstance(value, str) else list(value or [])
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        if any(not stop or len(stop) > MAX_STOP_CHARS for stop in stops):
+            raise ValueError(f"each stop sequence must have 1 to {MAX_STOP_CHARS} characters")
+        return stops
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("only one choice per request is generated here; send n=1 or leave it out")
+        return value
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("log-probabilities are not returned by this server; leave logprobs false")
+        return value
+
+    @field_validator(
+        "temperature", "top_p", "stream", "presence_penalty", "frequency_penalty", "n", "logprobs",
+        mode="before",
+    )  # fmt: skip
     @classmethod
     def _null_means_the_default(cls, value: Any, info: ValidationInfo) -> Any:
         """OpenAI's API (and clients that send every field) take null for "the default"."""

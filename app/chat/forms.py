@@ -16,8 +16,9 @@ from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Option
 from wtforms.widgets import NumberInput
 
 from app.chat.services import MAX_MESSAGE_CHARS
-from app.form_fields import CheckboxesField
+from app.form_fields import CheckboxesField, LinesField
 from app.models import ChatMode
+from app.serving.types import MAX_STOP_CHARS, MAX_STOP_SEQUENCES, PENALTY_RANGE
 
 TOOL_CHOICES = [
     ("auto", "Auto: answer in words or call a tool"),
@@ -69,6 +70,26 @@ class SettingsForm(FlaskForm):
     temperature = FloatField("Temperature", validators=[InputRequired(), NumberRange(0.0, 2.0)])
     top_p = FloatField("Top-p", validators=[InputRequired(), NumberRange(0.01, 1.0)])
     max_tokens = IntegerField("Max tokens", validators=[InputRequired(), NumberRange(1, 8192)])
+    stop_sequences = LinesField(
+        "Stop sequences",
+        max_lines=MAX_STOP_SEQUENCES,
+        max_chars=MAX_STOP_CHARS,
+        description=f"One per line, at most {MAX_STOP_SEQUENCES}: the reply ends before the first written.",
+    )
+    frequency_penalty = FloatField(
+        "Frequency penalty",
+        default=0.0,
+        validators=[Optional(), NumberRange(*PENALTY_RANGE)],
+        widget=NumberInput(step="0.1", min=PENALTY_RANGE[0], max=PENALTY_RANGE[1]),
+        description="Above 0: fewer repeated words, the more so the more often they came up. Empty: 0.",
+    )
+    presence_penalty = FloatField(
+        "Presence penalty",
+        default=0.0,
+        validators=[Optional(), NumberRange(*PENALTY_RANGE)],
+        widget=NumberInput(step="0.1", min=PENALTY_RANGE[0], max=PENALTY_RANGE[1]),
+        description="Above 0: steers away from any word already used. Empty: 0.",
+    )
     tool_choice = SelectField("Tool choice", choices=TOOL_CHOICES)
     constrained = BooleanField(
         "Constrained tool calls (local models)",

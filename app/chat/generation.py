@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -79,6 +80,9 @@ def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
             session.top_p,
             session.max_tokens,
             tool_choice=tool_choice if tools else None,  # remote models honour it natively
+            stop=tuple(session.stop_sequences or ()),
+            presence_penalty=session.presence_penalty or 0.0,
+            frequency_penalty=session.frequency_penalty or 0.0,
         ),
         tool_choice=tool_choice,
     )
@@ -189,8 +193,48 @@ class StopPoller:
         return self._stopped
 
 
+class WriterHeartbeat:
+    """While this request writes a reply, refresh its `claimed_at` every `interval_s` from a thread, so
+    a page waiting on it (`await_other_writer`) can tell a slow writer (a long reply, a queue for the
+    model) from one whose process died, and give up on the dead one within CHAT_STALE_REPLY_SECONDS."""
+
+    def __init__(self, message_id: int):
+        self.message_id = message_id
+        self.interval_s = current_app.config["CHAT_REPLY_HEARTBEAT_SECONDS"]
+        self._engine = db.engine
+        self._logger = current_app.logger
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"reply-{message_id}-heartbeat", daemon=True)
+
+    def __enter__(self) -> WriterHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.interval_s):
+            try:
+                with self._engine.begin() as connection:
+                    still_writing = (ChatMessage.id == self.message_id) & (
+                        ChatMessage.status == MessageStatus.STREAMING
+                    )
+                    connection.execute(
+                        sa.update(ChatMessage).where(still_writing).values(claimed_at=utcnow())
+                    )
+            except sa.exc.SQLAlchemyError:  # a missed beat only makes the reply look older
+                self._logger.warning("Could not refresh reply %s's heartbeat", self.message_id, exc_info=True)
+
+
 def run_reply(message: ChatMessage) -> Iterator[str]:
     """Generate the (claimed) reply, yielding text pieces; the row is final when this ends, however."""
+    with WriterHeartbeat(message.id):
+        yield from _write_reply(message)
+
+
+def _write_reply(message: ChatMessage) -> Iterator[str]:
     session = message.session
     model = session.model
     pieces: list[str] = []
@@ -339,8 +383,9 @@ def _check_api_request(message: ChatMessage) -> None:
 def await_other_writer(message_id: int, poll_s: float = 1.0) -> Iterator[str]:
     """A reply this request did not claim: another request is writing it (a second tab), or was, in a
     process that has since died. Yield SSE keep-alive comments until the reply is final, and mark it
-    failed once its generation is older than CHAT_STALE_REPLY_SECONDS, so the `done` event always
-    carries a final card (a streaming one would connect again, for ever)."""
+    failed once its writer has not been heard from (`claimed_at`, which `WriterHeartbeat` refreshes) for
+    CHAT_STALE_REPLY_SECONDS, so the `done` event always carries a final card (a streaming one would
+    connect again, for ever)."""
     limit = current_app.config["CHAT_STALE_REPLY_SECONDS"]
     while True:
         db.session.rollback()  # a fresh read: the writer commits in another transaction

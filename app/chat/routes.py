@@ -367,6 +367,9 @@ def settings(session_id: int):
         chat.temperature = form.temperature.data
         chat.top_p = form.top_p.data
         chat.max_tokens = form.max_tokens.data
+        chat.stop_sequences = form.stop_sequences.data or []
+        chat.presence_penalty = form.presence_penalty.data or 0.0
+        chat.frequency_penalty = form.frequency_penalty.data or 0.0
         chat.tool_choice = form.tool_choice.data
         chat.constrained = form.constrained.data
         db.session.commit()

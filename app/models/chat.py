@@ -40,6 +40,9 @@ class ChatSession(OwnedMixin, db.Model):
     temperature: Mapped[float] = mapped_column(default=0.7)
     top_p: Mapped[float] = mapped_column(default=0.95)
     max_tokens: Mapped[int] = mapped_column(default=512)
+    stop_sequences: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    presence_penalty: Mapped[float] = mapped_column(default=0.0)
+    frequency_penalty: Mapped[float] = mapped_column(default=0.0)
     # Tools offered to the model, in the OpenAI function shape; from a spec's operations or pasted JSON.
     tools: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
     spec_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_specs.id", ondelete="SET NULL"))
@@ -118,7 +121,8 @@ class ChatMessage(db.Model):
     api_request_valid: Mapped[bool | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    claimed_at: Mapped[datetime | None]  # when a request took the pending reply and began generating
+    # When a request took the pending reply and began generating; refreshed while it writes (a heartbeat).
+    claimed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
     session = relationship("ChatSession", back_populates="messages")

@@ -55,7 +55,10 @@ class LLMModel(OwnedMixin, db.Model):
     training_date: Mapped[datetime | None]
     lora_config: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     evaluation_metrics: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    training_run_id: Mapped[int | None]
+    # The run that produced it; a deleted run leaves the model (and its GGUF) in the registry.
+    training_run_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("training_runs.id", ondelete="SET NULL")
+    )
 
     # Last "Test connection" outcome.
     last_test_ok: Mapped[bool | None]

@@ -7,11 +7,11 @@ constrained replies ran at ~0.62x the speed of free ones. llama.cpp's common sam
 that token, and masks the whole vocabulary only when the grammar rejects it. Models mostly pick a token
 the grammar allows, so the full mask runs on a few steps only.
 
-`GrammarSampler` does that as a llama-cpp-python logits processor: it samples itself (top-k, top-p,
-min-p, temperature: llama-cpp-python's order and defaults), and returns logits where only the chosen
-token is finite, so llama.cpp's greedy sampler emits exactly that token. The grammar state advances
-with the tokens llama.cpp actually decoded (`input_ids`), read at the next call. Same replies as
-`grammar=` at temperature 0; figures in docs/benchmarks.md.
+`GrammarSampler` does that as a llama-cpp-python logits processor: it samples itself (frequency and
+presence penalties, top-k, top-p, min-p, temperature: llama-cpp-python's order and defaults), and
+returns logits where only the chosen token is finite, so llama.cpp's greedy sampler emits exactly that
+token. The grammar state advances with the tokens llama.cpp actually decoded (`input_ids`), read at the
+next call. Same replies as `grammar=` at temperature 0; figures in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from app.serving.types import SamplingParams
 
 TOP_K = 40  # llama-cpp-python's create_chat_completion defaults
 MIN_P = 0.05
+PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size: how far back the penalties look
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
 
@@ -57,6 +58,7 @@ class GrammarSampler:
         self._params = params
         self._rng = np.random.default_rng(params.seed)
         self._seen: int | None = None
+        self._prompt_length = 0
         self._all = _token_data(llama.n_vocab())
         self._all_array = _token_data_array(self._all)
         self._one = _token_data(1)
@@ -66,11 +68,13 @@ class GrammarSampler:
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self._seen is None:
-            self._seen = len(input_ids)  # the prompt: nothing of it goes through the grammar
+            # The prompt: none of it goes through the grammar or counts for the penalties.
+            self._seen = self._prompt_length = len(input_ids)
         for token in input_ids[self._seen :]:
             self._lib.llama_sampler_accept(self._sampler, int(token))
         self._seen = len(input_ids)
         self.steps += 1
+        scores = self._penalized(input_ids, scores)
         chosen = self._sample(scores)
         if not self._allows(chosen):
             self.full_masks += 1
@@ -80,6 +84,18 @@ class GrammarSampler:
         forced = np.full_like(scores, -np.inf)
         forced[chosen] = 0.0
         return forced
+
+    def _penalized(self, input_ids: Any, scores: Any) -> Any:
+        """OpenAI's penalties over the reply's last PENALTY_LAST_N tokens: each token's logit goes down by
+        frequency × its count, plus presence once it has come up at all."""
+        frequency, presence = self._params.frequency_penalty, self._params.presence_penalty
+        recent = np.asarray(input_ids[self._prompt_length :][-PENALTY_LAST_N:], dtype=np.intp)
+        if not (frequency or presence) or not len(recent):
+            return scores
+        tokens, counts = np.unique(recent, return_counts=True)
+        penalized = np.array(scores, dtype=np.float32)
+        penalized[tokens] -= counts * frequency + presence
+        return penalized
 
     def _allows(self, token: int) -> bool:
         self._one["id"] = token

@@ -245,6 +245,10 @@ class LocalModelHolder:
                 top_p=params.top_p,
                 max_tokens=params.max_tokens,
                 seed=params.seed,
+                stop=list(params.stop) or None,
+                # Under a grammar the sampler applies them itself: llama.cpp's would see only its pick.
+                presence_penalty=0.0 if sampler else params.presence_penalty,
+                frequency_penalty=0.0 if sampler else params.frequency_penalty,
                 logits_processor=[sampler] if sampler else None,
                 stream=True,
             )

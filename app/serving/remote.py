@@ -306,11 +306,24 @@ def _openai_request(
     }
     if params.seed is not None:
         request["seed"] = params.seed
+    request.update(_stop_and_penalties(params))
     if tools:
         request["tools"] = tools
         if params.tool_choice is not None:
             request["tool_choice"] = params.tool_choice
     return request
+
+
+def _stop_and_penalties(params: SamplingParams) -> dict[str, Any]:
+    """Only what was set: some OpenAI-compatible servers refuse fields they do not know."""
+    extra: dict[str, Any] = {}
+    if params.stop:
+        extra["stop"] = list(params.stop)
+    if params.presence_penalty:
+        extra["presence_penalty"] = params.presence_penalty
+    if params.frequency_penalty:
+        extra["frequency_penalty"] = params.frequency_penalty
+    return extra
 
 
 def _open_openai_stream(
@@ -438,6 +451,7 @@ def _hf_request(
         "max_tokens": params.max_tokens,
         "seed": params.seed,
         "tools": tools or None,
+        **_stop_and_penalties(params),
     }
     if tools and isinstance(params.tool_choice, str):  # huggingface_hub takes the named choices
         request["tool_choice"] = params.tool_choice

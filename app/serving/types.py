@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_STOP_SEQUENCES = 4  # OpenAI's limit, so a request that works there works here
+MAX_STOP_CHARS = 100
+PENALTY_RANGE = (-2.0, 2.0)
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -15,6 +19,12 @@ class SamplingParams:
     # For remote models offered tools natively ("auto", "required", or OpenAI's {"type": "function", ...});
     # local models get theirs from the grammar instead.
     tool_choice: str | dict[str, Any] | None = None
+    # Text that ends the reply when generated (not included in it), as OpenAI's `stop`.
+    stop: tuple[str, ...] = ()
+    # OpenAI's penalties (-2..2): lower the odds of a token by how often (frequency) or whether
+    # (presence) it already came up, against repeated phrases in small models' replies.
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -152,10 +152,45 @@ def test_bad_requests_get_openai_errors(app, signed_in, default_model_id, server
             tools=[WEATHER],
             tool_choice={"type": "function", "function": {"name": "x"}},
         )
+    for unsupported, reason in [
+        ({"n": 2}, "only one choice"),
+        ({"logprobs": True}, "log-probabilities are not returned"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4 stop sequences"),
+        ({"stop": ""}, "1 to 100 characters"),
+        ({"presence_penalty": 2.5}, "presence_penalty"),
+        ({"frequency_penalty": -3}, "frequency_penalty"),
+    ]:
+        with pytest.raises(openai.BadRequestError, match=reason):
+            api.chat.completions.create(model=DEFAULT, messages=OSLO, max_tokens=4, **unsupported)
     with pytest.raises(openai.AuthenticationError):
         openai_client(server_url, "ts_not-a-real-token").models.list()
     raw = client.post("/v1/chat/completions", data="{not json", headers={"Authorization": f"Bearer {token}"})
     assert raw.status_code == 400 and raw.get_json()["error"]["type"] == "invalid_request_error"
+
+
+def test_stop_sequences_end_the_reply_plain_and_streamed(app, signed_in, default_model_id, server_url):
+    client, _ = signed_in()
+    api = openai_client(server_url, create_token(client))
+    paris = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+    ask = {"model": DEFAULT, "messages": paris, "max_tokens": 40, "temperature": 0}
+    full = api.chat.completions.create(**ask).choices[0].message.content
+    assert "Paris" in full  # the pinned answer, so the stop has something to cut
+    cut = api.chat.completions.create(**ask, stop="Paris").choices[0]
+    assert cut.finish_reason == "stop" and "Paris" not in (cut.message.content or "")
+    assert full.startswith((cut.message.content or "").rstrip())
+    streamed = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in api.chat.completions.create(**ask, stop=["nowhere", "Paris"], stream=True)
+        if chunk.choices
+    )
+    assert streamed == cut.message.content
+    # null means "not set", as OpenAI's API takes it from clients that send every field
+    raw = client.post(
+        "/v1/chat/completions",
+        json={**ask, "stop": None, "presence_penalty": None, "frequency_penalty": None, "n": None},
+        headers={"Authorization": f"Bearer {api.api_key}"},
+    )
+    assert raw.status_code == 200 and raw.get_json()["choices"][0]["message"]["content"] == full
 
 
 def test_the_session_cookie_is_not_an_api_key_and_revoked_or_disabled_tokens_stop_working(

@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import timedelta
 
+from app.chat.generation import WriterHeartbeat
 from app.extensions import db
 from app.models import ChatMessage, utcnow
 from tests.chat.conftest import message_row, new_session, send, stream_events
@@ -55,6 +56,48 @@ def test_a_second_tab_waits_for_the_reply_another_request_is_writing(app, signed
     assert time.perf_counter() - started >= 1.0  # it waited instead of answering with a live card
     assert events[-1][1] == "done" and "Hi there!" in events[-1][2] and "sse-connect" not in events[-1][2]
     assert message_row(app, reply_id).status == "complete"
+
+
+def test_a_live_writer_keeps_its_reply_past_the_stale_limit_and_a_silent_one_is_given_up(
+    app, signed_in, default_model_id
+):
+    app.config.update(CHAT_REPLY_HEARTBEAT_SECONDS=0.2, CHAT_STALE_REPLY_SECONDS=1.0)
+    client, _ = signed_in()
+    alive = claimed_reply(app, client, default_model_id, seconds_ago=0)
+
+    def slow_writer() -> None:
+        with app.app_context():
+            with WriterHeartbeat(alive):
+                time.sleep(3.0)  # three stale limits: only the heartbeat keeps the reply alive
+            message = db.session.get(ChatMessage, alive)
+            message.status, message.content, message.finished_at = "complete", "Slow but sure.", utcnow()
+            db.session.commit()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    events = stream_events(client, alive)
+    writer.join()
+    assert "Slow but sure." in events[-1][2] and message_row(app, alive).status == "complete"
+
+    silent = claimed_reply(app, client, default_model_id, seconds_ago=0)  # its writer died at once
+    started = time.perf_counter()
+    events = stream_events(client, silent)
+    assert time.perf_counter() - started < 4  # about the stale limit, not half an hour
+    assert "server stopped while writing" in events[-1][2] and message_row(app, silent).status == "error"
+
+
+def test_the_heartbeat_leaves_a_finished_reply_alone(app, signed_in, default_model_id):
+    app.config.update(CHAT_REPLY_HEARTBEAT_SECONDS=0.05)
+    client, _ = signed_in()
+    reply_id = claimed_reply(app, client, default_model_id, seconds_ago=100)
+    with app.app_context():
+        message = db.session.get(ChatMessage, reply_id)
+        message.status, message.finished_at = "complete", utcnow()
+        db.session.commit()
+        claimed = message.claimed_at
+        with WriterHeartbeat(reply_id):
+            time.sleep(0.3)
+    assert message_row(app, reply_id).claimed_at == claimed
 
 
 def test_a_failure_that_is_not_a_serving_error_ends_the_reply_as_an_error(

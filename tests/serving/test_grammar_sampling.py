@@ -105,6 +105,26 @@ def test_sampling_at_temperature_stays_inside_the_grammar_and_follows_the_seed(l
     assert replies[0] == replies[3]  # same seed, same reply
 
 
+def test_penalties_under_a_grammar_match_llama_cpps_own(llama):
+    """With a grammar that allows any text the sampler is the only difference: its frequency and presence
+    penalties must give the reply llama.cpp's penalty sampler gives, and not the unpenalised one."""
+    repeat = [{"role": "user", "content": "Write the word 'cat' twenty times, separated by spaces."}]
+
+    def reply(**options):
+        llama.reset()
+        answer = llama.create_chat_completion(messages=repeat, max_tokens=40, temperature=0.0, **options)
+        return answer["choices"][0]["message"]["content"]
+
+    penalised = reply(frequency_penalty=1.5, presence_penalty=0.5)
+    assert penalised != reply()
+    params = SamplingParams(temperature=0.0, max_tokens=40, frequency_penalty=1.5, presence_penalty=0.5)
+    sampler = GrammarSampler(llama, r"root ::= [^\x00]*", params)
+    try:
+        assert reply(logits_processor=[sampler]) == penalised
+    finally:
+        sampler.close()
+
+
 def test_a_grammar_that_allows_nothing_the_model_likes_still_completes(llama):
     """A fixed literal: nearly every sampled token is rejected, so every step takes the full mask."""
     literal = '<tool_call>{"name": "getPetById", "arguments": {"petId": 7}}</tool_call>'

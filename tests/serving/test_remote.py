@@ -383,3 +383,27 @@ def test_a_server_whose_streaming_is_broken_still_answers(kind):
     assert result.tool_calls == [ToolCall(name="get_weather", arguments={"city": "Oslo"}, id="call_9")]
     assert (result.prompt_tokens, result.completion_tokens, result.finish_reason) == (30, 7, "tool_calls")
     assert [json.loads(r.body).get("stream", False) for r in seen] == [True, False]
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_stop_sequences_and_penalties_are_sent_only_when_set(kind):
+    seen = []
+    answer = event_stream(chunk({"content": "Paris"}, finish_reason="stop"))
+    with serve_http(lambda request: answer, seen) as base_url:
+        endpoint = ENDPOINT_KINDS[kind](f"{base_url}/v1")
+        tuned = SamplingParams(0.0, 1.0, 8, stop=("\n", "END"), presence_penalty=0.5, frequency_penalty=-0.25)
+        remote.chat(endpoint, PARIS_PROMPT, tuned)
+        remote.chat(endpoint, PARIS_PROMPT, GREEDY)
+    sent, plain = (json.loads(request.body) for request in seen)
+    assert sent["stop"] == ["\n", "END"]
+    assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.5, -0.25)
+    assert all(plain.get(name) is None for name in ("stop", "presence_penalty", "frequency_penalty"))
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_a_real_server_ends_the_reply_at_a_stop_sequence(llama_server_url, kind):
+    endpoint = ENDPOINT_KINDS[kind](llama_server_url)
+    full = remote.chat(endpoint, PARIS_PROMPT, GREEDY).text
+    assert "Paris" in full
+    cut = remote.chat(endpoint, PARIS_PROMPT, SamplingParams(0.0, 1.0, 40, stop=("Paris",)))
+    assert "Paris" not in cut.text and full.startswith(cut.text.rstrip()) and cut.finish_reason == "stop"
