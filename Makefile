@@ -41,6 +41,7 @@ browser:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 install: $(STAMP) $(ASSETS)
 
