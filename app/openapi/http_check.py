@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
-from app.openapi.normalise import NormalisedSpec, Operation
-from app.openapi.tools import find_operation, tool_call_to_request
+from app.openapi.normalise import NormalisedSpec, Operation, Parameter
+from app.openapi.tools import ARRAY_DELIMITERS, find_operation, tool_call_to_request
 from app.openapi.values import from_text, scalar_from_text, schema_errors, types_of
 
 CHECK_NAMES = (
@@ -157,12 +157,14 @@ def _operation_checks(
     header_values = {str(key).lower(): str(value) for key, value in headers.items()}
     given: list[tuple[str, Any, Any]] = []  # (label, text, parameter)
     missing = []
+    known: set[str] = set()  # the query keys the operation's parameters account for
     for parameter in op.parameters:
         label = f"{parameter.location} parameter {parameter.name!r}"
         if parameter.location == "path":
             text = path_values.get(parameter.name)
         elif parameter.location == "query":
-            text = query.get(parameter.name)
+            text, keys = _query_text(parameter, query)
+            known |= keys
         elif parameter.location == "header":
             text = header_values.get(parameter.name.lower())
         else:
@@ -184,8 +186,19 @@ def _operation_checks(
         if isinstance(text, list) and len(text) > 1 and "array" not in types_of(parameter.schema):
             problems.append(f"{label} is given {len(text)} times")
             continue
-        # Only a query (form style) explodes into repeats; path and header arrays are comma-joined either way.
-        value = from_text(text, parameter.schema, parameter.explode and parameter.location == "query")
+        if isinstance(text, _Properties):
+            schema = parameter.schema
+            value = {key: from_text(texts, _property_schema(schema, key)) for key, texts in text.items()}
+        elif parameter.location == "query" and _is_object(parameter) and not parameter.explode:
+            value = _unexploded_object(text, parameter.schema)
+        else:
+            # Only a query (form style) explodes into repeats; path and header arrays are joined either way.
+            value = from_text(
+                text,
+                parameter.schema,
+                parameter.explode and parameter.location == "query",
+                ARRAY_DELIMITERS.get(parameter.style, ","),
+            )
         problems.extend(schema_errors(value, parameter.schema, label))
     values = (
         Check("parameter_values", False, "; ".join(problems) + ".")
@@ -194,7 +207,6 @@ def _operation_checks(
             "parameter_values", True, f"{len(given)} parameter value(s) valid." if given else "No parameters."
         )
     )
-    known = {parameter.name for parameter in op.parameters if parameter.location == "query"}
     unknown = sorted({f"query parameter {key!r}" for key in query if key not in known} | (extra or set()))
     unknown_check = (
         Check("no_unknown_parameters", False, "Not in the spec: " + ", ".join(unknown) + ".")
@@ -202,6 +214,55 @@ def _operation_checks(
         else Check("no_unknown_parameters", True, "No unknown parameters.")
     )
     return [required, values, _body_check(op, header_values.get("content-type"), body), unknown_check]
+
+
+class _Properties(dict):
+    """An object parameter read back from query keys of its own: property → its texts."""
+
+
+def _is_object(parameter: Parameter) -> bool:
+    types = types_of(parameter.schema)
+    return "object" in types and "array" not in types and parameter.style != "json"
+
+
+def _query_text(parameter: Parameter, query: dict[str, list[str]]) -> tuple[Any, set[str]]:
+    """A query parameter's texts as the request wrote them (None when absent), and the query keys they
+    took: an object is read from `name[key]` keys (deepObject) or from its declared properties' own keys
+    (form, exploded), as `tool_call_to_request` writes it."""
+    name = parameter.name
+    if not _is_object(parameter) or (parameter.style != "deepObject" and not parameter.explode):
+        return query.get(name), {name}
+    if parameter.style == "deepObject":
+        keys = {key for key in query if key.startswith(name + "[") and key.endswith("]")}
+        found = _Properties({key[len(name) + 1 : -1]: query[key] for key in keys})
+    else:
+        declared = parameter.schema.get("properties")
+        keys = {key for key in query if isinstance(declared, dict) and key in declared}
+        found = _Properties({key: query[key] for key in keys})
+    if found:
+        return found, keys
+    return query.get(name), {name}  # the whole object as one value (JSON text): checked as such
+
+
+def _property_schema(schema: dict[str, Any], key: str) -> Any:
+    declared = schema.get("properties")
+    if isinstance(declared, dict) and key in declared:
+        return declared[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
+
+
+def _unexploded_object(text: Any, schema: dict[str, Any]) -> Any:
+    """`name=key1,value1,key2,value2` → the object (form style, not exploded); the text itself when it
+    is not such a list (the schema check then names the problem)."""
+    joined = text[0] if isinstance(text, list) and len(text) == 1 else text
+    if not isinstance(joined, str):
+        return joined
+    parts = joined.split(",") if joined else []
+    if len(parts) % 2 or joined.lstrip().startswith("{"):
+        return from_text(joined, schema)
+    pairs = zip(parts[::2], parts[1::2], strict=True)
+    return {key: from_text(value, _property_schema(schema, key)) for key, value in pairs}
 
 
 def _body_check(op: Operation, content_type: str | None, body: Any) -> Check:

@@ -55,6 +55,11 @@ class Parameter:
     schema: dict[str, Any]
     description: str = ""
     explode: bool = True
+    # How the value is written (OpenAPI 3 `style`): "form" (query: an object's properties become keys of
+    # their own when exploded, `name=k1,v1,k2,v2` when not), "deepObject" (`name[key]=value`),
+    # "spaceDelimited" / "pipeDelimited" (arrays), "simple" (path, header), or "json" (a `content`
+    # parameter: the value as JSON text).
+    style: str = "form"
 
 
 @dataclass
@@ -207,6 +212,10 @@ def _operation(
     )
 
 
+_STYLES = ("form", "simple", "deepObject", "spaceDelimited", "pipeDelimited", "label", "matrix")
+_SWAGGER_STYLES = {"ssv": "spaceDelimited", "pipes": "pipeDelimited"}
+
+
 def _raw_parameters(expander: SchemaExpander, value: Any) -> list[dict]:
     if not isinstance(value, list):
         return []
@@ -216,16 +225,19 @@ def _raw_parameters(expander: SchemaExpander, value: Any) -> list[dict]:
 
 def _parameter(expander: SchemaExpander, raw: dict, swagger: bool) -> Parameter:
     location = raw["in"]
+    default_style = "form" if location in ("query", "cookie") else "simple"
     if swagger:
         source = {key: raw[key] for key in _SWAGGER_SCHEMA_KEYS if key in raw}
         explode = raw.get("collectionFormat") == "multi"
+        style = _SWAGGER_STYLES.get(raw.get("collectionFormat"), default_style)
     else:
         source = raw.get("schema")
+        style = raw.get("style") if raw.get("style") in _STYLES else default_style
         if source is None and isinstance(raw.get("content"), dict) and raw["content"]:
             media = next(iter(raw["content"].values()))
             source = media.get("schema") if isinstance(media, dict) else None
-        default_style = "form" if location in ("query", "cookie") else "simple"
-        explode = raw.get("explode", raw.get("style", default_style) == "form") is True
+            style = "json"
+        explode = raw.get("explode", style == "form") is True
     schema = expander.schema(source if source is not None else {})
     schema = schema if isinstance(schema, dict) else {}
     if not swagger and "example" in raw and "example" not in schema:
@@ -237,6 +249,7 @@ def _parameter(expander: SchemaExpander, raw: dict, swagger: bool) -> Parameter:
         schema=schema,
         description=_text(raw.get("description")).strip(),
         explode=explode,
+        style=style,
     )
 
 

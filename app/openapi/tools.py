@@ -139,11 +139,7 @@ def tool_call_to_request(
         if parameter.location == "path":
             path_params[parameter.name] = as_text(value, explode=False)
         elif parameter.location == "query":
-            query[parameter.name] = (
-                [as_text(item) for item in value]
-                if isinstance(value, list) and parameter.explode
-                else as_text(value, explode=False)
-            )
+            query.update(query_items(parameter, value))
         elif parameter.location == "header":
             headers[parameter.name] = as_text(value, explode=False)
     if body is not None and op.request_body is not None:
@@ -166,6 +162,31 @@ def tool_call_to_request(
         path_params=path_params,
         extra_arguments=remaining,
     )
+
+
+# The separator of an unexploded array in the query, by style.
+ARRAY_DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|"}
+
+
+def query_items(parameter: Parameter, value: Any) -> dict[str, str | list[str]]:
+    """A query parameter's value as query-string keys, as its OpenAPI style writes it: an array repeated
+    (exploded) or joined; an object as `name[key]=value` (deepObject), as its own keys (form, exploded),
+    as `name=key,value,...` (form) or as JSON text (a `content` parameter)."""
+    name = parameter.name
+    if parameter.style == "json":
+        text = json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) else as_text(value)
+        return {name: text}
+    if isinstance(value, dict):
+        if parameter.style == "deepObject":
+            return {f"{name}[{key}]": as_text(item, explode=False) for key, item in value.items()}
+        if parameter.explode:
+            return {str(key): as_text(item, explode=False) for key, item in value.items()}
+        return {name: ",".join(f"{key},{as_text(item, explode=False)}" for key, item in value.items())}
+    if isinstance(value, list):
+        if parameter.explode:
+            return {name: [as_text(item) for item in value]}
+        return {name: ARRAY_DELIMITERS.get(parameter.style, ",").join(as_text(item) for item in value)}
+    return {name: as_text(value, explode=False)}
 
 
 def as_text(value: Any, explode: bool = True) -> str:

@@ -72,14 +72,15 @@ def types_of(schema: Any) -> list[str]:
     return [item for item in kind if isinstance(item, str)] if isinstance(kind, list) else []
 
 
-def from_text(value: str | list[str], schema: Any, explode: bool = True) -> Any:
-    """A parameter's text (a list when repeated in the query string) → the value its schema describes."""
+def from_text(value: str | list[str], schema: Any, explode: bool = True, delimiter: str = ",") -> Any:
+    """A parameter's text (a list when repeated in the query string) → the value its schema describes.
+    An array not exploded is one text, its items joined by `delimiter`."""
     types = types_of(schema)
     if "array" in types:
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         texts = list(value) if isinstance(value, list) else [value]
         if not explode:
-            texts = [part for text in texts for part in (text.split(",") if text else [])]
+            texts = [part for text in texts for part in (text.split(delimiter) if text else [])]
         return [scalar_from_text(text, items) for text in texts]
     if isinstance(value, list):
         return scalar_from_text(value[0], schema) if len(value) == 1 else value
