@@ -24,5 +24,5 @@ def model_folder(store: str | Path, name: str, owner_id: int | None) -> Path | N
         if area in PRIVATE_STORE_AREAS and not (area == "runs" and rest and rest[0] == str(owner_id)):
             return None
         return folder if (folder / "config.json").is_file() else None
-    except OSError:  # a name the file system cannot hold (a part over 255 bytes): no such folder
+    except (OSError, ValueError):  # a name no file system holds (a part over 255 bytes, a lone surrogate)
         return None

@@ -84,6 +84,13 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
         rows, config.data.train_split, config.data.eval_split, config.seed, config.data.max_samples
     )
     log.info("Base model %s; %d training rows, %d held out", base_dir, len(splits.train), len(splits.eval))
+    if not splits.train:
+        from jobs.training.trainer import TrainingRefused
+
+        raise TrainingRefused(
+            f"The split leaves no training row: {len(rows)} rows at a train split of "
+            f"{config.data.train_split:g}. Raise data.train_split."
+        )
     if config.data.strategy == "teacher":
         splits.train = _teacher_stage(run_id, owner_id, config, splits.train, progress, log)
     if cancel_requested(run_id):  # pressed while the base model or the teacher was being prepared
@@ -140,7 +147,7 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     elif config.training.early_stopping_patience:
         log.info("Early stopping was off: no row is held out to compute an eval loss on")
     with (folder / EVAL_ROWS_FILE).open("w", encoding="utf-8") as handle:
-        for held in splits.eval:
+        for held in _evaluation_rows(owner_id, config, splits.eval, log):
             handle.write(json.dumps(held) + "\n")
     result = {
         "steps": outcome.global_step,
@@ -207,6 +214,32 @@ def _teacher_stage(run_id: int, owner_id: int, config: TrainingConfigSpec, rows:
     log.info("Teacher done: %s", report.as_dict())
     update_run(run_id, evaluation={"teacher": {**report.as_dict(), "model": teacher_name}})
     return rewritten
+
+
+def _evaluation_rows(owner_id: int, config: TrainingConfigSpec, held_out: list, log) -> list[dict[str, Any]]:
+    """The rows the export's tool-call evaluation answers: the held-out split, or the dataset named by
+    `evaluation.eval_set` (its held-out rows when it marks some, else all of them)."""
+    name = config.evaluation.eval_set
+    if not config.evaluation.enabled or not name:
+        return held_out
+    dataset = (
+        db.session.execute(
+            db.select(Dataset).where(
+                Dataset.owner_id == owner_id, Dataset.name == name, Dataset.status == "ready"
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if dataset is None or not dataset.file_path or not Path(dataset.file_path).is_file():
+        log.warning("The evaluation dataset %r is gone: evaluating on the held-out split instead", name)
+        return held_out
+    from app.datasets.storage import read_rows
+
+    rows = list(read_rows(Path(dataset.file_path)))
+    marked = [row for row in rows if row.get("split") == "eval"]
+    log.info("Evaluation set: %s (%d rows)", name, len(marked or rows))
+    return marked or rows
 
 
 def _load_rows(dataset_id: int | None) -> list[dict[str, Any]]:

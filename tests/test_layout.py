@@ -71,3 +71,15 @@ def test_security_headers(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "<script>" not in response.get_data(as_text=True)  # no inline scripts for the CSP to block
+
+
+def test_every_template_title_is_plain_text():
+    """A title block that swallowed markup once put the account page's API tokens (and a new token's
+    secret) into the tab title and the browser history instead of the page."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    for template in templates.rglob("*.html"):
+        for title in re.findall(r"{% block title %}(.*?){% endblock %}", template.read_text(), re.S):
+            assert "<" not in title and "\n" not in title, f"{template}: {title[:80]!r}"

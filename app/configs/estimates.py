@@ -82,6 +82,9 @@ class MemoryEstimate:
         ]
 
 
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
 def lora_parameters(facts: ModelFacts, r: int, targets: list[str] | str) -> int:
     """Trainable LoRA parameters: r × (in + out) for each adapted projection of each layer."""
     head_dim = facts.hidden // max(facts.heads, 1)
@@ -151,7 +154,7 @@ def estimate_seconds(total_tokens: int, tokens_per_second: float | None) -> floa
 def planned_steps(config: TrainingConfigSpec, rows: int) -> int:
     t, d = config.training, config.data
     used = min(rows, d.max_samples) if d.max_samples and d.max_samples > 0 else rows
-    train_rows = max(1, int(used * d.train_split)) if 0 < d.train_split < 1 else used
+    train_rows = max(1, round(used * d.train_split)) if 0 < d.train_split < 1 else used  # as split_rows
     per_epoch = max(1, math.ceil(train_rows / max(1, t.batch_size * t.gradient_accumulation_steps)))
     return t.max_steps if t.max_steps and t.max_steps > 0 else max(1, math.ceil(per_epoch * t.num_epochs))
 

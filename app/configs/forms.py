@@ -27,6 +27,7 @@ from app.configs.schema import (
     TrainingConfigSpec,
 )
 from app.form_fields import CheckboxesField
+from app.json_input import loads as loads_json
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,8 @@ def _convert(spec: FieldSpec, raw: Any) -> Any:
         if not text:
             return []
         try:
-            return json.loads(text, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
+            return loads_json(text, allow_constants=False)  # no NaN, Infinity or 1e999 (stored as null)
+        except ValueError:
             raise ValueError("Not valid JSON: paste a list of tool definitions.") from None
     if spec.kind == "optint" and not text:
         return None
@@ -237,7 +238,3 @@ def _convert(spec: FieldSpec, raw: Any) -> Any:
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError("Expected a finite number.")
     return number
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(name)

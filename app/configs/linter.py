@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.configs.estimates import MemoryEstimate, ModelFacts, estimate_memory, estimate_seconds, planned_steps
+from app.configs.estimates import (
+    LLAMA_PROJECTIONS,
+    MemoryEstimate,
+    ModelFacts,
+    estimate_memory,
+    estimate_seconds,
+    planned_steps,
+)
 from app.configs.schema import TrainingConfigSpec, evaluation_interval, parse_config
 from app.serving.tool_schema import validate_tool_definitions
 
@@ -291,6 +298,18 @@ def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstima
             yield _error(
                 "training.lora_target_modules", "Name at least one module, or use all-linear.", "lora_targets"
             )
+        elif isinstance(t.lora_target_modules, list) and not set(t.lora_target_modules) & set(
+            LLAMA_PROJECTIONS
+        ):
+            yield _warning(
+                "training.lora_target_modules",
+                "None of these is a projection of a Llama-style model ("
+                + ", ".join(LLAMA_PROJECTIONS)
+                + "): "
+                "unless the base model names its layers so, LoRA finds nothing to adapt and the run stops "
+                "before training.",
+                "lora_targets_unknown",
+            )
     if t.use_qlora:
         if not t.use_lora:
             yield _error(
@@ -344,6 +363,12 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
         yield _error(
             "evaluation.eval_set", f"You have no dataset named {c.evaluation.eval_set!r}.", "dataset_unknown"
         )
+    elif c.evaluation.eval_set and ctx.datasets[c.evaluation.eval_set].kind != "sft":
+        yield _error(
+            "evaluation.eval_set",
+            "The evaluation asks each row's request and checks the call: pick a tool-calling (SFT) dataset.",
+            "eval_set_not_sft",
+        )
     if t.method == "dpo" and dataset is not None and dataset.kind != "dpo":
         yield _error(
             "data.dataset",
@@ -376,6 +401,7 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
                 "teacher_unknown",
             )
     if dataset is not None and dataset.rows > 0:
+        yield from _empty_split_rules(c, dataset)
         yield from _step_count_rules(c, dataset.rows)
         yield from _length_rules(c, dataset)
         yield from _overlap_rules(c, dataset)
@@ -442,12 +468,24 @@ def _overlap_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
         )
 
 
+def _empty_split_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
+    """The split rounds (`jobs.training.data.split_rows`): a small share of a small dataset is no row."""
+    free = dataset.rows - dataset.eval_rows  # rows the shares divide (rows marked "train" always train)
+    if 0 < c.data.train_split < 1 and free > 0 and round(free * c.data.train_split) == 0:
+        yield _warning(
+            "data.train_split",
+            f"A train split of {c.data.train_split:g} of {free} rows rounds to no training row: unless "
+            "the dataset marks rows for training, the run will stop before training. Raise it.",
+            "empty_train_split",
+        )
+
+
 def _step_count_rules(c: TrainingConfigSpec, rows: int):
     t, d = c.training, c.data
     if t.batch_size < 1 or t.gradient_accumulation_steps < 1 or not 0 < d.train_split < 1:
         return  # already an error
     used = min(rows, d.max_samples) if d.max_samples and d.max_samples > 0 else rows
-    train_rows = max(1, int(used * d.train_split))
+    train_rows = max(1, round(used * d.train_split))  # rounded, as the split is
     steps_per_epoch = max(1, math.ceil(train_rows / (t.batch_size * t.gradient_accumulation_steps)))
     steps = t.max_steps if t.max_steps else math.ceil(steps_per_epoch * t.num_epochs)
     epochs = steps / steps_per_epoch

@@ -24,6 +24,7 @@ from app.configs.forms import (
 from app.configs.linter import Finding, LintReport
 from app.configs.schema import json_schema, train_py_shape
 from app.configs.services import (
+    MAX_CONFIG_NAME,
     ConfigUploadError,
     duplicate_config,
     lint_for_user,
@@ -32,6 +33,7 @@ from app.configs.services import (
     read_upload,
     registry_model_names,
     save_config,
+    unique_config_name,
     user_datasets,
 )
 from app.configs.templates import TEMPLATES, TEMPLATES_BY_KEY
@@ -95,7 +97,7 @@ def _edit(form: ConfigEditorForm, row: TrainingConfig | None, template_key: str 
         if not form.validate_on_submit() and "csrf_token" in form.errors:
             abort(400)
         config, problems = form_to_config(form)
-        name = (form.name.data or "").strip()
+        name = (form.name.data or "").strip()[:MAX_CONFIG_NAME]  # as it is saved
         if not name:
             report = _with_problems(lint_for_user(config), problems)
             flash("Give the config a name.", "error")
@@ -212,7 +214,7 @@ def upload():
             findings = exc.findings
         else:
             name = (form.name.data or "").strip() or _name_from_filename(upload_file.filename)
-            name = _unique_name(name)
+            name = unique_config_name(name)
             result = save_config(raw, name, "Uploaded from " + upload_file.filename[:200])
             if result.config is not None:
                 note = f" with {len(result.report.warnings)} warning(s)" if result.report.warnings else ""
@@ -254,14 +256,6 @@ def _with_problems(report: LintReport, problems: list) -> LintReport:
     paths = {p.path for p in problems}
     kept = [f for f in report.findings if f.path not in paths]
     return LintReport(report.config, problems + kept, report.memory, report.machine_memory_bytes)
-
-
-def _unique_name(name: str) -> str:
-    name = name[:110] or "Uploaded config"
-    candidate, n = name, 2
-    while name_taken(candidate, None):
-        candidate, n = f"{name} ({n})", n + 1
-    return candidate
 
 
 def _name_from_filename(filename: str) -> str:

@@ -15,10 +15,13 @@ from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, Li
 from app.configs.schema import DEFAULT_BASE_MODEL
 from app.datasets.stats import LENGTH_BUCKET
 from app.extensions import db
+from app.json_input import loads as loads_json
 from app.model_store import model_folder
 from app.models import Dataset, LLMModel, TrainingConfig
 from app.ownership import owned, visible
 from app.serving.default_model import DEFAULT_MODEL_NAME, default_gguf_path
+
+MAX_CONFIG_NAME = 120  # the column's length
 
 
 class ConfigUploadError(ValueError):
@@ -161,7 +164,7 @@ def save_config(
     if not report.ok:
         return SaveResult(None, report)
     row = existing or TrainingConfig(owner_id=current_user.id, template_type=template_type)
-    row.name = name.strip()[:120] or "Untitled config"
+    row.name = name.strip()[:MAX_CONFIG_NAME] or "Untitled config"
     row.description = description.strip()
     row.config = report.config.model_dump(mode="json")
     row.validation_status = report.status
@@ -176,7 +179,7 @@ def save_config(
 def duplicate_config(source: TrainingConfig) -> TrainingConfig:
     copy = TrainingConfig(
         owner_id=current_user.id,
-        name=f"{source.name} (copy)"[:120],
+        name=unique_config_name(f"{source.name} (copy)"),
         description=source.description,
         template_type=source.template_type,
         config=json.loads(json.dumps(source.config)),
@@ -192,6 +195,15 @@ def duplicate_config(source: TrainingConfig) -> TrainingConfig:
 def list_configs() -> list[TrainingConfig]:
     query = owned(TrainingConfig).order_by(TrainingConfig.updated_at.desc(), TrainingConfig.id.desc())
     return list(db.session.execute(query).scalars())
+
+
+def unique_config_name(name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`… when the user already has a config of that name."""
+    name = name.strip()[: MAX_CONFIG_NAME - 10] or "Untitled config"
+    candidate, n = name, 2
+    while name_taken(candidate, None):
+        candidate, n = f"{name} ({n})", n + 1
+    return candidate
 
 
 def name_taken(name: str, exclude_id: int | None = None) -> bool:
@@ -219,14 +231,6 @@ def read_upload(data: bytes, limit: int) -> Any:
     except UnicodeDecodeError:
         raise ConfigUploadError([Finding("error", "", "The file is not UTF-8 text.", "not_json")]) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return loads_json(text, allow_constants=False)  # NaN, Infinity and 1e999 are no JSON numbers
     except ValueError as exc:
         raise ConfigUploadError([Finding("error", "", f"Not valid JSON: {exc}", "not_json")]) from None
-    except RecursionError:
-        raise ConfigUploadError(
-            [Finding("error", "", "Not valid JSON: nested too deeply.", "not_json")]
-        ) from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")

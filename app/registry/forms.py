@@ -109,8 +109,10 @@ class ModelForm(FlaskForm):
         filters=[strip],
     )
 
+    editing = False  # an existing model: it keeps a name (only a new GGUF is named after its file)
+
     def validate_name(self, field) -> None:
-        if not field.data and self.provider.data != Provider.LOCAL_GGUF:  # a GGUF is named after its file
+        if not field.data and (self.editing or self.provider.data != Provider.LOCAL_GGUF):
             raise ValidationError("Give the model a name.")
 
     def validate_base_url(self, field) -> None:

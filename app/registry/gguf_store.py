@@ -11,6 +11,7 @@ from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
+from app.model_store import PRIVATE_STORE_AREAS
 from app.serving.gguf_info import GGUFError, GGUFInfo, read_gguf_info
 from app.uploads import stream_uploads_to
 
@@ -93,9 +94,19 @@ def resolve_store_path(user_path: str) -> tuple[Path, GGUFInfo]:
     candidate = Path(user_path)
     if not candidate.is_absolute():
         candidate = store / candidate
-    resolved = candidate.resolve()  # follows symlinks and `..`, so neither can escape the store
+    try:
+        resolved = candidate.resolve()  # follows symlinks and `..`, so neither can escape the store
+    except (OSError, ValueError) as exc:  # a name the file system cannot hold
+        raise GGUFImportError("That is not a usable file path.") from exc
     if not resolved.is_relative_to(store):
         raise GGUFImportError(f"The path must be inside the model store ({store}).")
+    if resolved.relative_to(store).parts[:1] in [(area,) for area in PRIVATE_STORE_AREAS]:
+        # Users' uploads and runs are theirs: registering one would share a private file with everyone,
+        # and deleting that registration would delete the file under its owner's model.
+        raise GGUFImportError(
+            "That file belongs to a user's upload or training run; register a file you copied into the "
+            "store yourself (outside uploads/ and runs/)."
+        )
     if not resolved.is_file():
         raise GGUFImportError(f"There is no file at {resolved}.")
     try:
@@ -112,5 +123,12 @@ def is_managed_upload(path: str | None) -> bool:
 
 
 def remove_managed_file(path: str | None) -> None:
-    if is_managed_upload(path):
+    """Delete an uploaded file once no model row uses it any more."""
+    from app.extensions import db
+    from app.models import LLMModel
+
+    if not is_managed_upload(path):
+        return
+    still_used = db.session.execute(db.select(LLMModel.id).where(LLMModel.gguf_path == path).limit(1)).first()
+    if still_used is None:
         Path(path).unlink(missing_ok=True)

@@ -214,6 +214,7 @@ def edit(model_id: int):
         return _render_form(form, model)
     form = ModelForm()
     form.provider.data = model.provider  # the provider of an existing model does not change
+    form.editing = True
     if not form.validate_on_submit():
         return _render_form(form, model, status=UNPROCESSABLE)
     if model.provider != Provider.LOCAL_GGUF:

@@ -314,7 +314,7 @@ def push(run_id: int):
 @login_required
 def save_run_config(run_id: int):
     """The run's config snapshot (a sweep's winning values included) as a new saved config to reuse."""
-    from app.configs.services import save_config
+    from app.configs.services import save_config, unique_config_name
 
     run = get_owned_or_404(TrainingRun, run_id)
     if not RunActionForm().validate_on_submit():
@@ -322,7 +322,7 @@ def save_run_config(run_id: int):
     source = db.session.get(TrainingConfig, run.config_id) if run.config_id else None
     result = save_config(
         run.config,
-        f"{run.name[:100]} (run #{run.id})",
+        unique_config_name(f"{run.name[:100]} (run #{run.id})"),
         description=f"Saved from training run #{run.id} on {run.dataset_name or 'a deleted dataset'}.",
         template_type=source.template_type
         if source is not None and source.owner_id == run.owner_id

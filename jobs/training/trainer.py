@@ -133,6 +133,22 @@ def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, setting
     return model, tokenizer
 
 
+def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
+    """peft stops with a bare "not found" when no target module exists: say which modules there are."""
+    targets = config.training.lora_target_modules
+    if not config.training.use_lora or not isinstance(targets, list):
+        return  # all-linear always finds the linear layers
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if not any(target.rsplit(".", 1)[-1] in names for target in targets):
+        linear = sorted(
+            {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if type(m).__name__ == "Linear"}
+        )
+        raise TrainingRefused(
+            f"None of training.lora_target_modules ({', '.join(targets)}) is a module of this model; its "
+            f"linear layers are {', '.join(linear[:12]) or 'none'}. Name some of those, or use all-linear."
+        )
+
+
 def lora_config(config: TrainingConfigSpec):
     from peft import LoraConfig
 
@@ -195,6 +211,7 @@ def train(
 
     settings = device_settings(config)
     model, tokenizer = load_model_and_tokenizer(base_dir, config, settings)
+    check_lora_targets(model, config)
     has_eval = bool(splits.eval)
     started = time.perf_counter()
     if config.training.method == "dpo":

@@ -37,8 +37,12 @@ def create_token(client, name: str = "laptop") -> str:
     response = post_form(client, "/auth/api-tokens", {"name": name})
     assert response.status_code == 200, response.get_data(as_text=True)[-2000:]
     assert response.headers["Cache-Control"] == "no-store"
-    match = re.search(r"<code class=\"token\">(ts_[A-Za-z0-9_-]+)</code>", response.get_data(as_text=True))
+    page = response.get_data(as_text=True)
+    title, body = page.split("</title>", 1)
+    assert "ts_" not in title and "<section" not in title  # the tab and the history keep a title
+    match = re.search(r"<code class=\"token\">(ts_[A-Za-z0-9_-]+)</code>", body.split("<body", 1)[1])
     assert match, "the new token is shown once on the page"
+    assert 'id="new-api-token"' in body and "Create a token" in body
     return match.group(1)
 
 

@@ -103,6 +103,7 @@ ERROR_CASES = {
     "eval_split_range": (with_(sft(), "data.eval_split", 0.5), {}),
     "qlora_needs_lora": (with_(with_(sft(), "training.use_qlora", True), "training.use_lora", False), {}),
     "dataset_unknown": (with_(sft(), "data.dataset", "someone-elses"), {}),
+    "eval_set_not_sft": (with_(sft(), "evaluation.eval_set", "prefs"), {}),
     "teacher_required": (with_(TEMPLATES_BY_KEY["teacher_mode"].build(), "data.teacher_model", None), {}),
     "teacher_unknown": (with_(TEMPLATES_BY_KEY["teacher_mode"].build(), "data.teacher_model", "gpt-9"), {}),
     "tools_invalid": (
@@ -129,6 +130,9 @@ WARNING_CASES = {
     "rows_over_max_length": (with_(sft(), "data.dataset", "long-rows"), {}),
     "eval_requests_in_train": (with_(sft(), "data.dataset", "leaky"), {}),
     "repeated_requests": (with_(sft(), "data.dataset", "repetitive"), {}),
+    # 400 rows × 0.001 = 0.4: the split rounds it to no training row.
+    "empty_train_split": (with_(with_(sft(), "data.dataset", "tools-sft"), "data.train_split", 0.001), {}),
+    "lora_targets_unknown": (with_(sft(), "training.lora_target_modules", ["c_attn_typo"]), {}),
     "early_stopping_needs_eval": (
         with_(with_(sft(), "training.early_stopping_patience", 2), "data.eval_split", 0.0),
         {},

@@ -148,6 +148,38 @@ def test_duplicate_names_are_refused(app, signed_in):
     assert config_count(app) == 1
 
 
+def test_copies_get_names_of_their_own_and_each_saves_unchanged(app, signed_in):
+    client, _ = signed_in()
+    config_id = new_config(client, name="X")
+    token = csrf_token(client, "/configs/")
+    copies = [client.post(f"/configs/{config_id}/duplicate", data={"csrf_token": token}) for _ in range(2)]
+    ids = [int(copy.headers["Location"].rstrip("/").split("/")[-2]) for copy in copies]
+    assert [saved(app, copy_id).name for copy_id in ids] == ["X (copy)", "X (copy) (2)"]
+    for copy_id in ids:
+        data = form_data(saved(app, copy_id).config, saved(app, copy_id).name, client)
+        assert client.post(f"/configs/{copy_id}/edit", data=data).status_code == 302
+    # A name longer than the column is saved cut, so it is checked cut: no silent twin.
+    long_id = new_config(client, name="A" * 120)
+    data = form_data(saved(app, long_id).config, "A" * 120 + "B", client)
+    response = client.post("/configs/new?template=sft_toolbench", data=data)
+    assert response.status_code == 422 and "already have a config named" in response.get_data(as_text=True)
+
+
+def test_hostile_json_in_an_upload_or_the_tools_box_is_refused_not_stored_as_null(app, signed_in):
+    client, _ = signed_in()
+    surrogate = upload(client, b'{"model": {"name": "\\ud800"}}', "odd.json")
+    assert surrogate.status_code in (302, 422)  # the linter's verdict, never a 500
+    before = config_count(app)
+    huge = json.dumps(TEMPLATES_BY_KEY["sft_toolbench"].build()).replace('"tools": []', '"tools": [1e999]')
+    response = upload(client, huge.encode(), "huge.json")
+    assert response.status_code == 422 and "too large for a JSON number" in response.get_data(as_text=True)
+    data = form_data(TEMPLATES_BY_KEY["sft_toolbench"].build(), "inf tools", client)
+    data["tools"] = '[{"type": "function", "function": {"name": "f", "parameters": {"maximum": 1e999}}}]'
+    response = client.post("/configs/new?template=sft_toolbench", data=data)
+    assert response.status_code == 422 and "Not valid JSON" in response.get_data(as_text=True)
+    assert config_count(app) == before
+
+
 def test_train_py_json_round_trips_for_an_admin(app, signed_in):
     client, user = signed_in("admin@example.com")  # the first account is the admin
     assert user.is_admin
@@ -191,7 +223,7 @@ def test_a_non_admin_gets_the_trust_remote_code_error_and_nothing_is_saved(app, 
         (b"{not json", "Not valid JSON"),
         (b"\xff\xfe\x00bad", "not UTF-8"),
         (b"[1, 2]", "A config is a JSON object"),
-        (b'{"training": {"learning_rate": NaN}}', "NaN is not a JSON number"),
+        (b'{"training": {"learning_rate": NaN}}', "NaN is not a JSON value"),
         (b'{"training": {"batch_size": "four", "epochs": 2}}', "training.batch_size"),
         (b'{"training": {"batch_size": "four", "epochs": 2}}', "training.epochs"),
         (b"[" * 100_000, "Not valid JSON"),

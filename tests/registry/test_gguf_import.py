@@ -101,9 +101,14 @@ def test_admin_registers_a_path_inside_the_store_only(app, signed_in, make_user)
     shutil.copyfile(default_gguf_path(), inside)
     outside = store.parent / "outside.gguf"
     shutil.copyfile(default_gguf_path(), outside)
+    for private in ("uploads/user-9/theirs.gguf", "runs/9/1/export/run1-Q4_K_M.gguf"):
+        (store / private).parent.mkdir(parents=True)
+        shutil.copyfile(default_gguf_path(), store / private)
     form = {"provider": "local_gguf", "max_tokens": "128", "enabled": "y"}
 
     for path, message in [
+        ("uploads/user-9/theirs.gguf", "belongs to a user&#39;s upload or training run"),
+        ("shared/../runs/9/1/export/run1-Q4_K_M.gguf", "belongs to a user&#39;s upload or training run"),
         ("../outside.gguf", "must be inside the model store"),
         (str(outside), "must be inside the model store"),
         ("shared/missing.gguf", "There is no file"),
@@ -142,6 +147,35 @@ def test_download_streams_the_file_to_owner_only_and_delete_removes_it(app, sign
     assert bob.get(f"/models/{model.id}/download").status_code == 404
     assert post_form(alice, f"/models/{model.id}/delete").status_code == 302
     assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_an_uploaded_models_name_cannot_be_blanked_on_edit(app, signed_in, gguf_bytes):
+    alice, _ = signed_in("alice@example.com")
+    upload(alice, "mine.gguf", gguf_bytes)
+    (model,) = model_rows(app)
+    assert model.name  # named after its file
+    edit = {"name": "", "max_tokens": "256", "enabled": "y"}
+    response = post_form(alice, f"/models/{model.id}/edit", edit)
+    assert response.status_code == 422 and "Give the model a name." in response.get_data(as_text=True)
+    assert model_rows(app)[0].name == model.name
+
+
+def test_an_uploaded_file_another_model_still_uses_is_kept(app, signed_in, gguf_bytes):
+    from app.extensions import db
+    from app.models import LLMModel
+
+    alice, _ = signed_in("alice@example.com")
+    upload(alice, "mine.gguf", gguf_bytes, name="first")
+    (first,) = model_rows(app)
+    with app.app_context():  # a second row on the same file (an older registration, say)
+        db.session.add(LLMModel(name="second", provider="local_gguf", owner_id=first.owner_id,
+                                gguf_path=first.gguf_path))  # fmt: skip
+        db.session.commit()
+    assert post_form(alice, f"/models/{first.id}/delete").status_code == 302
+    assert Path(first.gguf_path).is_file()
+    (second,) = model_rows(app)
+    assert post_form(alice, f"/models/{second.id}/delete").status_code == 302
+    assert store_files(app) == []
 
 
 def test_download_of_remote_model_is_404(app, signed_in):

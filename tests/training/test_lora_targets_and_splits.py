@@ -1,0 +1,65 @@
+"""Configs the linter can only warn about stop the run before training with a reason, not deep in peft."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.configs.schema import parse_config
+from app.configs.templates import TEMPLATES_BY_KEY
+
+
+def config_with(**training):
+    raw = TEMPLATES_BY_KEY["sft_toolbench"].build()
+    raw["training"].update(training)
+    config, problems = parse_config(raw)
+    assert config is not None, problems
+    return config
+
+
+def test_lora_targets_that_name_no_module_stop_the_run_naming_the_real_ones(tiny_model):
+    from transformers import AutoModelForCausalLM
+
+    from jobs.training.trainer import TrainingRefused, check_lora_targets
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model))
+    with pytest.raises(TrainingRefused, match=r"\(c_attn\) is a module of this model.*q_proj"):
+        check_lora_targets(model, config_with(lora_target_modules=["c_attn"]))
+    check_lora_targets(model, config_with(lora_target_modules=["c_attn", "q_proj"]))  # one is enough
+    check_lora_targets(model, config_with(lora_target_modules="all-linear"))
+
+
+def test_the_split_rounds_as_the_linter_now_counts():
+    from jobs.training.data import split_rows
+
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+            for i in range(100)]  # fmt: skip
+    assert split_rows(rows, 0.004, 0.1, seed=1).train == []  # 0.4 of a row: none, hence the warning
+    assert len(split_rows(rows, 0.006, 0.1, seed=1).train) == 1
+
+
+def test_an_evaluation_set_replaces_the_held_out_rows(app, signed_in):
+    import logging
+
+    from app.datasets.services import store_rows
+    from jobs.train import _evaluation_rows
+
+    _, user = signed_in()
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}],
+             "split": "eval" if i < 3 else "train"} for i in range(10)]  # fmt: skip
+    held_out = [{"messages": [{"role": "user", "content": "held"}, {"role": "assistant", "content": "b"}]}]
+    log = logging.getLogger("test")
+    with app.test_request_context():
+        store_rows(user.id, "exam", "sft", rows, source="generated", source_format="toolsmith")
+        chosen = _evaluation_rows(user.id, config_with_evaluation(eval_set="exam"), held_out, log)
+        assert [row["messages"][0]["content"] for row in chosen] == ["q0", "q1", "q2"]  # its held-out rows
+        assert _evaluation_rows(user.id, config_with_evaluation(eval_set=None), held_out, log) == held_out
+        gone = config_with_evaluation(eval_set="deleted meanwhile")
+        assert _evaluation_rows(user.id, gone, held_out, log) == held_out
+
+
+def config_with_evaluation(**evaluation):
+    raw = TEMPLATES_BY_KEY["sft_toolbench"].build()
+    raw["evaluation"].update(evaluation)
+    config, problems = parse_config(raw)
+    assert config is not None, problems
+    return config
