@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -29,7 +30,20 @@ def _render(status: int, detail: str | None = None):
     return render_template("errors/error.html", status=status, title=title, message=detail or message), status
 
 
+def _holds_nul(values: MultiDict) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in items) for key, items in values.lists())
+
+
 def register(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters():
+        """No address, query or form field takes a NUL character, and PostgreSQL text cannot hold one: a
+        value with one that reached a lookup (sign-in, a filter, a name check) was a 500 there. Refused
+        here, in one place, before any view reads it (saved rows are also cleaned: `models.base`)."""
+        if "\x00" in request.path or _holds_nul(request.args) or _holds_nul(request.form):
+            return _render(400, "The request contains a NUL character (\\0), which no field accepts.")
+        return None
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return _render(

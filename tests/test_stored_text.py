@@ -24,7 +24,12 @@ def test_a_nul_in_a_message_and_nan_in_pasted_tools_are_stored_on_either_databas
 ):
     client, _ = signed_in()
     session_id = new_session(client, default_model_id)
-    assert htmx_post(client, f"/chat/{session_id}/messages", {"content": "hi\x00there"}).status_code == 200
+    # Typed into a form, a NUL is refused with the reason (no field takes one)...
+    refused = htmx_post(client, f"/chat/{session_id}/messages", {"content": "hi\x00there"})
+    assert refused.status_code == 400 and "NUL character" in refused.get_data(as_text=True)
+    with app.app_context():  # ...and one that arrives another way (a model's reply, a file) is dropped
+        db.session.add(ChatMessage(session_id=session_id, role="user", content="hi\x00there"))
+        db.session.commit()
     tools = (
         '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", '
         '"properties": {"a": {"type": "number", "default": NaN}}}}}]'

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SelectMultipleField
-from wtforms.validators import Optional, ValidationError
+from wtforms.validators import Optional
 
 from app.models.base import utcnow
 
@@ -30,14 +30,29 @@ class AnalyticsFilterForm(FlaskForm):
     tag = SelectField("Session tag", validators=[Optional()], validate_choice=False)
     models = SelectMultipleField("Compare models", coerce=int, validators=[Optional()], validate_choice=False)
 
-    def validate_end(self, field) -> None:
+    def validate(self, extra_validators=None) -> bool:
+        """The window's own rules, on the form: a field's check would be skipped when that field is
+        left empty (`Optional` ends its chain), and either date may be."""
+        if not super().validate(extra_validators):
+            return False
+        problem = self._window_problem()
+        if problem:
+            self.end.errors = [*self.end.errors, problem]
+            return False
+        return True
+
+    def _window_problem(self) -> str | None:
+        end = self.end.data or today()
+        if end >= date.max - timedelta(days=1):  # the queries look one day past the end
+            return "Pick an end date before the year 9999."
+        if self.start.data is None and end < date.min + timedelta(days=DEFAULT_DAYS):
+            return "Pick an end date after January 0001."
         start, end = self.date_range()
         if end < start:
-            raise ValidationError("The end date is before the start date.")
+            return "The end date is before the start date."
         if (end - start).days > MAX_DAYS:
-            raise ValidationError(f"Pick at most {MAX_DAYS} days.")
-        if end >= date.max - timedelta(days=1):  # the queries look one day past the end
-            raise ValidationError("Pick an end date before the year 9999.")
+            return f"Pick at most {MAX_DAYS} days."
+        return None
 
     def date_range(self) -> tuple[date, date]:
         end = self.end.data or today()

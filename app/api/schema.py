@@ -71,7 +71,8 @@ class ResponseFormat(_Lenient):
 
 
 class ChatRequest(_Lenient):
-    model: str = Field(min_length=1, max_length=300)
+    # A NUL is in no model's name, and PostgreSQL text cannot hold one (the lookup would fail).
+    model: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00]*$")
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     tools: list[Any] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None

@@ -166,7 +166,7 @@ class CompareForm(FlaskForm):
     )
 
     def validate_models(self, field) -> None:
-        if not 2 <= len(field.data or []) <= MAX_COMPARED_MODELS:
+        if not 2 <= len(set(field.data or [])) <= MAX_COMPARED_MODELS:  # a model picked twice is one
             raise ValidationError(f"Pick two to {MAX_COMPARED_MODELS} models.")
 
     def validate_content(self, field) -> None:

@@ -121,6 +121,20 @@ def set_tags(session: ChatSession, tags: list[str]) -> None:
 
 
 def delete_session(session: ChatSession) -> None:
+    """Delete a session. One side of an arena battle not voted on yet: the battle can no longer be judged,
+    so the other side stops hiding its model (only a vote would have revealed it)."""
+    if session.blind_label:
+        from app.models import ArenaBattle
+
+        battles = db.session.execute(
+            db.select(ArenaBattle).where(
+                sa.or_(ArenaBattle.session_a_id == session.id, ArenaBattle.session_b_id == session.id)
+            )
+        ).scalars()
+        for battle in battles:
+            for side in (battle.session_a, battle.session_b):
+                if side is not None and side.id != session.id:
+                    side.blind_label = None
     db.session.delete(session)
     db.session.commit()
 

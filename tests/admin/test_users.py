@@ -28,6 +28,7 @@ def test_admin_lists_users_and_disables_one(app, signed_in):
 
     post_form(admin, f"/admin/users/{bob_user.id}", {"action": "enable"})
     assert not _user(app, bob_user.id).is_disabled
+    assert bob.get("/").status_code == 302  # his old session stays ended: a stolen cookie too
     assert login(app.test_client(), "bob@example.com").status_code == 302
 
 
@@ -40,6 +41,36 @@ def test_admin_promotes_and_demotes(app, signed_in):
     post_form(admin, f"/admin/users/{bob_user.id}", {"action": "revoke_admin"})
     assert not _user(app, bob_user.id).is_admin
     assert bob.get("/admin/users").status_code == 404
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(app, signed_in):
+    """Bob's demotion of the admin is mid-write (its transaction open) when the admin's demotion of Bob
+    arrives: the second must wait, count again, and be refused, on SQLite and on PostgreSQL."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    admin, admin_user = signed_in("admin@example.com")
+    _, bob_user = signed_in("bob@example.com")
+    post_form(admin, f"/admin/users/{bob_user.id}", {"action": "make_admin"})
+    outcome = {}
+
+    def admin_demotes_bob() -> None:
+        response = post_form(admin, f"/admin/users/{bob_user.id}", {"action": "revoke_admin"},
+                             follow_redirects=True)  # fmt: skip
+        outcome["page"] = response.get_data(as_text=True)
+
+    with app.app_context():
+        with db.engine.connect() as bobs_request:
+            bobs_request.execute(sa.update(User).where(User.id == admin_user.id).values(is_admin=False))
+            racing = threading.Thread(target=admin_demotes_bob)
+            racing.start()
+            time.sleep(1.0)  # the admin's request is now waiting on Bob's open write
+            bobs_request.commit()
+        racing.join(timeout=30)
+    assert "at least one active admin" in outcome["page"]
+    assert _user(app, bob_user.id).is_admin and not _user(app, admin_user.id).is_admin
 
 
 def test_admin_cannot_lock_themselves_out(app, signed_in):

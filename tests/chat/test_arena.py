@@ -272,3 +272,17 @@ def test_no_pairs_is_a_clear_error_and_no_dataset(app, signed_in):
     assert post_form(client, "/chat/arena/pairs", {"name": ""}).status_code == 422
     with app.app_context():
         assert db.session.execute(db.select(db.func.count()).select_from(Dataset)).scalar() == 0
+
+
+def test_deleting_one_side_before_the_vote_reveals_the_other(app, signed_in):
+    client, user = signed_in()
+    group = seed_battle(app, user.id)
+    with app.app_context():
+        battle = db.session.execute(db.select(ArenaBattle).filter_by(group=group)).scalar_one()
+        kept_id, deleted_id = battle.session_a_id, battle.session_b_id
+    assert post_form(client, f"/chat/{deleted_id}/delete").status_code == 302
+    with app.app_context():
+        assert db.session.get(ChatSession, kept_id).blind_label is None
+    assert client.get(f"/chat/{kept_id}").status_code == 200  # its own page again, not the battle
+    page = client.get(f"/chat/arena/{group}").get_data(as_text=True)
+    assert "can no longer be judged" in page and "alpha" in page and "beta" in page

@@ -105,6 +105,7 @@ def test_bad_comparisons_are_refused_and_store_nothing(app, signed_in, default_m
     alice, _ = signed_in("alice@example.com")
     cases = [
         ({"models": [str(default_model_id)], "content": "hi"}, "Pick two to 4 models."),
+        ({"models": [str(default_model_id)] * 2, "content": "hi"}, "Pick two to 4 models."),  # one, twice
         ({"models": [str(default_model_id), str(private_id)], "content": "hi"}, "not a valid choice"),
         ({"models": [str(default_model_id)] * 2, "content": "   "}, "Type a prompt."),
         ({"models": [str(default_model_id)] * 2, "content": "x" * 40_000}, "At most"),
