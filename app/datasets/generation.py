@@ -40,6 +40,10 @@ REJECTION_KINDS = ("wrong_operation", "missing_required_argument", "wrong_type",
 UNNEEDED_CALL = "unneeded_call"  # DPO rows for requests no tool fits: a call is the rejected answer
 IRRELEVANT_SHARE = 0.1
 MAX_TEXT = 700
+MAX_ITEMS = 50  # items of one array argument
+# What drawing a value for a schema no value meets raises (minimum above maximum, a step of 1e-320, bounds
+# of 400 digits, a pattern of lone surrogates): that value is left out, and the attempt fails its check.
+UNDRAWABLE = (ValueError, OverflowError, UnicodeError)
 _ATTEMPTS_PER_ROW = 8
 _PROBES = 60  # argument sets drawn to tell a small value space from a large one
 _FEWEST_TO_SPLIT = 6  # distinct value combinations needed before eval keeps some to itself
@@ -647,7 +651,8 @@ class _Values:
 
     def _array(self, schema: dict, name: str, parent: str, depth: int, row: dict) -> list:
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        low = max(int(schema.get("minItems", 1) or 1), 1)
+        # More items than a request can say are no use (and a minItems of millions would take minutes).
+        low = min(max(int(schema.get("minItems", 1) or 1), 1), MAX_ITEMS)
         high = int(schema.get("maxItems", low + 2))
         cap = 3 if isinstance(items.get("enum"), list) else 2
         count = self.rng.randint(low, max(low, min(high, cap)))
@@ -699,6 +704,7 @@ class _Values:
                 text = rng.choice(_THINGS).lower() + rng.choice(("", "", "-2", "-main", "_v2"))
         low, high = schema.get("minLength"), schema.get("maxLength")
         if isinstance(low, int) and len(text) < low:
+            low = min(low, MAX_TEXT + 1)  # longer is no request anyway (and 10**8 characters is a gigabyte)
             text = (text + "-" + "abcdefghij" * low)[:low] if low > len(text) + 1 else text + "x"
         if isinstance(high, int) and high >= 1 and len(text) > high:
             text = text[:high]
@@ -860,7 +866,10 @@ def _from_pattern(pattern: str, rng: random.Random) -> str | None:
                 out.append(_class_char(arg, rng))
             elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
                 low, high, sub = arg
+                low = min(low, MAX_TEXT)  # `a{200000000}`: no request is that long
                 for _ in range(rng.randint(low, max(low, min(high, low + 3)))):
+                    if len(out) > MAX_TEXT:
+                        break
                     walk(sub)
             elif name == "SUBPATTERN":
                 walk(arg[-1])
@@ -958,19 +967,25 @@ class _OperationRows:
                 wanted = name in forced or (optional_taken < 3 and rng.random() < chance)
                 if param.required or wanted:
                     optional_taken += not param.required
-                    arguments[name] = values.value(param.schema, param.name, "", 0, row)
+                    try:
+                        arguments[name] = values.value(param.schema, param.name, "", 0, row)
+                    except UNDRAWABLE:  # left out: the spec check then fails this attempt
+                        pass
                 continue
             body = self.op.request_body
             assert body is not None
             fields = frozenset(key[len(_FIELD) :] for key in forced if key.startswith(_FIELD))
             if body.required or fields or rng.random() < 0.85:
                 schema = _resolved(body.schema, rng) if isinstance(body.schema, dict) else {}
-                if "object" in (types_of(schema) or _implied_types(schema)) and not schema.get("enum"):
-                    value = values.object(schema, "", 0, row, fields)
-                else:
-                    value = values.value(
-                        schema, "file" if schema.get("format") == "binary" else "body", "", 0, row
-                    )
+                try:
+                    if "object" in (types_of(schema) or _implied_types(schema)) and not schema.get("enum"):
+                        value = values.object(schema, "", 0, row, fields)
+                    else:
+                        value = values.value(
+                            schema, "file" if schema.get("format") == "binary" else "body", "", 0, row
+                        )
+                except UNDRAWABLE:
+                    continue
                 if value not in ({}, None, "") or body.required:
                     arguments[name] = value
         return arguments
@@ -1051,17 +1066,13 @@ class _OperationRows:
             frame = frames[attempt % len(frames)]
             attempt += 1
             phrase = self.rng.choice(self.phrases)
-            forced = self._by_target_arguments(phrase)
-            arguments = self.arguments(forced)
-            own = {sample.values for sample in made} if quota is not None else set()
-            for _ in range(
-                12 if (avoid or quota is not None and len(own) >= quota) and self.arguments_list else 0
-            ):
-                value = canonical(arguments)
-                if value not in avoid and (quota is None or len(own) < quota or value in own):
-                    break
-                arguments = self.arguments(forced)
-            if self.checker.failed(self.op.operation_id, arguments):
+            try:
+                arguments = self._draw_arguments(phrase, made, avoid, quota)
+                if self.checker.failed(self.op.operation_id, arguments):
+                    continue
+            except UNDRAWABLE:
+                # A schema no value can meet as drawn (minimum above maximum, a step of 1e-320, a pattern
+                # of lone surrogates): this attempt fails, as one that breaks the spec does.
                 continue
             text = self.say(frame, phrase, arguments)
             normal = re.sub(r"\W+", " ", text.lower()).strip()
@@ -1070,6 +1081,21 @@ class _OperationRows:
             seen.add(normal)
             made.append(_Sample(text, split, f"{frame}:{phrase.source}", self.op.operation_id, arguments))
         return made
+
+    def _draw_arguments(
+        self, phrase: _Phrase, made: list[_Sample], avoid: set[str], quota: int | None
+    ) -> dict[str, Any]:
+        forced = self._by_target_arguments(phrase)
+        arguments = self.arguments(forced)
+        own = {sample.values for sample in made} if quota is not None else set()
+        for _ in range(
+            12 if (avoid or quota is not None and len(own) >= quota) and self.arguments_list else 0
+        ):
+            value = canonical(arguments)
+            if value not in avoid and (quota is None or len(own) < quota or value in own):
+                break
+            arguments = self.arguments(forced)
+        return arguments
 
     def _by_target_arguments(self, phrase: _Phrase) -> frozenset[str]:
         """Optional parameters the phrase itself names ("Find pets by status" needs a status)."""

@@ -93,7 +93,8 @@ def check_tool_call(
     return [
         exists,
         method,
-        *_operation_checks(op, request.path_params, query, request.headers, request.body, extra),
+        # The call's body is already a JSON value: a string is the string, not JSON text to parse.
+        *_operation_checks(op, request.path_params, query, request.headers, request.body, extra, parsed=True),
     ]
 
 
@@ -153,6 +154,7 @@ def _operation_checks(
     headers: dict[str, str],
     body: Any,
     extra: set[str] | None = None,
+    parsed: bool = False,
 ) -> list[Check]:
     header_values = {str(key).lower(): str(value) for key, value in headers.items()}
     given: list[tuple[str, Any, Any]] = []  # (label, text, parameter)
@@ -213,7 +215,7 @@ def _operation_checks(
         if unknown
         else Check("no_unknown_parameters", True, "No unknown parameters.")
     )
-    return [required, values, _body_check(op, header_values.get("content-type"), body), unknown_check]
+    return [required, values, _body_check(op, header_values.get("content-type"), body, parsed), unknown_check]
 
 
 class _Properties(dict):
@@ -265,7 +267,7 @@ def _unexploded_object(text: Any, schema: dict[str, Any]) -> Any:
     return {key: from_text(value, _property_schema(schema, key)) for key, value in pairs}
 
 
-def _body_check(op: Operation, content_type: str | None, body: Any) -> Check:
+def _body_check(op: Operation, content_type: str | None, body: Any, parsed: bool = False) -> Check:
     spec_body = op.request_body
     if body is None:
         return Check("body_schema", True, "No body expected." if spec_body is None else "No body sent.")
@@ -287,7 +289,7 @@ def _body_check(op: Operation, content_type: str | None, body: Any) -> Check:
     base = media_type.split(";")[0].strip().lower()
     if not (base.endswith("json") or base == "*/*" or base in _FORM_TYPES) and isinstance(body, bytes | str):
         return Check("body_schema", True, f"A {base} body is sent as it is; it has no JSON schema to check.")
-    value, error = _parse_body(body, media_type, spec_body.schema)
+    value, error = _parse_body(body, media_type, spec_body.schema, parsed)
     if error:
         return Check("body_schema", False, error)
     errors = schema_errors(value, spec_body.schema, "body")
@@ -296,7 +298,7 @@ def _body_check(op: Operation, content_type: str | None, body: Any) -> Check:
     return Check("body_schema", True, f"The body matches the {media_type} schema.")
 
 
-def _parse_body(body: Any, media_type: str, schema: Any) -> tuple[Any, str | None]:
+def _parse_body(body: Any, media_type: str, schema: Any, parsed: bool = False) -> tuple[Any, str | None]:
     base = media_type.split(";")[0].strip().lower()
     if isinstance(body, bytes | bytearray):
         try:
@@ -313,7 +315,7 @@ def _parse_body(body: Any, media_type: str, schema: Any) -> tuple[Any, str | Non
             properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
             body = {key: _form_value(value, properties.get(key, {})) for key, value in body.items()}
         return body, None
-    if (base.endswith("json") or base == "*/*") and isinstance(body, str):
+    if (base.endswith("json") or base == "*/*") and isinstance(body, str) and not parsed:
         try:
             return loads_json(body), None
         except ValueError as exc:

@@ -44,10 +44,18 @@ def argument_names(op: Operation) -> list[tuple[str, Parameter | None]]:
     """The tool's argument names in order, each with its parameter (None for the request body)."""
     names: list[tuple[str, Parameter | None]] = []
     taken: set[str] = set()
+    # Every parameter's own name is kept for it: a renamed one (`id_header`) must not take a later
+    # parameter's literal name, nor two renamed ones the same name.
+    literal = {parameter.name for parameter in op.parameters if parameter.location != "cookie"}
     for parameter in op.parameters:
         if parameter.location == "cookie":
             continue
-        name = parameter.name if parameter.name not in taken else f"{parameter.name}_{parameter.location}"
+        name = parameter.name
+        if name in taken:
+            base = name = f"{parameter.name}_{parameter.location}"
+            counter = 2
+            while name in taken or name in literal:
+                name, counter = f"{base}_{counter}", counter + 1
         taken.add(name)
         names.append((name, parameter))
     if op.request_body is not None:
