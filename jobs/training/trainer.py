@@ -138,11 +138,10 @@ def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
     targets = config.training.lora_target_modules
     if not config.training.use_lora or not isinstance(targets, list):
         return  # all-linear always finds the linear layers
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    modules = [(name.rsplit(".", 1)[-1], type(module).__name__) for name, module in model.named_modules()]
+    names = {name for name, _ in modules}
     if not any(target.rsplit(".", 1)[-1] in names for target in targets):
-        linear = sorted(
-            {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if type(m).__name__ == "Linear"}
-        )
+        linear = sorted({name for name, kind in modules if kind == "Linear"})
         raise TrainingRefused(
             f"None of training.lora_target_modules ({', '.join(targets)}) is a module of this model; its "
             f"linear layers are {', '.join(linear[:12]) or 'none'}. Name some of those, or use all-linear."

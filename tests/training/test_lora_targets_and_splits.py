@@ -8,9 +8,10 @@ from app.configs.schema import parse_config
 from app.configs.templates import TEMPLATES_BY_KEY
 
 
-def config_with(**training):
+def config_with(section: str = "training", **changes):
+    """The SFT template's config with `changes` in one of its sections."""
     raw = TEMPLATES_BY_KEY["sft_toolbench"].build()
-    raw["training"].update(training)
+    raw[section].update(changes)
     config, problems = parse_config(raw)
     assert config is not None, problems
     return config
@@ -50,16 +51,8 @@ def test_an_evaluation_set_replaces_the_held_out_rows(app, signed_in):
     log = logging.getLogger("test")
     with app.test_request_context():
         store_rows(user.id, "exam", "sft", rows, source="generated", source_format="toolsmith")
-        chosen = _evaluation_rows(user.id, config_with_evaluation(eval_set="exam"), held_out, log)
+        chosen = _evaluation_rows(user.id, config_with("evaluation", eval_set="exam"), held_out, log)
         assert [row["messages"][0]["content"] for row in chosen] == ["q0", "q1", "q2"]  # its held-out rows
-        assert _evaluation_rows(user.id, config_with_evaluation(eval_set=None), held_out, log) == held_out
-        gone = config_with_evaluation(eval_set="deleted meanwhile")
+        assert _evaluation_rows(user.id, config_with("evaluation", eval_set=None), held_out, log) == held_out
+        gone = config_with("evaluation", eval_set="deleted meanwhile")
         assert _evaluation_rows(user.id, gone, held_out, log) == held_out
-
-
-def config_with_evaluation(**evaluation):
-    raw = TEMPLATES_BY_KEY["sft_toolbench"].build()
-    raw["evaluation"].update(evaluation)
-    config, problems = parse_config(raw)
-    assert config is not None, problems
-    return config
