@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import current_app
 
-from app.configs.schema import TrainingConfigSpec
+from app.configs.schema import TrainingConfigSpec, answer_metrics
 from app.datasets.storage import write_rows
 from app.extensions import db
-from app.models import LLMModel, Provider, RunStage, TrainingRun, utcnow
+from app.models import LLMModel, Provider, RunMetric, RunStage, TrainingRun, utcnow
+from app.training.evaluation_text import METRIC_LABELS, metrics_text
 from app.training.files import EVAL_ITEMS_FILE, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.train import EVAL_ROWS_FILE
@@ -100,9 +101,14 @@ def _export(run_id: int, job_id: int, progress, log) -> dict[str, Any]:
     for quant, path in exported.files.items():
         log.info("%s: %s (%.1f MB)", quant, path.name, path.stat().st_size / 1e6)
     eval_rows = _eval_rows(folder)
-    if config.evaluation.enabled and eval_rows:
+    chosen = answer_metrics(config.evaluation.metrics)
+    if config.evaluation.enabled and eval_rows and chosen:
         context = config.tokenizer.max_length + GREEDY_EVAL_TOKENS
-        _evaluate(run_id, folder, exported.files, eval_rows, context, progress, log)
+        _evaluate(run_id, folder, exported.files, eval_rows, chosen, context, progress, log)
+    elif config.evaluation.enabled and eval_rows:
+        log.info("No held-out answers to generate: the evaluation asks for no rate that needs them")
+    if config.evaluation.enabled and "eval_loss" in config.evaluation.metrics:
+        _record_eval_loss(run_id, log)
     if cancel_requested(run_id):  # the last moment a cancel can keep the models out of the registry
         raise JobCancelled()
     update_run(run_id, stage=RunStage.REGISTERING)
@@ -214,12 +220,11 @@ def model_card(run: TrainingRun, config: TrainingConfigSpec, files: dict[str, Pa
         "Files: the merged model (safetensors) and " + ", ".join(f"`{p.name}`" for p in files.values()) + ".",
     ]
     metrics = run.evaluation or {}
-    if "tool_call_accuracy" in metrics:
+    if any(name in metrics for name in METRIC_LABELS):
         lines += [
             "",
             f"Held-out evaluation ({metrics.get('eval_rows')} rows, {metrics.get('model')}, greedy): "
-            f"tool-call accuracy {metrics['tool_call_accuracy']:.0%}, valid calls "
-            f"{metrics['valid_call_rate']:.0%}, right tool {metrics['right_tool_rate']:.0%}.",
+            f"{metrics_text(metrics)}.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -233,7 +238,14 @@ def _eval_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def _evaluate(
-    run_id: int, folder: Path, files: dict[str, Path], eval_rows: list, context: int, progress, log
+    run_id: int,
+    folder: Path,
+    files: dict[str, Path],
+    eval_rows: list,
+    chosen: list[str],
+    context: int,
+    progress,
+    log,
 ) -> None:
     from jobs.training.evaluate import evaluate_gguf
 
@@ -251,17 +263,29 @@ def _evaluate(
         db.session.execute(db.select(TrainingRun.evaluation).where(TrainingRun.id == run_id)).scalar_one()
         or {}
     )
-    metrics = report.metrics()
-    log.info(
-        "Tool-call accuracy %.0f%%, valid calls %.0f%%, right tool %.0f%%",
-        100 * metrics["tool_call_accuracy"],
-        100 * metrics["valid_call_rate"],
-        100 * metrics["right_tool_rate"],
-    )
+    metrics = report.metrics(chosen)
+    log.info("Evaluated: %s", metrics_text(metrics))
     if report.skipped:
         log.warning("Left out %d held-out row(s) too long to answer: %s", report.skipped, report.skip_reason)
     write_rows(folder / EVAL_ITEMS_FILE, report.items)  # the run page lists each answer
     update_run(run_id, evaluation={**earlier, **metrics, "model": target.name})
+
+
+def _record_eval_loss(run_id: int, log) -> None:
+    """The eval loss of the weights the run kept (its best evaluation, else its last) in its evaluation."""
+    run = db.session.get(TrainingRun, run_id)
+    loss = run.best_eval_loss
+    if loss is None:
+        loss = db.session.execute(
+            db.select(RunMetric.eval_loss)
+            .where(RunMetric.run_id == run_id, RunMetric.eval_loss.is_not(None))
+            .order_by(RunMetric.id.desc())
+            .limit(1)
+        ).scalar()
+    if loss is None:
+        log.info("No eval loss to report: no row was held out to compute one on")
+        return
+    update_run(run_id, evaluation={**(run.evaluation or {}), "eval_loss": round(loss, 4)})
 
 
 def _register(run_id: int, config: TrainingConfigSpec, files: dict[str, Path]) -> list[int]:

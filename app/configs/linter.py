@@ -27,7 +27,7 @@ from app.configs.estimates import (
     estimate_seconds,
     planned_steps,
 )
-from app.configs.schema import TrainingConfigSpec, evaluation_interval, parse_config
+from app.configs.schema import TrainingConfigSpec, answer_metrics, evaluation_interval, parse_config
 from app.serving.tool_schema import validate_tool_definitions
 
 Severity = Literal["error", "warning"]
@@ -565,6 +565,19 @@ def output_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if c.evaluation.enabled and c.evaluation.eval_set and c.evaluation.eval_set == c.data.dataset:
         yield _warning(
             "evaluation.eval_set", "Evaluating on the training dataset overstates accuracy.", "eval_on_train"
+        )
+    if c.evaluation.enabled and not c.evaluation.metrics:
+        yield _warning(
+            "evaluation.metrics",
+            "The evaluation is on but measures nothing: pick a metric, or turn the evaluation off.",
+            "no_metrics",
+        )
+    elif c.evaluation.enabled and answer_metrics(c.evaluation.metrics) and not c.export.quantization_types:
+        yield _warning(
+            "evaluation.metrics",
+            "Tool-call accuracy, valid calls and exact match are measured on the exported GGUF: with no "
+            "quantization type there is none, so only the eval loss is reported.",
+            "metrics_need_export",
         )
 
 

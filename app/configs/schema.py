@@ -13,6 +13,7 @@ at least 1, a preference dataset for DPO, ...) live in `linter`, which also expl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +27,14 @@ Scheduler = Literal[
 Strategy = Literal["as_is", "teacher"]
 QuantType = Literal["Q4_K_M", "Q5_K_M", "Q8_0", "F16"]
 Metric = Literal["tool_call_accuracy", "valid_call_rate", "exact_match", "eval_loss"]
+# The metrics measured on the exported model's answers to held-out rows (eval_loss comes from training):
+# with none of them chosen, the export skips generating those answers.
+ANSWER_METRICS = ("tool_call_accuracy", "valid_call_rate", "exact_match")
+
+
+def answer_metrics(chosen: Iterable[str]) -> list[str]:
+    return [name for name in ANSWER_METRICS if name in chosen]
+
 
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SCHEMA_VERSION = 1

@@ -93,6 +93,11 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     return calls
 
 
+def strip_tool_calls(text: str) -> str:
+    """A reply's words around its `<tool_call>` blocks, the blocks left out."""
+    return _TAGGED.sub(" ", text) if TOOL_CALL_OPEN in text else text
+
+
 def unparsed_tool_calls(text: str, include_cut: bool = True) -> list[str]:
     """The `<tool_call>` blocks of a reply that `parse_tool_calls` could not read (broken JSON, no name,
     arguments that are not an object, a call cut off at the token limit): the model tried to call and

@@ -27,6 +27,7 @@ from app.training import bp
 from app.training.charts import loss_chart_svg
 from app.training.compare import CompareError, config_rows, parse_run_ids, run_columns
 from app.training.compare_chart import RunSeries, compare_loss_chart_svg, series_colour
+from app.training.evaluation_text import metric_parts
 from app.training.files import eval_items, log_tail, run_log_path
 from app.training.forms import PushForm, RunActionForm, StartRunForm
 from app.training.services import (
@@ -188,7 +189,7 @@ def detail(run_id: int):
     reconcile_run(run)
     if request.args.get("poll"):
         return render_template("training/_status.html", **_status_context(run))
-    evaluated = (run.evaluation or {}).get("tool_call_accuracy") is not None
+    evaluated = "eval_rows" in (run.evaluation or {})  # the exported model answered held-out rows
     items = eval_items(run.owner_id, run.id) if evaluated else []
     misses_only = request.args.get("answers") != "all"
     shown = [item for item in items if not (misses_only and item.get("correct"))]
@@ -216,6 +217,7 @@ def _status_context(run: TrainingRun) -> dict:
         "run": run,
         "queue_wait": queue_wait(job) if job is not None and job.status == JobStatus.QUEUED else None,
         "chart": loss_chart_svg(points),
+        "evaluation_parts": metric_parts(run.evaluation),
         "log_lines": log_tail(run_log_path(run.owner_id, run.id), LOG_LINES_SHOWN),
         "export_left": run.is_final and run.stage != "done" and training_finished(run),
         "models": models,

@@ -145,6 +145,8 @@ WARNING_CASES = {
         with_(sft(), "training.use_qlora", True),
         {"cuda": CudaCheck(False, "no worker is listening on the train queue.")},
     ),
+    "no_metrics": (with_(sft(), "evaluation.metrics", []), {}),
+    "metrics_need_export": (with_(sft(), "export.quantization_types", []), {}),
     "hub_no_gguf": (
         with_(
             with_(with_(sft(), "export.push_to_hub", True), "export.hub_repo_id", "alice/tiny"),

@@ -242,7 +242,13 @@ def test_a_full_fine_tune_exports_its_trained_weights_not_the_base(app, setup, t
     with app.app_context():
         row = db.session.get(TrainingConfig, config_id)
         training = {**row.config["training"], "learning_rate": 1e-2}  # big steps: changes survive f16
-        row.config = {**row.config, "training": training, "export": {"quantization_types": ["F16"]}}
+        row.config = {
+            **row.config,
+            "training": training,
+            "export": {"quantization_types": ["F16"]},
+            # Only the eval loss: the export generates no held-out answers.
+            "evaluation": {"metrics": ["eval_loss"]},
+        }
         db.session.commit()
     response = start(client, config_id, dataset_id(app, "weather"))
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
@@ -250,6 +256,8 @@ def test_a_full_fine_tune_exports_its_trained_weights_not_the_base(app, setup, t
     run_worker(app, tmp_path)
     run = the_run(app, run_id)
     assert run.stage == "done" and len(run.model_ids) == 1, run.error
+    assert set(run.evaluation) == {"eval_loss"} and run.evaluation["eval_loss"] > 0
+    assert "No held-out answers to generate" in (tmp_path / "worker.log").read_text()
     with app.app_context():
         model = db.session.get(LLMModel, run.model_ids[0])
         trained_dir = run_dir(user.id, run_id) / "trainer" / "adapter"
@@ -326,6 +334,29 @@ def test_dpo_config_on_an_sft_dataset_is_refused_at_submit(app, setup):
     assert response.status_code == 422 and "preference" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.query(TrainingRun).count() == 0
+
+
+def test_what_the_linter_only_warns_about_fails_the_run_in_the_worker_with_the_reason(app, setup, tmp_path):
+    """An empty training split and LoRA targets the model lacks pass submit (warnings) and stop the job
+    before any training, the run failed with a reason the user can act on."""
+    client, user = setup
+    empty = save_config(app, user, "tiny empty split", "sft_toolbench", max_steps=2)
+    typo = save_config(app, user, "tiny typo", "sft_toolbench", max_steps=2, lora_target_modules=["c_attn"])
+    with app.app_context():
+        row = db.session.get(TrainingConfig, empty)
+        row.config = {**row.config, "data": {**row.config["data"], "train_split": 0.001}}  # 48 rows: 0.05
+        db.session.commit()
+    run_ids = []
+    for config_id in (empty, typo):
+        response = start(client, config_id, dataset_id(app, "weather"))
+        assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+        run_ids.append(int(response.headers["Location"].rstrip("/").split("/")[-1]))
+    run_worker(app, tmp_path)
+    empty_run, typo_run = (the_run(app, run_id) for run_id in run_ids)
+    assert empty_run.stage == typo_run.stage == "failed"
+    assert "The split leaves no training row: 48 rows at a train split of 0.001" in empty_run.error
+    assert "c_attn" in typo_run.error and "q_proj" in typo_run.error  # names the model's real modules
+    assert empty_run.step == typo_run.step == 0 and not empty_run.model_ids and not typo_run.model_ids
 
 
 def test_qlora_on_a_cpu_worker_is_refused_at_submit_with_the_reason(app, setup):
