@@ -56,6 +56,14 @@ class EnqueueError(RuntimeError):
     """Redis could not take the job; nothing was stored."""
 
 
+def check_queue(name: str) -> None:
+    """EnqueueError unless Redis answers: asked before work that a refused job would leave half done."""
+    try:
+        get_queue(name).connection.ping()
+    except redis.RedisError as exc:
+        raise EnqueueError(f"The job queue is unavailable ({exc.__class__.__name__}: {exc}).") from exc
+
+
 def enqueue_job(
     *,
     owner_id: int | None,

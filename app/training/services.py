@@ -13,7 +13,7 @@ from app.configs.linter import LintReport
 from app.configs.services import lint_for_user
 from app.extensions import db
 from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
-from app.queueing import EnqueueError, enqueue_job, request_cancel
+from app.queueing import EnqueueError, check_queue, enqueue_job, request_cancel
 from app.training.files import last_checkpoint, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
@@ -166,14 +166,16 @@ def _claimed(run: TrainingRun, stages: tuple[str, ...], refusal: str) -> Iterato
         yield
     except Exception:
         db.session.rollback()
-        run.stage = previous
-        db.session.commit()
+        if run.stage == RunStage.QUEUED.value:  # still the claim (a failed retry records its own stage)
+            run.stage = previous
+            db.session.commit()
         raise
 
 
 def retry_run(run: TrainingRun) -> None:
     if not run.is_final:
         raise RunRefused(None, "The run is still going.")
+    check_queue("train")  # before anything is wiped: a queue that is down leaves the run as it was
     with _claimed(run, FINAL, "The run was resumed or retried already."):
         _retry(run)
 
@@ -194,7 +196,16 @@ def _retry(run: TrainingRun) -> None:
 
     db.session.execute(db.delete(RunMetric).where(RunMetric.run_id == run.id))
     db.session.commit()
-    enqueue_run(run, resume=False)
+    try:
+        enqueue_run(run, resume=False)
+    except EnqueueError as exc:
+        # Redis went away after answering `check_queue`: the earlier results are gone, so the run must
+        # not look done; failed, it can be retried again.
+        run.stage = RunStage.FAILED.value
+        run.error = f"The retry cleared the earlier results but could not be queued: {exc} Retry again."
+        run.finished_at = utcnow()
+        db.session.commit()
+        raise
 
 
 def push_run(run: TrainingRun, repo_id: str, private: bool) -> BackgroundJob:

@@ -186,6 +186,53 @@ def test_retry_keeps_the_registered_gguf_and_detaches_its_model(app, finished_ru
     assert export_name_of(gguf.parent, run_id) == f"run{run_id}-2"  # the new export writes beside it
 
 
+def test_a_retry_the_queue_cannot_take_leaves_the_finished_run_as_it_was(app, finished_run, monkeypatch):
+    import redis
+
+    from tests.conftest import csrf_token
+    from tests.training.test_pipeline import closed_port
+
+    client, alice, run_id, model_id, gguf = finished_run
+    token = csrf_token(client, f"/runs/{run_id}")
+    down = redis.Redis(port=closed_port(), socket_connect_timeout=1)  # a real Redis client, no server
+    monkeypatch.setattr("app.queueing.redis_connection", lambda: down)
+    page = client.post(f"/runs/{run_id}/retry", data={"csrf_token": token}, follow_redirects=True)
+    assert "job queue is unavailable" in page.get_data(as_text=True)
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        assert run.stage == RunStage.DONE.value and run.model_ids == [model_id] and run.step == 5
+        assert run.evaluation["tool_call_accuracy"] == 0.75
+        assert db.session.get(LLMModel, model_id).training_run_id == run_id
+        assert db.session.query(BackgroundJob).count() == 0
+        assert (run_dir(alice.id, run_id) / "trainer" / "checkpoint-5").is_dir()
+
+
+def test_a_retry_whose_queue_dies_after_the_wipe_is_failed_not_an_empty_done_run(
+    app, finished_run, monkeypatch
+):
+    import redis
+
+    from app.queueing import EnqueueError
+    from app.training.services import retry_run
+
+    class AnswersThenRefuses:  # Redis answering the ping, then gone before the job is pushed
+        connection = redis.Redis()
+
+        def enqueue(self, *args, **kwargs):
+            raise redis.ConnectionError("Connection refused")
+
+    client, alice, run_id, model_id, gguf = finished_run
+    monkeypatch.setattr("app.queueing.get_queue", lambda name: AnswersThenRefuses())
+    with app.test_request_context():
+        with pytest.raises(EnqueueError):
+            retry_run(db.session.get(TrainingRun, run_id))
+        db.session.expire_all()
+        run = db.session.get(TrainingRun, run_id)
+        assert run.stage == RunStage.FAILED.value and "could not be queued" in run.error
+        assert run.model_ids == [] and run.step == 0 and run.is_final  # retryable again
+        assert db.session.query(BackgroundJob).count() == 0
+
+
 def test_deleting_a_run_keeps_its_models_files_and_no_later_run_adopts_them(app, finished_run):
     from app.training.services import delete_run
 
@@ -306,6 +353,7 @@ def test_cancel_during_the_exports_evaluation_stops_it(app, finished_run):
                 folder,
                 {"Q4_K_M": default_gguf_path()},
                 [eval_row("Oslo")],
+                ["tool_call_accuracy"],
                 1024,
                 Progress(job_id),
                 log,
