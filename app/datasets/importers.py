@@ -41,6 +41,7 @@ from app.datasets.rows import (
     called_functions,
     json_kind,
     normalise_tools,
+    printable,
     row_has_call,
     row_tools,
     validate_dpo_row,
@@ -193,7 +194,7 @@ def import_dataset(data: bytes, filename: str, max_rows: int = DEFAULT_MAX_ROWS)
             bad_records += 1
             for message in messages:
                 if len(problems) < MAX_PROBLEMS:
-                    problems.append(ImportProblem(line, message))
+                    problems.append(ImportProblem(line, printable(message)))
                 else:
                     more_problems += 1
         elif row is not None:
@@ -666,7 +667,9 @@ class _Converter:
             return tool  # JSON Schema already (`"type": "object"`), or broken in a way normalise_tools says
         schema, problems = _xlam_parameters(parameters)
         name = function.get("name")
-        label = f"tool {position}" + (f" ({name[:64]})" if isinstance(name, str) and name.strip() else "")
+        label = f"tool {position}" + (
+            f" ({printable(name[:64])})" if isinstance(name, str) and name.strip() else ""
+        )
         self.problems.extend(f"tools: {label}: {problem}." for problem in problems)
         converted = {**function, "parameters": schema}
         return converted if function is tool else {**tool, "function": converted}

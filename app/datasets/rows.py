@@ -213,7 +213,7 @@ def _conversation_problems(messages: list[Any], path: str, offered: set[str]) ->
                     f"{where}: a tool message must follow an assistant message that calls a tool."
                 )
             elif isinstance(name, str) and name not in answered:
-                called = ", ".join(answered) or "nothing"
+                called = printable(", ".join(answered)) or "nothing"
                 problems.append(
                     f"{where}.name {name!r} answers no call of the assistant turn (it called {called})."
                 )
@@ -276,9 +276,8 @@ def _calls_problems(calls: Any, where: str, offered: set[str]) -> list[str]:
         if not isinstance(name, str) or not name:
             problems.append(f"{at}.function.name must be a non-empty string, got {_short(name)}.")
         elif offered and name not in offered:
-            problems.append(
-                f"{at}: calls {name!r}, which is not in tools (offered: {', '.join(sorted(offered))})."
-            )
+            listed = printable(", ".join(sorted(offered)))
+            problems.append(f"{at}: calls {name!r}, which is not in tools (offered: {listed}).")
         if not isinstance(arguments, dict):
             problems.append(f"{at}.function.arguments must be a JSON object, got {json_kind(arguments)}.")
     return problems
@@ -296,6 +295,12 @@ def _extra_problems(row: dict[str, Any]) -> list[str]:
 def json_kind(value: Any) -> str:
     """`tool_schema.json_kind`, telling an empty list apart (a row's lists must not be empty)."""
     return "an empty list" if value == [] else tool_json_kind(value)
+
+
+def printable(text: str) -> str:
+    """`text` with any lone UTF-16 surrogate (a `\\ud800` escape in the JSON) spelled as its escape: a
+    name quoted in a problem must not make the page that shows it unencodable."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -21,6 +21,7 @@ from app.models import ApiSpec, Dataset, DatasetKind, DatasetStatus
 from app.ownership import owned
 
 MAX_NAME = 120
+SOURCE_FORMAT_CHARS = 32  # Dataset.source_format
 
 
 @dataclass
@@ -88,7 +89,9 @@ def store_rows(
 ) -> Dataset:
     """Write the file, then commit the row (new, or `existing` filled in); neither is left on failure."""
     row = existing or Dataset(owner_id=owner_id, name=name, kind=kind, source=source, spec_id=spec_id)
-    row.source_format = source_format
+    # A file mixing many formats names them all ("toolsmith+openai+prompt-completion"): past the
+    # column's width it is just "mixed".
+    row.source_format = source_format if len(source_format) <= SOURCE_FORMAT_CHARS else "mixed"
     row.options = options or {}
     if existing is None:
         db.session.add(row)

@@ -163,6 +163,18 @@ class _GuardedLoader(yaml.SafeLoader):
             _check_alias_expansion(node)
         return node
 
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        """A timestamp of no real date (2001-02-30, year 0) is a marked YAML error, not a bare ValueError."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a real date or time ({exc})", node.start_mark
+            ) from exc
+
+
+_GuardedLoader.add_constructor("tag:yaml.org,2002:timestamp", _GuardedLoader.construct_yaml_timestamp)
+
 
 def _check_alias_expansion(root: yaml.Node) -> None:
     """Count the nodes the document would have once aliases are expanded, without expanding them."""
@@ -217,6 +229,8 @@ def _load_yaml(text: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}"
         raise SpecError(f"Invalid YAML at {where}: {problem}.", where) from exc
     except yaml.YAMLError as exc:
+        raise SpecError(f"Invalid YAML: {exc}.") from exc
+    except (ValueError, OverflowError) as exc:  # any other value the safe constructors cannot build
         raise SpecError(f"Invalid YAML: {exc}.") from exc
     finally:
         loader.dispose()

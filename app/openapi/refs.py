@@ -51,8 +51,9 @@ def index_refs(doc: Any) -> RefIndex:
     while stack:
         node, location, base = stack.pop()
         if isinstance(node, dict):
-            if isinstance(node.get("$id"), str):
-                base = urldefrag(urljoin(base, node["$id"]))[0]
+            joined = _join(base, node["$id"]) if isinstance(node.get("$id"), str) else None
+            if joined is not None:  # a malformed `$id` names nothing: its subtree keeps the outer base
+                base = urldefrag(joined)[0]
                 index.ids.setdefault(base, location)
             if isinstance(node.get("$anchor"), str):
                 index.anchors.setdefault((base, node["$anchor"]), location)
@@ -75,7 +76,10 @@ def resolve_site(doc: Any, index: RefIndex, site: RefSite) -> Location | None:
             if found is not None:
                 return found
         return _in_resource(doc, index, DOCUMENT_BASE, fragment)
-    uri, fragment = urldefrag(urljoin(site.base, ref))
+    joined = _join(site.base, ref)
+    if joined is None:
+        return None
+    uri, fragment = urldefrag(joined)
     if uri not in index.ids:
         return None
     return _in_resource(doc, index, uri, fragment)
@@ -86,7 +90,16 @@ def is_external(index: RefIndex, site: RefSite) -> bool:
     ref = site.ref.strip()
     if ref.startswith("#"):
         return False
-    return urldefrag(urljoin(site.base, ref))[0] not in index.ids
+    joined = _join(site.base, ref)
+    return joined is None or urldefrag(joined)[0] not in index.ids
+
+
+def _join(base: str, ref: str) -> str | None:
+    """`ref` read against `base`; None when it is no URL at all (`http://[bad` makes urljoin raise)."""
+    try:
+        return urljoin(base, ref)
+    except ValueError:
+        return None
 
 
 def ref_problems(doc: Any, index: RefIndex | None = None) -> list[SpecProblem]:

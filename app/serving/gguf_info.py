@@ -8,6 +8,10 @@ from pathlib import Path
 
 from app.serving.gguf_header import GGUFHeaderError, NotGGUFError, read_gguf_header
 
+MAX_ARCHITECTURE_CHARS = 64  # LLMModel.architecture
+MAX_CONTEXT_LENGTH = 2**31 - 1  # LLMModel.context_length, an INTEGER
+MAX_PARAMETERS = 2**63 - 1  # LLMModel.parameter_count, a BIGINT
+
 
 class GGUFError(ValueError):
     """The file is not a readable GGUF model."""
@@ -59,11 +63,18 @@ def _read_unchanged(resolved: str, _inode: int, _size: int, _mtime_ns: int) -> G
     except ValueError:
         quantization = None
     context_length = metadata.get(f"{architecture}.context_length") if architecture else None
+    if not 0 <= header.parameter_count <= MAX_PARAMETERS:
+        raise GGUFError(f"{path.name} is damaged: its tensors claim {header.parameter_count} parameters.")
     return GGUFInfo(
-        architecture=architecture,
+        # What the registry stores, in its columns' ranges: a hostile header is shown as unknown.
+        architecture=architecture[:MAX_ARCHITECTURE_CHARS] if architecture else None,
         parameter_count=header.parameter_count,
         quantization=quantization,
-        context_length=int(context_length) if isinstance(context_length, int) else None,
+        context_length=(
+            context_length
+            if isinstance(context_length, int) and 0 < context_length <= MAX_CONTEXT_LENGTH
+            else None
+        ),
         has_chat_template="tokenizer.chat_template" in metadata,
         file_size=path.stat().st_size,
     )

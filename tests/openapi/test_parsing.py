@@ -146,3 +146,11 @@ def test_detect_version(doc, expected):
 def test_detect_version_refuses_what_it_cannot_read(doc, expected):
     with pytest.raises(SpecError, match=expected):
         detect_version(doc)
+
+
+@pytest.mark.parametrize("date", ["2001-02-30", "0000-01-01", "2001-13-01", "2001-12-14t21:59:43.10-99:00"])
+def test_a_yaml_timestamp_of_no_real_date_is_invalid_yaml_not_a_crash(date):
+    text = f"openapi: 3.0.3\ninfo:\n  title: t\n  version: '1'\n  x-released: {date}\npaths: {{}}\n"
+    with pytest.raises(SpecError) as caught:
+        load_document(text.encode(), "spec.yaml")
+    assert caught.value.message.startswith(f"Invalid YAML at line 5, column 15: '{date}' is not a real date")

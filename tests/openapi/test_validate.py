@@ -92,3 +92,18 @@ def test_an_invalid_3_1_schema_is_still_reported_where_it_is():
     problems = validate_document(doc)
     assert len(problems) == 1
     assert problems[0].location == "components.schemas.Tag.properties.name.type"
+
+
+def test_a_ref_that_is_no_url_at_all_is_reported_not_raised():
+    doc = copy.deepcopy(fixture_doc(PETSTORE_V3))
+    doc["components"]["schemas"]["Order"]["properties"]["pet"] = {"$ref": "http://[bad/x"}  # urljoin raises
+    problems = validate_document(doc)
+    assert [problem.location for problem in problems] == ["components.schemas.Order.properties.pet"]
+    assert "http://[bad/x" in problems[0].message
+
+
+def test_a_schema_id_that_is_no_url_names_nothing_and_breaks_nothing():
+    doc = copy.deepcopy(fixture_doc(PETSTORE_V31))
+    first = next(iter(doc["components"]["schemas"].values()))
+    first["$id"] = "http://[bad"
+    assert all("[bad" not in problem.message for problem in validate_document(doc))

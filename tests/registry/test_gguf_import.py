@@ -185,3 +185,37 @@ def test_download_of_remote_model_is_404(app, signed_in):
     add_model(client, {"provider": "hf_inference", "name": "remote", "model_id": "a/b"})
     (model,) = model_rows(app)
     assert client.get(f"/models/{model.id}/download").status_code == 404
+
+
+def header_only_gguf(architecture: str, context_length: int) -> bytes:
+    """A well-formed GGUF v3 with no tensors and two metadata keys (a string and a uint64)."""
+    import struct
+
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, 2)
+    out += text("general.architecture") + struct.pack("<I", 8) + text(architecture)
+    out += text(f"{architecture}.context_length") + struct.pack("<I", 10) + struct.pack("<Q", context_length)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("architecture", "context_length", "stored_architecture", "stored_context"),
+    [
+        ("llama", 2**64 - 1, "llama", None),  # past SQLite's and PostgreSQL's integers
+        ("llama", 2**40, "llama", None),  # past PostgreSQL's INTEGER
+        ("a" * 100, 4096, "a" * 64, 4096),  # past String(64): cut
+        ("llama", 4096, "llama", 4096),
+    ],
+    ids=["uint64-context", "2**40-context", "long-architecture", "plain"],
+)
+def test_header_values_past_the_columns_are_stored_as_unknown_not_a_500(
+    app, signed_in, architecture, context_length, stored_architecture, stored_context
+):
+    client, _ = signed_in()
+    response = upload(client, "odd.gguf", header_only_gguf(architecture, context_length))
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    (model,) = model_rows(app)
+    assert model.architecture == stored_architecture and model.context_length == stored_context
