@@ -23,6 +23,19 @@ def loads(text: str | bytes, *, allow_constants: bool = True) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+def nesting_depth(value: Any) -> int:
+    """How many arrays and objects deep `value` goes (a scalar is 0), without recursing: values parsed
+    near the top of the stack can still be too deep for code that walks them recursively further down."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _finite_float(text: str) -> float:
     number = float(text)
     if math.isinf(number):  # `1e999`: JSON allows the spelling, but no reader gets a number back

@@ -60,3 +60,44 @@ def test_deep_json_is_refused_everywhere_it_can_be_sent(app, signed_in, default_
         data={"csrf_token": csrf_token(client, "/datasets/"), "digest": row_digest(row), "row_json": DEEP},
     )
     assert edit.status_code == 422 and "nested too deeply" in edit.get_data(as_text=True)
+
+
+def test_nesting_depth_counts_without_recursing():
+    from app.json_input import nesting_depth
+
+    assert nesting_depth(3) == 0 and nesting_depth([]) == 1 and nesting_depth({"a": [1, {"b": []}]}) == 4
+    value: list = []
+    for _ in range(100_000):  # far past Python's recursion limit
+        value = [value]
+    assert nesting_depth(value) == 100_001
+
+
+# Parsed fine at the top of the stack, yet deep enough to break the recursive code further down (the
+# grammar builder, the schema checker, storage) at some depth between a few hundred and a thousand.
+NESTED = "[" * 900 + "]" * 900
+DEEP_TOOLS = (
+    '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", '
+    f'"properties": {{"a": {{"type": "array", "default": {NESTED}}}}}}}}}}}]'
+)
+
+
+def test_tools_and_schemas_nested_past_the_limit_are_refused_clearly(app, signed_in, default_model_id):
+    from app.serving.tool_schema import MAX_SCHEMA_DEPTH
+    from tests.api.test_openai_api import DEFAULT
+
+    client, _ = signed_in()
+    headers = {"Authorization": f"Bearer {create_token(client)}"}
+    messages = [{"role": "user", "content": "hi"}]
+    body = {"model": DEFAULT, "max_tokens": 2, "messages": messages, "tools": loads(DEEP_TOOLS)}
+    api = client.post("/v1/chat/completions", json=body, headers=headers)
+    assert api.status_code == 400 and f"the limit is {MAX_SCHEMA_DEPTH}" in api.get_json()["error"]["message"]
+
+    schema = {"type": "object", "properties": {"a": {"default": loads(NESTED)}}}
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    body = {"model": DEFAULT, "max_tokens": 2, "messages": messages, "response_format": response_format}
+    api = client.post("/v1/chat/completions", json=body, headers=headers)
+    assert api.status_code == 400 and "nested deeper than" in api.get_json()["error"]["message"]
+
+    session_id = new_session(client, default_model_id)
+    pasted = htmx_post(client, f"/chat/{session_id}/tools", {"source": "json", "tools_json": DEEP_TOOLS})
+    assert pasted.status_code == 422 and "levels deep" in pasted.get_data(as_text=True)

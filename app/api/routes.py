@@ -24,12 +24,13 @@ from app.api.schema import ChatRequest, ValidationError, describe
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
 from app.json_input import loads as loads_json
+from app.json_input import nesting_depth
 from app.models import ApiRequest, LLMModel, Provider
 from app.ownership import MAX_ROW_ID, visible_to
 from app.serving import ChatResult, SamplingParams, ServingError, generate, stream_generate
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
 from app.serving.tool_calls import TOOL_CALL_OPEN
-from app.serving.tool_schema import check_tool_call, validate_tool_definitions
+from app.serving.tool_schema import MAX_SCHEMA_DEPTH, check_tool_call, validate_tool_definitions
 
 
 def error(
@@ -44,6 +45,11 @@ def error(
 
 
 def _rate_key() -> str:
+    """The token `authenticate` found (it runs first), not the header's spelling: `bEaReR tok  ` is the
+    same token as `Bearer tok` and must share its limit."""
+    token = g.get("api_token")
+    if token is not None:
+        return f"api:token:{token.id}"
     header = request.headers.get("Authorization", "")
     return "api:" + hashlib.sha256(header.encode()).hexdigest()[:24]
 
@@ -243,6 +249,8 @@ def _response_grammar(
         if fmt is None or fmt.schema_ is None:
             return None, "response_format.json_schema.schema is required when the type is json_schema."
         schema = fmt.schema_
+        if nesting_depth(schema) > MAX_SCHEMA_DEPTH:
+            return None, f"response_format: the schema is nested deeper than {MAX_SCHEMA_DEPTH} levels."
     try:
         return json_grammar(schema), None
     except GrammarError as exc:

@@ -92,14 +92,17 @@ def local_tool_grammar(model: Any, tools: list[dict[str, Any]], mode: GrammarMod
         return None
     try:
         return grammar_for(tools, mode)
-    except GrammarError:
+    except (GrammarError, RecursionError):  # deeper in the stack than the checks that parsed the tools
         return None
 
 
 def json_grammar(schema: dict[str, Any] | None) -> Any:
     """The `LlamaGrammar` for a reply that is one JSON value matching `schema` (objects closed like tool
     arguments), or any JSON object when `schema` is None: OpenAI's `response_format`. Cached."""
-    return _json_grammar(_cache_key(schema if schema is not None else _ANY_OBJECT))
+    try:
+        return _json_grammar(_cache_key(schema if schema is not None else _ANY_OBJECT))
+    except RecursionError:
+        raise GrammarError("The schema is nested too deeply for a grammar.") from None
 
 
 def clear_grammar_cache() -> None:
@@ -130,6 +133,8 @@ def _cache_key(tools: list[dict[str, Any]]) -> str:
         return json.dumps(tools, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise GrammarError(f"Tools must be plain JSON: {exc}") from exc
+    except RecursionError:
+        raise GrammarError("The schema is nested too deeply for a grammar.") from None
 
 
 def _checked_mode(mode: str) -> GrammarMode:

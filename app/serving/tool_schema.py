@@ -20,8 +20,12 @@ from typing import Any, Literal, get_args
 
 from jsonschema import Draft202012Validator
 
+from app.json_input import nesting_depth
+
 MAX_TOOLS = 128
 MAX_TOOLS_JSON_BYTES = 256 * 1024
+# Real tool schemas stay within a dozen levels; the grammar builder and the schema checker recurse.
+MAX_SCHEMA_DEPTH = 64
 MAX_SCHEMA_ERRORS_PER_TOOL = 5
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
@@ -94,6 +98,9 @@ def validate_tool_definitions(data: Any) -> tuple[list[dict[str, Any]], list[str
     if size > MAX_TOOLS_JSON_BYTES:
         limit = MAX_TOOLS_JSON_BYTES // 1024
         return [], [f"Tool definitions are {size // 1024} KB; the limit is {limit} KB."]
+    depth = nesting_depth(data)
+    if depth > MAX_SCHEMA_DEPTH:
+        return [], [f"Tool definitions are nested {depth} levels deep; the limit is {MAX_SCHEMA_DEPTH}."]
     items = [data] if isinstance(data, dict) else data
     if not isinstance(items, list):
         return [], ["Expected a list of tool definitions (or one definition), got " + json_kind(data) + "."]

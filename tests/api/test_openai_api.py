@@ -256,6 +256,21 @@ def test_rate_limit_per_token_answers_429_in_openais_shape(app, signed_in, defau
     assert client.get("/v1/models", headers=headers).get_json()["error"]["type"] == "rate_limit_error"
 
 
+def test_respelling_the_header_does_not_escape_the_tokens_limit(app, signed_in, default_model_id):
+    app.config["API_RATE_LIMIT"] = "2 per minute"
+    client, _ = signed_in()
+    token = create_token(client)
+    spellings = [
+        f"Bearer {token}",
+        f"bearer {token}",
+        f"BEARER {token}  ",
+        f"bEaReR  {token}",
+        f"Bearer {token} ",
+    ]
+    statuses = [client.get("/v1/models", headers={"Authorization": h}).status_code for h in spellings]
+    assert statuses == [200, 200, 429, 429, 429]
+
+
 def test_token_names_are_required_and_csrf_protected(app, signed_in):
     client, _ = signed_in()
     assert post_form(client, "/auth/api-tokens", {"name": "  "}).status_code == 422
