@@ -27,7 +27,7 @@ from app.json_input import loads as loads_json
 from app.json_input import nesting_depth
 from app.models import ApiRequest, LLMModel, Provider
 from app.ownership import MAX_ROW_ID, visible_to
-from app.serving import ChatResult, SamplingParams, ServingError, generate, stream_generate
+from app.serving import ChatResult, PromptTooLong, SamplingParams, ServingError, generate, stream_generate
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
 from app.serving.tool_calls import TOOL_CALL_OPEN
 from app.serving.tool_schema import MAX_SCHEMA_DEPTH, check_tool_call, validate_tool_definitions
@@ -147,6 +147,8 @@ def chat_completions():
         result = generate(model, messages, params, tools or None, grammar=grammar)
     except ServingError as exc:
         log.write(failure=str(exc))
+        if isinstance(exc, PromptTooLong):  # the client's to fix: a 4xx, which clients do not retry
+            return error(400, str(exc), "invalid_request_error", "context_length_exceeded", "messages")
         return error(502, str(exc), "api_error", "model_error")
     if chat.wants_json:
         result.tool_calls = []  # a JSON answer is content, even one shaped like a call
@@ -351,7 +353,12 @@ def _sse(
     except ServingError as exc:
         finished = True
         log.write(failure=str(exc))
-        body = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": "model_error"}}
+        kind, code = (
+            ("invalid_request_error", "context_length_exceeded")
+            if isinstance(exc, PromptTooLong)
+            else ("api_error", "model_error")
+        )
+        body = {"error": {"message": str(exc), "type": kind, "param": None, "code": code}}
         yield f"data: {json.dumps(body)}\n\n"
     except Exception as exc:  # llama.cpp or a client library failing outright: an error event, logged
         finished = True

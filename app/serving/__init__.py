@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from app.serving.tool_calls import fold_tools_into_messages, parse_tool_calls
-from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError, ToolCall
+from app.serving.types import (
+    ChatResult,
+    ConnectionCheck,
+    PromptTooLong,
+    SamplingParams,
+    ServingError,
+    ToolCall,
+)
 
 if TYPE_CHECKING:
     from app.models import LLMModel
@@ -24,6 +31,7 @@ __all__ = [
     "ChatResult",
     "ConnectionCheck",
     "SamplingParams",
+    "PromptTooLong",
     "ServingError",
     "ToolCall",
     "check_connection",
@@ -112,6 +120,8 @@ def stream_generate(
         except FileNotFoundError as exc:
             raise ServingError(f"The model file is missing: {model.gguf_path}") from exc
         except ValueError as exc:  # llama.cpp refuses prompts longer than the context
+            if "context window" in str(exc):
+                raise PromptTooLong(f"The conversation is too long for this model: {exc}.") from exc
             raise ServingError(f"llama.cpp refused the request: {exc}") from exc
         return
     from app.serving import remote

@@ -73,3 +73,8 @@ class ConnectionCheck:
 
 class ServingError(RuntimeError):
     """A generation or connection failed for a reason the user should read (bad key, timeout, …)."""
+
+
+class PromptTooLong(ServingError):
+    """The prompt does not fit the model's context window: the request's fault, not the model's (the API
+    answers it with OpenAI's 400 `context_length_exceeded`, which clients do not retry)."""

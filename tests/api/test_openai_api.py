@@ -362,3 +362,23 @@ def test_a_stream_the_client_leaves_or_the_model_breaks_is_still_logged(app):
         events = list(_sse(breaking(), "c2", "m", broken))
     assert broken.writes == [(None, "The model failed while writing (RuntimeError).", False)]
     assert '"code": "model_error"' in events[-2] and events[-1] == "data: [DONE]\n\n"
+
+
+def test_a_conversation_past_the_context_is_a_400_the_client_does_not_retry(
+    app, signed_in, default_model_id, server_url
+):
+    client, _ = signed_in()
+    # The official client with its default retries: a 5xx would be sent three times.
+    api = openai.OpenAI(base_url=f"{server_url}/v1", api_key=create_token(client), timeout=120)
+    too_long = [{"role": "user", "content": "word " * 6000}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        api.chat.completions.create(model=DEFAULT, messages=too_long, max_tokens=2)
+    assert (
+        caught.value.code == "context_length_exceeded" and "too long for this model" in caught.value.message
+    )
+    stream = api.chat.completions.create(model=DEFAULT, messages=too_long, max_tokens=2, stream=True)
+    with pytest.raises(openai.APIError) as streamed:
+        list(stream)
+    assert "too long for this model" in streamed.value.message
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count()).select_from(ApiRequest)).scalar() == 2
