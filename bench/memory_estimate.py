@@ -158,6 +158,24 @@ def _dpo_rows(count: int, length: int, tokenizer: Any) -> list[dict[str, str]]:
     return rows
 
 
+def _trainer_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The settings SFTConfig and DPOConfig share: the same steps, batch, length and optimizer for both."""
+    return {
+        "output_dir": args["output_dir"],
+        "max_steps": args["steps"],
+        "per_device_train_batch_size": args["batch"],
+        "learning_rate": 2e-4,
+        "max_length": args["length"],
+        "gradient_checkpointing": args["checkpointing"],
+        "logging_steps": 1,
+        "report_to": [],
+        "save_strategy": "no",
+        "use_cpu": True,
+        "disable_tqdm": True,
+        "seed": 42,
+    }
+
+
 def _dpo_trainer(args: dict[str, Any], model: Any, tok: Any, peft_config: Any) -> Any:
     """TRL's DPOTrainer as the app builds it (reference: the adapter disabled with LoRA, a second copy
     of the weights loaded from the model's folder with a full fine-tune); checks that every pair is at
@@ -166,21 +184,7 @@ def _dpo_trainer(args: dict[str, Any], model: Any, tok: Any, peft_config: Any) -
     from trl import DPOConfig, DPOTrainer
 
     batch, length, steps = args["batch"], args["length"], args["steps"]
-    dpo_args = DPOConfig(
-        output_dir=args["output_dir"],
-        max_steps=steps,
-        per_device_train_batch_size=batch,
-        learning_rate=2e-4,
-        beta=0.1,
-        max_length=length,
-        gradient_checkpointing=args["checkpointing"],
-        logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=42,
-    )
+    dpo_args = DPOConfig(**_trainer_args(args), beta=0.1)
     trainer = DPOTrainer(
         model=model,
         args=dpo_args,
@@ -226,20 +230,7 @@ def child(args: dict[str, Any]) -> None:
     if args.get("dpo"):
         trainer = _dpo_trainer(args, model, tok, peft_config)
     else:
-        sft_args = SFTConfig(
-            output_dir=args["output_dir"],
-            max_steps=steps,
-            per_device_train_batch_size=batch,
-            learning_rate=2e-4,
-            max_length=length,
-            gradient_checkpointing=args["checkpointing"],
-            logging_steps=1,
-            report_to=[],
-            save_strategy="no",
-            use_cpu=True,
-            disable_tqdm=True,
-            seed=42,
-        )
+        sft_args = SFTConfig(**_trainer_args(args))
         trainer = SFTTrainer(
             model=model,
             args=sft_args,

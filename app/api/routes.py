@@ -147,13 +147,20 @@ def chat_completions():
         result = generate(model, messages, params, tools or None, grammar=grammar)
     except ServingError as exc:
         log.write(failure=str(exc))
-        if isinstance(exc, PromptTooLong):  # the client's to fix: a 4xx, which clients do not retry
-            return error(400, str(exc), "invalid_request_error", "context_length_exceeded", "messages")
-        return error(502, str(exc), "api_error", "model_error")
+        status, kind, code = _serving_error_kind(exc)
+        return error(status, str(exc), kind, code, "messages" if status == 400 else None)
     if chat.wants_json:
         result.tool_calls = []  # a JSON answer is content, even one shaped like a call
     log.write(result)
     return jsonify(_completion(result, completion_id, model.name))
+
+
+def _serving_error_kind(exc: ServingError) -> tuple[int, str, str]:
+    """(status, OpenAI error type, code) of a failed generation. A prompt past the context is the client's
+    to fix: a 400, which clients do not retry as they retry a 5xx."""
+    if isinstance(exc, PromptTooLong):
+        return 400, "invalid_request_error", "context_length_exceeded"
+    return 502, "api_error", "model_error"
 
 
 class RequestLog:
@@ -353,11 +360,7 @@ def _sse(
     except ServingError as exc:
         finished = True
         log.write(failure=str(exc))
-        kind, code = (
-            ("invalid_request_error", "context_length_exceeded")
-            if isinstance(exc, PromptTooLong)
-            else ("api_error", "model_error")
-        )
+        _, kind, code = _serving_error_kind(exc)
         body = {"error": {"message": str(exc), "type": kind, "param": None, "code": code}}
         yield f"data: {json.dumps(body)}\n\n"
     except Exception as exc:  # llama.cpp or a client library failing outright: an error event, logged

@@ -64,6 +64,17 @@ class ToolResultForm(FlaskForm):
     )
 
 
+def _penalty_field(label: str, description: str) -> FloatField:
+    """OpenAI's -2..2 penalty; left empty it is 0."""
+    return FloatField(
+        label,
+        default=0.0,
+        validators=[Optional(), NumberRange(*PENALTY_RANGE)],
+        widget=NumberInput(step="0.1", min=PENALTY_RANGE[0], max=PENALTY_RANGE[1]),
+        description=f"{description} Empty: 0.",
+    )
+
+
 class SettingsForm(FlaskForm):
     model = SelectField("Model", coerce=_optional_int, validators=[InputRequired("Pick a model.")])
     system_prompt = TextAreaField("System prompt", validators=[Optional(), Length(max=8000)])
@@ -76,20 +87,10 @@ class SettingsForm(FlaskForm):
         max_chars=MAX_STOP_CHARS,
         description=f"One per line, at most {MAX_STOP_SEQUENCES}: the reply ends before the first written.",
     )
-    frequency_penalty = FloatField(
-        "Frequency penalty",
-        default=0.0,
-        validators=[Optional(), NumberRange(*PENALTY_RANGE)],
-        widget=NumberInput(step="0.1", min=PENALTY_RANGE[0], max=PENALTY_RANGE[1]),
-        description="Above 0: fewer repeated words, the more so the more often they came up. Empty: 0.",
+    frequency_penalty = _penalty_field(
+        "Frequency penalty", "Above 0: fewer repeated words, the more so the more often they came up."
     )
-    presence_penalty = FloatField(
-        "Presence penalty",
-        default=0.0,
-        validators=[Optional(), NumberRange(*PENALTY_RANGE)],
-        widget=NumberInput(step="0.1", min=PENALTY_RANGE[0], max=PENALTY_RANGE[1]),
-        description="Above 0: steers away from any word already used. Empty: 0.",
-    )
+    presence_penalty = _penalty_field("Presence penalty", "Above 0: steers away from any word already used.")
     tool_choice = SelectField("Tool choice", choices=TOOL_CHOICES)
     constrained = BooleanField(
         "Constrained tool calls (local models)",

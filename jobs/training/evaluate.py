@@ -34,6 +34,7 @@ GREEDY = SamplingParams(temperature=0.0, max_tokens=128)
 class Judged:
     """How one reply measures against the expected assistant turn."""
 
+    expected: list[tuple[Any, dict[str, Any]]]
     got: list[tuple[str, dict[str, Any]]]
     valid: bool
     correct: bool
@@ -52,6 +53,7 @@ def judge_reply(text: str, expected_turn: dict[str, Any], tools: list[dict[str, 
     )
     expected_text = expected_turn.get("content")
     return Judged(
+        expected=expected,
         got=got,
         valid=((bool(got) and not problems) or (not got and not expected)) and not broken,
         correct=same_calls(got, expected) and not broken,
@@ -129,9 +131,8 @@ def evaluate_gguf(
                     progress(index + 1, len(usable))
                 continue
             judged = judge_reply(reply.text, row["messages"][-1], tools)
-            expected = expected_calls(row["messages"][-1])
             report.rows += 1
-            report.expected_calls += bool(expected)
+            report.expected_calls += bool(judged.expected)
             report.valid += judged.valid
             report.correct += judged.correct
             report.exact += judged.exact
@@ -139,7 +140,7 @@ def evaluate_gguf(
             report.items.append(
                 {
                     "request": _last_user_text(row["messages"][:-1]),
-                    "expected": expected,
+                    "expected": judged.expected,
                     "got": judged.got,
                     "valid": judged.valid,
                     "correct": judged.correct,

@@ -9,22 +9,14 @@ from app.configs.estimates import (
     DPO_HEAD_TILE_COPIES,
     DPO_HEAD_TILE_TOKENS,
     DPO_HEAD_TILE_VOCAB,
-    ModelFacts,
     estimate_memory,
+    facts_from_gguf,
 )
 from app.configs.schema import TrainingConfigSpec
+from app.serving.default_model import default_gguf_path
 
-# SmolLM2-135M, as facts_from_gguf reads the shipped GGUF.
-SMOLLM2_135M = ModelFacts(
-    parameters=134_515_008,
-    hidden=576,
-    layers=30,
-    heads=9,
-    kv_heads=3,
-    intermediate=1536,
-    vocab=49_152,
-    context_length=8192,
-)
+# SmolLM2-135M, the model the measurements in docs/benchmarks.md were taken on.
+SMOLLM2_135M = facts_from_gguf(str(default_gguf_path()))
 MIB = 2**20
 
 
