@@ -230,6 +230,15 @@ def start_worker(app, *args: str, log_path: Path | None = None) -> subprocess.Po
 LLAMA_SERVER_ALIAS = "smollm2"
 
 
+@pytest.fixture
+def dead_port():
+    """A loopback port that refuses connections for the whole test (no server can take it meanwhile)."""
+    from tests.llama_server import refused_port
+
+    with refused_port() as port:
+        yield port
+
+
 @pytest.fixture(scope="session")
 def llama_server_url():
     """Base URL (ending in /v1) of a real `python -m llama_cpp.server` serving the default SmolLM2 GGUF."""

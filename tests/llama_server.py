@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 STARTUP_TIMEOUT_S = 60.0
+PORT_ATTEMPTS = 3
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # `python -m llama_cpp.server`, kept off the AMX kernels that crash on some CPUs (as the app's loads are).
 SERVER_MAIN = (
@@ -32,10 +33,21 @@ SERVER_MAIN = (
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
+    """A TCP port nothing listens on right now (the OS picks it). Another process may take it before the
+    caller binds it: `start_llama_server` retries on a clash; a test that needs a port to stay dead uses
+    `refused_port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections for the whole block: bound but never listening, so the kernel
+    answers every connection with a reset and no other server can take the port meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 def _tail(log: IO[bytes], limit: int = 4000) -> str:
@@ -47,8 +59,26 @@ def _tail(log: IO[bytes], limit: int = 4000) -> str:
 def start_llama_server(
     model_path: str | Path, alias: str, port: int | None = None, log: IO[bytes] | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """Start llama_cpp.server and wait until it answers; returns the process and its `.../v1` base URL."""
-    port = port or free_port()
+    """Start llama_cpp.server and wait until it answers; returns the process and its `.../v1` base URL.
+
+    Without a `port`, a free one; should another process take it first, once more on another."""
+    for attempt in range(PORT_ATTEMPTS):
+        try:
+            return _start_llama_server(model_path, alias, port or free_port(), log)
+        except PortTaken:
+            if port is not None or attempt == PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """llama_cpp.server could not bind its port: something else took it after `free_port` chose it."""
+
+
+def _start_llama_server(
+    model_path: str | Path, alias: str, port: int, log: IO[bytes] | None
+) -> tuple[subprocess.Popen, str]:
+    own_log = log is None
     log = log or tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log")
     command = [
         sys.executable, "-c", SERVER_MAIN,
@@ -66,7 +96,12 @@ def start_llama_server(
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{_tail(log)}")
+            said = _tail(log)
+            if "address already in use" in said.lower():
+                if own_log:
+                    log.close()
+                raise PortTaken(said)
+            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{said}")
         try:
             with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
                 if response.status == 200:

@@ -27,10 +27,20 @@ from app.json_input import loads as loads_json
 from app.json_input import nesting_depth
 from app.models import ApiRequest, LLMModel, Provider
 from app.ownership import MAX_ROW_ID, visible_to
-from app.serving import ChatResult, PromptTooLong, SamplingParams, ServingError, generate, stream_generate
+from app.serving import (
+    ChatResult,
+    PromptTooLong,
+    RemoteStatusError,
+    SamplingParams,
+    ServingError,
+    generate,
+    stream_generate,
+)
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
 from app.serving.tool_calls import TOOL_CALL_OPEN
 from app.serving.tool_schema import MAX_SCHEMA_DEPTH, check_tool_call, validate_tool_definitions
+
+REJECTED_REQUEST_STATUSES = (400, 413, 422)  # a remote server's "your request is wrong"
 
 
 def error(
@@ -147,8 +157,7 @@ def chat_completions():
         result = generate(model, messages, params, tools or None, grammar=grammar)
     except ServingError as exc:
         log.write(failure=str(exc))
-        status, kind, code = _serving_error_kind(exc)
-        return error(status, str(exc), kind, code, "messages" if status == 400 else None)
+        return _serving_error_response(exc)
     if chat.wants_json:
         result.tool_calls = []  # a JSON answer is content, even one shaped like a call
     log.write(result)
@@ -156,11 +165,28 @@ def chat_completions():
 
 
 def _serving_error_kind(exc: ServingError) -> tuple[int, str, str]:
-    """(status, OpenAI error type, code) of a failed generation. A prompt past the context is the client's
-    to fix: a 400, which clients do not retry as they retry a 5xx."""
+    """(status, OpenAI error type, code) of a failed generation. What the caller must fix is a 4xx, which
+    clients do not retry as they retry a 5xx: a prompt past a local model's context, or a request a remote
+    server rejected as malformed or too long (its own code, e.g. "context_length_exceeded", passed on). A
+    remote server's rate limit is a 429. A refused key or a missing model is the studio's setup: a 502."""
     if isinstance(exc, PromptTooLong):
         return 400, "invalid_request_error", "context_length_exceeded"
+    if isinstance(exc, RemoteStatusError):
+        if exc.status in REJECTED_REQUEST_STATUSES:
+            return 400, "invalid_request_error", exc.code or "invalid_request"
+        if exc.status == 429:
+            return 429, "requests", exc.code or "rate_limit_exceeded"
     return 502, "api_error", "model_error"
+
+
+def _serving_error_response(exc: ServingError):
+    status, kind, code = _serving_error_kind(exc)
+    param = "messages" if code == "context_length_exceeded" else None
+    body, status = error(status, str(exc), kind, code, param)
+    retry_after = getattr(exc, "retry_after", None)
+    if status == 429 and retry_after:
+        body.headers["Retry-After"] = retry_after
+    return body, status
 
 
 class RequestLog:

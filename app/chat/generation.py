@@ -18,6 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from app.extensions import db
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus, Provider, utcnow
@@ -189,7 +191,7 @@ class StopPoller:
                 flag = connection.execute(
                     sa.select(ChatMessage.stop_requested).where(ChatMessage.id == self.message_id)
                 ).scalar()
-            self._stopped = bool(flag)
+            self._stopped = flag is None or bool(flag)  # a deleted reply stops too, freeing the model
         return self._stopped
 
 
@@ -235,6 +237,7 @@ def run_reply(message: ChatMessage) -> Iterator[str]:
 
 
 def _write_reply(message: ChatMessage) -> Iterator[str]:
+    message_id = message.id  # read now: after a rollback, reading it loads the row, which may be gone
     session = message.session
     model = session.model
     pieces: list[str] = []
@@ -256,8 +259,10 @@ def _write_reply(message: ChatMessage) -> Iterator[str]:
         _finish_error(message, str(exc))
         return
     except Exception as exc:  # a bug must not leave the reply streaming forever
-        current_app.logger.exception("Reply %s could not start", message.id)
         db.session.rollback()
+        if _deleted(message_id):  # its session was deleted before the reply started: nothing to record
+            return
+        current_app.logger.exception("Reply %s could not start", message.id)
         _finish_error(message, f"The reply could not start ({type(exc).__name__}).")
         return
     try:
@@ -276,14 +281,15 @@ def _write_reply(message: ChatMessage) -> Iterator[str]:
         _finish_error(message, str(exc), "".join(pieces))
         finished = True
     except Exception as exc:  # llama.cpp or a client library failing outright: an error, with its kind
-        current_app.logger.exception("Reply %s failed", message.id)
         db.session.rollback()
-        _finish_error(message, f"The model failed while writing ({type(exc).__name__}).", "".join(pieces))
         finished = True
+        if not _deleted(message_id):
+            current_app.logger.exception("Reply %s failed", message_id)
+            _finish_error(message, f"The model failed while writing ({type(exc).__name__}).", "".join(pieces))
     finally:
         items.close()  # releases the local model's lock at once when the browser went away
         if not finished:
-            _finish_stopped(message, "".join(pieces))
+            _finish_stopped(message_id, "".join(pieces))
 
 
 def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
@@ -408,9 +414,9 @@ def _finish_error(message: ChatMessage, reason: str, partial: str = "") -> None:
     _close(message)
 
 
-def _finish_stopped(message: ChatMessage, partial: str) -> None:
+def _finish_stopped(message_id: int, partial: str) -> None:
     db.session.rollback()  # whatever was half-done when the browser went away
-    message = db.session.get(ChatMessage, message.id)
+    message = db.session.get(ChatMessage, message_id)
     if message is None or message.is_final:
         return
     message.status = MessageStatus.STOPPED
@@ -419,6 +425,19 @@ def _finish_stopped(message: ChatMessage, partial: str) -> None:
 
 
 def _close(message: ChatMessage) -> None:
-    message.finished_at = utcnow()
-    message.session.updated_at = message.finished_at
-    db.session.commit()
+    message_id = sa.inspect(message).identity[0]  # without loading the row, which may be gone
+    try:
+        message.finished_at = utcnow()
+        message.session.updated_at = message.finished_at
+        db.session.commit()
+    except (StaleDataError, ObjectDeletedError, IntegrityError):
+        # The session was deleted while its reply was being written: the reply goes with it, quietly.
+        db.session.rollback()
+        if not _deleted(message_id):
+            raise
+
+
+def _deleted(message_id: int) -> bool:
+    """True when the reply's row is gone (deleting a session takes its messages, mid-reply too)."""
+    found = db.session.execute(sa.select(ChatMessage.id).where(ChatMessage.id == message_id)).first()
+    return found is None

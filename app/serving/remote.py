@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text
+from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text, serving_error
 from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls
 from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError
 from app.serving.url_guard import check_url, guarded_http_client
@@ -129,7 +129,7 @@ def stream_chat(
     except ServingError:
         raise
     except Exception as exc:
-        error = ServingError(describe_error(exc, endpoint))
+        error = serving_error(exc, endpoint)
         if not mentions_key(exc, endpoint):
             raise error from exc
     if error is not None:
@@ -237,7 +237,13 @@ def _ask_whole(
 
 
 def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any]) -> None:
-    """Assemble streamed tool calls: a call's first delta has its id and name, later ones argument text."""
+    """Assemble streamed tool calls: a call's first delta has its id and name, later ones argument text.
+
+    Servers differ on the name: most send it whole, once; some split it across deltas (always before the
+    arguments, since the model writes the name first); some repeat the whole name in every delta. A name
+    that arrives with or after argument text is therefore a repeat: from then on the call's name is that
+    whole name, never a concatenation (so a split "a" + "a" still reads "aa").
+    """
     for delta in deltas:
         index = getattr(delta, "index", None)
         index = index if isinstance(index, int) else len(calls)
@@ -250,10 +256,10 @@ def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any])
         if function is None:
             continue
         name = getattr(function, "name", None)
-        # Some servers repeat the full name in every delta; others never split it. Append only what is new.
-        if name and name != call["function"]["name"]:
-            call["function"]["name"] += name
         arguments = getattr(function, "arguments", None)
+        if isinstance(name, str) and name:
+            repeated = bool(call["function"]["arguments"] or arguments) and bool(call["function"]["name"])
+            call["function"]["name"] = name if repeated else call["function"]["name"] + name
         if isinstance(arguments, str):
             call["function"]["arguments"] += arguments
         elif isinstance(arguments, dict):  # TGI has sent parsed arguments instead of text

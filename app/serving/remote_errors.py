@@ -12,7 +12,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from app.serving.types import ServingError
+from app.serving.types import RemoteStatusError, ServingError
 
 if TYPE_CHECKING:
     from app.serving.remote import RemoteEndpoint
@@ -27,6 +27,35 @@ def describe_error(exc: BaseException, endpoint: RemoteEndpoint | None = None) -
     if endpoint is not None and endpoint.api_key:
         message = mask_secret(message, endpoint.api_key)  # a server may echo the key in its error text
     return message
+
+
+def serving_error(exc: BaseException, endpoint: RemoteEndpoint | None = None) -> ServingError:
+    """`describe_error`'s sentence as the error to raise: a `RemoteStatusError` when the server answered
+    with an HTTP status, so the API can tell the caller's mistakes from the server's."""
+    message = describe_error(exc, endpoint)
+    status = _status_code(exc)
+    if status is None or any(isinstance(error, ServingError) for error in exception_chain(exc)):
+        return ServingError(message)
+    response = getattr(exc, "response", None)
+    retry_after = response.headers.get("retry-after") if response is not None else None
+    return RemoteStatusError(message, status, _error_code(exc), _short(retry_after))
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The server's own error code (OpenAI's "context_length_exceeded"), when it is a short identifier."""
+    body = getattr(exc, "body", None)  # openai keeps the parsed JSON body here
+    if body is None:
+        try:
+            body = json.loads(exc.response.text)  # type: ignore[attr-defined]
+        except Exception:  # no response, an unread stream, or not JSON
+            return None
+    inner = body.get("error", body) if isinstance(body, dict) else body
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return _short(code) if isinstance(code, str) and code.replace("_", "").isalnum() else None
+
+
+def _short(value: Any, limit: int = 64) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable() else None
 
 
 def mask_secret(text: str, secret: str, shortest: int = 10) -> str:

@@ -78,3 +78,13 @@ class ServingError(RuntimeError):
 class PromptTooLong(ServingError):
     """The prompt does not fit the model's context window: the request's fault, not the model's (the API
     answers it with OpenAI's 400 `context_length_exceeded`, which clients do not retry)."""
+
+
+class RemoteStatusError(ServingError):
+    """A remote server answered with an HTTP error status. The API passes on the ones that are the
+    request's to fix (400, 413, 422: a 400; 429: a 429 with the server's Retry-After) instead of a 502
+    that clients retry; a refused key, a missing model or a 5xx stay the studio's (502)."""
+
+    def __init__(self, message: str, status: int, code: str | None = None, retry_after: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.retry_after = status, code, retry_after

@@ -14,8 +14,6 @@ import time
 import pytest
 from werkzeug.serving import make_server
 
-from tests.llama_server import free_port
-
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -27,11 +25,10 @@ def _browser_paths() -> tuple[str | None, str | None]:
 @pytest.fixture
 def live_server(app):
     """The test app served by werkzeug on 127.0.0.1 in a thread (threaded: streams and posts overlap)."""
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # the OS's port, bound at once: no race
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
 

@@ -118,3 +118,45 @@ def test_stop_needs_csrf(app, signed_in, default_model_id):
     response = client.post(f"/chat/messages/{reply_id}/stop")
     assert response.status_code == 400
     assert message_row(app, reply_id).stop_requested is False
+
+
+def test_deleting_the_session_mid_reply_ends_the_stream_quietly_and_frees_the_model(
+    app, signed_in, default_model_id, caplog
+):
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    save_settings(client, session_id, default_model_id, max_tokens=400, temperature=0.8)
+    reply_id = send(client, session_id, "Write a long story about a dragon who learns to bake bread.")
+    deleter = app.test_client()
+    with client.session_transaction() as flask_session:
+        cookie = dict(flask_session)
+    with deleter.session_transaction() as other:
+        other.update(cookie)
+    deleted = []
+
+    def delete_after_a_few_tokens(event, data):
+        if event == "token" and not deleted and len(seen) >= 5:
+            thread = threading.Thread(
+                target=lambda: deleted.append(htmx_post(deleter, f"/chat/{session_id}/delete").status_code)
+            )
+            thread.start()
+            thread.join()
+
+    seen = []
+    started = time.perf_counter()
+    events = stream_events(
+        client, reply_id, on_event=lambda e, d: (seen.append(e), delete_after_a_few_tokens(e, d))
+    )
+    assert deleted == [302]
+    assert [e for _, e, _ in events if e != "token"] == []  # no final card for a reply that is gone
+    assert len(seen) < 100  # the generation stopped (its stop poll sees the row gone), not ran to 400
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+    with app.app_context():
+        from app.extensions import db
+        from app.models import ChatMessage
+
+        assert db.session.get(ChatMessage, reply_id) is None
+    # The model's lock went with the stream: another session's reply starts at once.
+    other_reply = send(client, new_session(client, default_model_id), "Hi")
+    assert stream_events(client, other_reply)[-1][1] == "done"
+    assert time.perf_counter() - started < 120

@@ -15,7 +15,6 @@ from app.extensions import db
 from app.models import Evaluation, EvaluationItem, EvaluationResult, LLMModel
 from tests.conftest import LLAMA_SERVER_ALIAS, csrf_token, post_form, start_worker
 from tests.datasets.test_pages import datasets, generate
-from tests.llama_server import free_port
 from tests.registry.conftest import add_model, model_rows
 from tests.specs.test_specs_and_nl_api import PETSTORE, spec_id_of, upload_spec
 
@@ -73,11 +72,11 @@ def add_endpoint(client, name: str, base_url: str) -> int:
 
 
 def test_bfcl_local_and_remote_side_by_side_and_a_dead_endpoint_fails_alone(
-    app, signed_in, default_model_id, llama_server_url, tmp_path
+    app, signed_in, default_model_id, llama_server_url, tmp_path, dead_port
 ):
     admin, _ = signed_in("admin@example.com")  # loopback endpoints are for admins
     served = add_endpoint(admin, "llama.cpp server", llama_server_url)
-    dead = add_endpoint(admin, "dead server", f"http://127.0.0.1:{free_port()}/v1")
+    dead = add_endpoint(admin, "dead server", f"http://127.0.0.1:{dead_port}/v1")
     page = admin.get("/evaluations/new").get_data(as_text=True)
     assert "SmolLM2" in page and "llama.cpp server" in page and "Parallel multiple" in page
     response = start(admin, model_ids=[str(default_model_id), str(served), str(dead)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import LLAMA_SERVER_ALIAS, post_form
-from tests.llama_server import HTTPAnswer, free_port, serve_http
+from tests.llama_server import HTTPAnswer, serve_http
 from tests.registry.conftest import add_model, model_rows
 
 HTMX = {"HX-Request": "true"}
@@ -36,10 +36,10 @@ def test_admin_adds_an_openai_compatible_endpoint_and_tests_it(app, signed_in, l
     assert reply.status_code == 200 and "Paris" in reply.get_data(as_text=True)
 
 
-def test_connection_test_failures_say_what_went_wrong(app, signed_in, llama_server_url):
+def test_connection_test_failures_say_what_went_wrong(app, signed_in, llama_server_url, dead_port):
     admin, _ = signed_in("admin@example.com")
     wrong_model = _add_endpoint(admin, llama_server_url, model_id="no-such-model")
-    wrong_port = _add_endpoint(admin, f"http://127.0.0.1:{free_port()}/v1")
+    wrong_port = _add_endpoint(admin, f"http://127.0.0.1:{dead_port}/v1")
     page = post_form(admin, f"/models/{wrong_model}/test", headers=HTMX).get_data(as_text=True)
     assert "test failed" in page and "does not offer model" in page and LLAMA_SERVER_ALIAS in page
     page = post_form(admin, f"/models/{wrong_port}/test", headers=HTMX).get_data(as_text=True)
@@ -123,9 +123,9 @@ def test_fetch_model_info_fills_the_form_from_the_hub(app, signed_in):
     assert model_rows(app) == []  # fetching fills the form; it saves nothing
 
 
-def test_fetch_model_info_says_plainly_when_the_hub_is_unreachable(app, signed_in):
+def test_fetch_model_info_says_plainly_when_the_hub_is_unreachable(app, signed_in, dead_port):
     client, _ = signed_in("alice@example.com")
-    app.config.update(HF_ENDPOINT=f"http://127.0.0.1:{free_port()}", HF_HUB_TIMEOUT_SECONDS=2)
+    app.config.update(HF_ENDPOINT=f"http://127.0.0.1:{dead_port}", HF_HUB_TIMEOUT_SECONDS=2)
     page = _fetch(client, "HuggingFaceTB/SmolLM2-135M-Instruct").get_data(as_text=True)
     assert "is not reachable from this server" in page and "Fill in the fields by hand" in page
     assert "like username/model-name" in _fetch(client, "bad id with spaces").get_data(as_text=True)

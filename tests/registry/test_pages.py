@@ -182,16 +182,14 @@ def test_state_changes_need_the_csrf_token(app, signed_in, default_model_id):
     assert model_rows(app)[0].enabled is True
 
 
-def test_key_never_reaches_the_logs(app, signed_in, caplog):
+def test_key_never_reaches_the_logs(app, signed_in, caplog, dead_port):
     import logging
-
-    from tests.llama_server import free_port
 
     client, _ = signed_in("alice@example.com")
     with caplog.at_level(logging.DEBUG):
         add_model(
             client,
-            {"provider": "openai_compatible", "name": "m", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+            {"provider": "openai_compatible", "name": "m", "base_url": f"http://127.0.0.1:{dead_port}/v1",
              "model_id": "x", "api_key": SECRET},
         )  # fmt: skip
         (model,) = model_rows(app)

@@ -14,7 +14,7 @@ import pytest
 from app.serving import remote
 from app.serving.remote import RemoteEndpoint
 from app.serving.types import ChatResult, SamplingParams, ServingError, ToolCall
-from tests.llama_server import HTTPAnswer, free_port, serve_http
+from tests.llama_server import HTTPAnswer, serve_http
 from tests.serving.conftest import LLAMA_SERVER_ALIAS
 
 # The 135M model is brittle: this exact prompt was seen to answer correctly; the bare question rambles.
@@ -71,8 +71,8 @@ def test_connection_succeeds(llama_server_url):
     assert check.latency_s is not None and check.latency_s > 0
 
 
-def test_connection_refused_on_a_wrong_port():
-    check = remote.test_connection(openai_endpoint(f"http://127.0.0.1:{free_port()}/v1"))
+def test_connection_refused_on_a_wrong_port(dead_port):
+    check = remote.test_connection(openai_endpoint(f"http://127.0.0.1:{dead_port}/v1"))
     assert not check.ok
     assert "Connection refused at 127.0.0.1:" in check.message and "is the server running?" in check.message
 
@@ -288,6 +288,40 @@ def test_streamed_tool_calls_and_usage_come_back(kind):
     request = json.loads(seen[0].body)
     assert request["model"] == "qwen-tools" and request["tools"] == [WEATHER_TOOL]
     assert request["stream_options"] == {"include_usage": True}
+
+
+def _call_delta(name: str | None = None, arguments: str | None = None, call_id: str | None = None) -> dict:
+    function = {key: value for key, value in (("name", name), ("arguments", arguments)) if value is not None}
+    delta = {"index": 0, "function": function}
+    if call_id:
+        delta |= {"id": call_id, "type": "function"}
+    return chunk({"tool_calls": [delta]})
+
+
+# How servers stream a call's name: whole once (OpenAI, vLLM), split before the arguments, or repeated
+# whole in every delta. A split "a" + "a" is the name "aa"; a repeated "aa" is "aa" too.
+NAME_STYLES = {
+    "whole": [_call_delta("aa", "", "call_1"), _call_delta(None, '{"x": 1}')],
+    "split": [_call_delta("a", None, "call_1"), _call_delta("a"), _call_delta(None, '{"x": 1}')],
+    "repeated": [
+        _call_delta("aa", "", "call_1"),
+        _call_delta("aa", ""),
+        _call_delta("aa", '{"x": '),
+        _call_delta("aa", "1}"),
+    ],
+    "repeated_with_arguments_at_once": [_call_delta("aa", None, "call_1"), _call_delta("aa", '{"x": 1}')],
+}
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+@pytest.mark.parametrize("style", NAME_STYLES)
+def test_a_streamed_call_name_reads_the_same_however_the_server_splits_it(kind, style):
+    tool = {"type": "function", "function": {"name": "aa", "parameters": {"type": "object"}}}
+    stream = (*NAME_STYLES[style], chunk({}, finish_reason="tool_calls"))
+    with serve_http(lambda request: event_stream(*stream)) as base_url:
+        endpoint = ENDPOINT_KINDS[kind](f"{base_url}/v1", model_id="m")
+        result = remote.chat(endpoint, [{"role": "user", "content": "go"}], GREEDY, tools=[tool])
+    assert result.tool_calls == [ToolCall(name="aa", arguments={"x": 1}, id="call_1")]
 
 
 def test_server_rejecting_stream_options_is_asked_again_without():
