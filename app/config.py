@@ -162,6 +162,9 @@ class Config:
     MAX_GGUF_UPLOAD_BYTES = _env_int("MAX_GGUF_UPLOAD_BYTES", 32 * 1024**3)
     MAX_SPEC_UPLOAD_BYTES = _env_int("MAX_SPEC_UPLOAD_BYTES", 5 * 1024**2)
     MAX_CONFIG_UPLOAD_BYTES = _env_int("MAX_CONFIG_UPLOAD_BYTES", 256 * 1024)
+    # A pasted spec is a form field, not a file: Flask's default cap on one field (500 kB) refused pastes
+    # far under the spec limit with a 413. (The whole body stays capped by MAX_CONTENT_LENGTH.)
+    MAX_FORM_MEMORY_SIZE = _env_int("MAX_FORM_MEMORY_SIZE", MAX_SPEC_UPLOAD_BYTES)
     # Datasets: JSONL files under DATASET_STORE; uploads up to MAX_DATASET_UPLOAD_BYTES (also capped by
     # MAX_CONTENT_LENGTH); generation up to MAX_GENERATED_ROWS, as a background job above
     # GENERATE_INLINE_ROWS.

@@ -34,13 +34,19 @@ def _holds_nul(values: MultiDict) -> bool:
     return any("\x00" in key or any("\x00" in value for value in items) for key, items in values.lists())
 
 
+def _nul_filename() -> bool:
+    """An upload's file name becomes the default name of what it creates (a dataset, a config)."""
+    return any("\x00" in (upload.filename or "") for upload in request.files.values())
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def refuse_nul_characters():
-        """No address, query or form field takes a NUL character, and PostgreSQL text cannot hold one: a
-        value with one that reached a lookup (sign-in, a filter, a name check) was a 500 there. Refused
-        here, in one place, before any view reads it (saved rows are also cleaned: `models.base`)."""
-        if "\x00" in request.path or _holds_nul(request.args) or _holds_nul(request.form):
+        """No address, query, form field or upload's file name takes a NUL character, and PostgreSQL text
+        cannot hold one: a value with one that reached a lookup (sign-in, a filter, a name check) was a
+        500 there. Refused here, in one place, before any view reads it (saved rows are also cleaned:
+        `models.base`)."""
+        if "\x00" in request.path or _holds_nul(request.args) or _holds_nul(request.form) or _nul_filename():
             return _render(400, "The request contains a NUL character (\\0), which no field accepts.")
         return None
 
@@ -61,6 +67,14 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         return _render(error.code or 500)
+
+    @app.errorhandler(FileNotFoundError)
+    def file_gone(error: FileNotFoundError):
+        # A dataset's or run's file removed between the page's check and its read: deleted from another
+        # tab meanwhile. Logged, since a file missing for any other reason is worth a look.
+        app.logger.warning("A file went missing during %s %s: %s", request.method, request.path, error)
+        db.session.rollback()
+        return _render(404, "What this page shows was deleted meanwhile (its file is gone).")
 
     @app.errorhandler(500)
     def server_error(error):

@@ -26,6 +26,7 @@ from jobs.progress import tracked_job
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 MAX_FILES = 32
 SHOWN_PROBLEMS = 3
+PARQUET_BATCH_ROWS = 1024  # rows turned into Python objects at a time
 # A file of the held-out split, as the Hub's own conventions name them: test.jsonl, data/validation-*.parquet,
 # eval/…, dev.json.
 EVAL_FILE = re.compile(r"(?:^|[/_.-])(?:test|tests|eval|evaluation|validation|valid|val|dev)(?:[/_.-]|$)")
@@ -77,7 +78,7 @@ def run(job_id: int, dataset_id: int) -> dict[str, Any] | None:
                 kind, rows, formats = None, [], {}
                 for number, file in enumerate(files, start=1):
                     progress.update(0.05 + 0.85 * (number - 1) / len(files), f"Reading {file.path}")
-                    file_kind, file_rows, file_format = read_file(file, hub.download(file, limit))
+                    file_kind, file_rows, file_format = read_file(file, hub.download(file, limit), limit)
                     if kind is not None and file_kind != kind:
                         raise HubImportError(
                             f"{file.path} holds {file_kind.upper()} rows, "
@@ -136,13 +137,14 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
 
 
-def read_file(file: HubFile, data: bytes) -> tuple[str, list[dict[str, Any]], str]:
-    """(kind, rows, format) of one downloaded file, through the upload importer."""
+def read_file(file: HubFile, data: bytes, limit: int) -> tuple[str, list[dict[str, Any]], str]:
+    """(kind, rows, format) of one downloaded file, through the upload importer; a Parquet file may
+    unpack to at most `limit` bytes of rows, as an upload may be."""
     from app.datasets.importers import import_dataset
 
     name = file.path.rsplit("/", 1)[-1]
     if file.path.lower().endswith(".parquet"):
-        data, name = _parquet_as_jsonl(file, data), name.rsplit(".", 1)[0] + ".jsonl"
+        data, name = _parquet_as_jsonl(file, data, limit), name.rsplit(".", 1)[0] + ".jsonl"
     result = import_dataset(data, name)
     if result.problems or not result.rows:
         problems = "; ".join(
@@ -152,15 +154,37 @@ def read_file(file: HubFile, data: bytes) -> tuple[str, list[dict[str, Any]], st
     return result.kind, result.rows, result.format
 
 
-def _parquet_as_jsonl(file: HubFile, data: bytes) -> bytes:
+def _parquet_as_jsonl(file: HubFile, data: bytes, limit: int) -> bytes:
+    """The rows as JSON lines, read a batch at a time and refused past `limit` bytes: Parquet compresses
+    (a repeated string is stored once), so a small download can unpack to gigabytes."""
     import pyarrow
     import pyarrow.parquet as pq
 
+    too_big = HubImportError(
+        f"{file.path} unpacks to more than {limit / 2**20:.0f} MiB of rows, the limit for a dataset. "
+        "Pick a smaller file or split it."
+    )
+    lines, size = [], 0
     try:
-        records = pq.read_table(io.BytesIO(data)).to_pylist()
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        metadata = parquet.metadata
+        stored = sum(
+            metadata.row_group(group).column(column).total_uncompressed_size
+            for group in range(metadata.num_row_groups)
+            for column in range(metadata.num_columns)
+        )
+        if stored > limit:  # before any page is decompressed
+            raise too_big
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for record in batch.to_pylist():
+                line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+                size += len(line)
+                if size > limit:
+                    raise too_big
+                lines.append(line)
     except (pyarrow.ArrowException, OSError) as exc:
         raise HubImportError(f"{file.path} is not a readable Parquet file ({exc}).") from exc
-    return "".join(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records).encode()
+    return b"".join(lines)
 
 
 @dataclass(frozen=True)

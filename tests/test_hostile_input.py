@@ -181,3 +181,40 @@ def test_a_nul_in_an_api_model_name_is_a_400_in_openais_shape(app, signed_in):
     response = client.post("/v1/chat/completions", json=body, headers=headers)
     assert response.status_code == 400 and "model" in response.get_json()["error"]["message"]
     assert client.get("/v1/models/a%00b", headers=headers).status_code == 400
+
+
+def test_a_nul_in_an_uploads_file_name_is_a_clear_400(app, signed_in):
+    import io
+
+    from app.models import Dataset
+
+    client, _ = signed_in()
+    row = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+    data = {
+        "csrf_token": csrf_token(client, "/datasets/"),
+        "name": "",
+        "file": (io.BytesIO(row), "a\x00b.jsonl"),
+    }
+    response = client.post("/datasets/upload", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400 and "NUL character" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(Dataset.id))).scalar() == 0
+
+
+def test_a_file_deleted_between_the_check_and_the_read_is_a_404(app, signed_in, monkeypatch):
+    """Another tab deleting a dataset while its page reads the file: the page had checked the file was
+    there a moment before (the check is made to pass here, as the race would)."""
+    from pathlib import Path
+
+    from app.datasets.services import store_rows
+
+    client, user = signed_in()
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    with app.test_request_context():
+        dataset = store_rows(user.id, "gone", "sft", [row], source="upload", source_format="toolsmith")
+        dataset_id, path = dataset.id, Path(dataset.file_path)
+    path.unlink()
+    monkeypatch.setattr("app.datasets.routes._file_ready", lambda dataset: True)
+    for page in (f"/datasets/{dataset_id}", f"/datasets/{dataset_id}/download?q=hi"):
+        response = client.get(page)
+        assert response.status_code == 404 and "deleted meanwhile" in response.get_data(as_text=True), page

@@ -199,7 +199,7 @@ def list_configs() -> list[TrainingConfig]:
 
 def unique_config_name(name: str) -> str:
     """`name`, or `name (2)`, `name (3)`… when the user already has a config of that name."""
-    name = name.strip()[: MAX_CONFIG_NAME - 10] or "Untitled config"
+    name = name.replace("\x00", "").strip()[: MAX_CONFIG_NAME - 10] or "Untitled config"
     candidate, n = name, 2
     while name_taken(candidate, None):
         candidate, n = f"{name} ({n})", n + 1

@@ -68,7 +68,7 @@ def name_taken(name: str) -> bool:
 
 
 def unique_name(name: str) -> str:
-    base = (name.strip() or "dataset")[: MAX_NAME - 8]
+    base = (name.replace("\x00", "").strip() or "dataset")[: MAX_NAME - 8]  # as saving would strip it
     candidate, n = base, 2
     while name_taken(candidate):
         candidate, n = f"{base} ({n})", n + 1

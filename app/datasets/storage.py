@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def dataset_path(store: str | Path, owner_id: int, dataset_id: int) -> Path:
@@ -53,8 +53,13 @@ def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
 
 def read_lines(path: Path) -> Iterator[str]:
     """The file's rows as raw JSON text ending in a newline, blank lines skipped (numbered as `read_rows`
-    numbers rows)."""
-    with path.open(encoding="utf-8") as handle:
+    numbers rows). The file is opened now, not at the first row: a file deleted meanwhile fails in the
+    view (a 404), not halfway through a streamed download, and once open it reads to the end."""
+    return _lines(path.open(encoding="utf-8"))
+
+
+def _lines(handle: IO[str]) -> Iterator[str]:
+    with handle:
         for line in handle:
             if line.strip():
                 yield line if line.endswith("\n") else line + "\n"

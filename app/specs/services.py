@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ApiSpec
@@ -16,6 +17,8 @@ from app.openapi.normalise import normalise
 from app.openapi.parsing import load_document
 from app.openapi.validate import validate_document
 from app.ownership import owned
+
+VERSION_ATTEMPTS = 3
 
 
 class SpecImportError(Exception):
@@ -48,29 +51,39 @@ def import_spec(data: bytes | str, filename: str | None, name: str | None) -> Ap
         spec = normalise(document)
     except SpecError as exc:
         raise SpecImportError([SpecProblem(exc.message, exc.location)]) from exc
-    name = (name or spec.title or (filename or "spec").rsplit(".", 1)[0]).strip()[:120] or "spec"
-    latest = db.session.execute(
-        sa.select(sa.func.max(ApiSpec.version_number)).where(
-            ApiSpec.owner_id == current_user.id, ApiSpec.name == name
-        )
-    ).scalar()
+    # The title comes from the document, NUL characters and all: stripped here, before the version
+    # lookup, not only when the row is saved (the lookup and the unique version would disagree).
+    name = (name or spec.title or (filename or "spec").rsplit(".", 1)[0]).replace("\x00", "")
+    name = name.strip()[:120] or "spec"
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    row = ApiSpec(
-        owner_id=current_user.id,
-        name=name,
-        version_number=(latest or 0) + 1,
-        title=spec.title[:300],
-        api_version=spec.version[:64],
-        spec_format=spec.spec_format,
-        source_filename=(filename or "")[:255] or None,
-        raw_text=text,
-        normalised=spec.to_dict(),
-        operation_count=len(spec.operations),
-        base_urls=spec.base_urls,
+    for _ in range(VERSION_ATTEMPTS):
+        latest = db.session.execute(
+            sa.select(sa.func.max(ApiSpec.version_number)).where(
+                ApiSpec.owner_id == current_user.id, ApiSpec.name == name
+            )
+        ).scalar()
+        row = ApiSpec(
+            owner_id=current_user.id,
+            name=name,
+            version_number=(latest or 0) + 1,
+            title=spec.title[:300],
+            api_version=spec.version[:64],
+            spec_format=spec.spec_format,
+            source_filename=(filename or "")[:255] or None,
+            raw_text=text,
+            normalised=spec.to_dict(),
+            operation_count=len(spec.operations),
+            base_urls=spec.base_urls,
+        )
+        db.session.add(row)
+        try:
+            db.session.commit()
+            return row
+        except IntegrityError:  # another import of this name took the version meanwhile: the next one
+            db.session.rollback()
+    raise SpecImportError(
+        [SpecProblem("Other imports of this name kept taking its next version: import again.")]
     )
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 def list_specs() -> list[ApiSpec]:

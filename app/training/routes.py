@@ -211,7 +211,13 @@ def _status_context(run: TrainingRun) -> dict:
     points = [{"step": m.step, "loss": m.loss, "eval_loss": m.eval_loss} for m in metrics]
     models = []
     if run.model_ids:
-        models = list(db.session.execute(db.select(LLMModel).where(LLMModel.id.in_(run.model_ids))).scalars())
+        # By the run and its owner too: SQLite hands a deleted model's id to the next model, anyone's.
+        owned_here = (LLMModel.training_run_id == run.id, LLMModel.owner_id == run.owner_id)
+        models = list(
+            db.session.execute(
+                db.select(LLMModel).where(LLMModel.id.in_(run.model_ids), *owned_here)
+            ).scalars()
+        )
     job = db.session.get(BackgroundJob, run.job_id) if run.stage == "queued" and run.job_id else None
     return {
         "run": run,

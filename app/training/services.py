@@ -110,7 +110,7 @@ def training_finished(run: TrainingRun) -> bool:
 def cancel_run(run: TrainingRun) -> None:
     """Queued: cancelled at once. Running: the trainer stops at the next step and keeps a checkpoint."""
     if run.is_final:
-        return
+        raise RunRefused(None, f"The run has already ended ({run.stage}).")
     job = db.session.get(BackgroundJob, run.job_id) if run.job_id else None
     if run.stage == RunStage.PUSHING.value and run.model_ids:
         if job is None or job.status != JobStatus.QUEUED:
@@ -181,7 +181,7 @@ def retry_run(run: TrainingRun) -> None:
 
 
 def _retry(run: TrainingRun) -> None:
-    _remove_files(run)
+    _remove_files(run.owner_id, run.id)
     # Models registered from the earlier attempt keep their files and metadata, but no longer point
     # at this run: its metrics and weights are about to change.
     _detach_models(run)
@@ -192,6 +192,11 @@ def _retry(run: TrainingRun) -> None:
     run.loss = None
     run.last_checkpoint = None
     run.resumed_from_step = None
+    # The earlier attempt's figures and push describe weights that are about to be replaced.
+    run.hub_push = {}
+    run.best_step = run.best_eval_loss = None
+    run.stopped_early = False
+    run.epoch = run.learning_rate = run.tokens_per_second = run.eta_seconds = None
     from app.models import RunMetric
 
     db.session.execute(db.delete(RunMetric).where(RunMetric.run_id == run.id))
@@ -275,10 +280,18 @@ def delete_run(run: TrainingRun) -> None:
     """The run and its files (checkpoints, adapter, exports); registered models keep their GGUFs."""
     if not run.is_final:
         raise RunRefused(None, "Cancel the run before deleting it.")
-    _remove_files(run, keep_registered=True)
+    owner_id, run_id = run.owner_id, run.id
     _detach_models(run)  # a later run given the same id must not adopt them
-    db.session.delete(run)
+    # Only while it is still final: another tab's Resume or Retry may have claimed it since it was read.
+    # (Its metrics go with it: ON DELETE CASCADE.)
+    deleted = db.session.execute(
+        db.delete(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.stage.in_(FINAL))
+    ).rowcount
+    if deleted != 1:
+        db.session.rollback()
+        raise RunRefused(None, "The run was resumed or retried meanwhile: cancel it before deleting it.")
     db.session.commit()
+    _remove_files(owner_id, run_id, keep_registered=True)  # the row is gone: no job can want them now
 
 
 def _detach_models(run: TrainingRun) -> None:
@@ -289,8 +302,8 @@ def _detach_models(run: TrainingRun) -> None:
     )
 
 
-def _remove_files(run: TrainingRun, keep_registered: bool = True) -> None:
-    folder = run_dir(run.owner_id, run.id)
+def _remove_files(owner_id: int, run_id: int, keep_registered: bool = True) -> None:
+    folder = run_dir(owner_id, run_id)
     if not folder.is_dir():
         return
     if keep_registered:
@@ -301,7 +314,7 @@ def _remove_files(run: TrainingRun, keep_registered: bool = True) -> None:
         kept = {
             Path(path).resolve()
             for path in db.session.execute(
-                db.select(LLMModel.gguf_path).where(LLMModel.owner_id == run.owner_id)
+                db.select(LLMModel.gguf_path).where(LLMModel.owner_id == owner_id)
             ).scalars()
             if path
         }

@@ -83,8 +83,16 @@ def delete_sweep(sweep_id: int):
     if any(not run.is_final for run in runs):
         flash("Cancel the sweep's runs before deleting it.", "error")
         return redirect(url_for("training.sweep", sweep_id=sweep_id))
+    kept = []
     for run in runs:
-        delete_run(run)
+        try:
+            delete_run(run)
+        except RunRefused as exc:  # resumed or retried from another tab meanwhile
+            kept.append(f"{run.name}: {exc}")
+    if kept:
+        for message in kept:
+            flash(message, "error")
+        return redirect(url_for("training.sweep", sweep_id=sweep_id))
     db.session.delete(sweep)
     db.session.commit()
     flash(f"Deleted the sweep and its {len(runs)} runs (registered models keep their files).", "success")

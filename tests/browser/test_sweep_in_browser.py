@@ -1,5 +1,6 @@
 """A sweep from the start form in headless Chromium: the checks panel follows the typed values live
-(htmx under the CSP), a grid too big is refused before submitting, and the sweep page lists its runs."""
+(htmx under the CSP), a grid too big is refused before submitting, and the sweep page lists its runs,
+whose Compare ticks survive the page's polling."""
 
 from __future__ import annotations
 
@@ -61,3 +62,17 @@ def test_a_sweep_is_checked_live_and_started(app, make_user, live_server, browse
     assert len(rows) == 6 and "0.0001" in rows[0].text and "queued" in rows[0].text
     if os.environ.get("SCREENSHOT_DIR"):
         browser.save_screenshot(os.path.join(os.environ["SCREENSHOT_DIR"], "sweep-page.png"))
+
+    # The table polls every 3 s while runs are queued: ticks made between polls are kept.
+    browser.execute_script(
+        "window.sweepSwaps = 0; document.body.addEventListener('htmx:afterSwap', () => window.sweepSwaps++)"
+    )
+    ticked = [row.find_element(By.CSS_SELECTOR, "input[type=checkbox]") for row in rows[:2]]
+    for box in ticked:
+        box.click()
+    wait.until(lambda driver: driver.execute_script("return window.sweepSwaps") >= 1)
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#sweep-runs input[type=checkbox]")
+    assert [box.is_selected() for box in boxes] == [True, True, False, False, False, False]
+    browser.find_element(By.CSS_SELECTOR, "#compare-sweep-runs button[type=submit]").click()
+    wait.until(ec.url_contains("/runs/compare"))
+    assert browser.current_url.count("run=") == 2

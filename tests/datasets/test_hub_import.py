@@ -61,6 +61,29 @@ def test_every_data_file_is_read_and_test_or_validation_files_are_held_out():
     ]  # fmt: skip
 
 
+def test_a_small_parquet_file_that_unpacks_past_the_limit_is_refused():
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    from jobs.dataset_import import read_file
+
+    def parquet(rows: int, text: str) -> bytes:
+        buffer = io.BytesIO()
+        table = pyarrow.table({"text": [text] * rows})
+        pq.write_table(table, buffer, compression="zstd")  # the repeated string is stored once
+        return buffer.getvalue()
+
+    bomb = parquet(10_000, "x" * 10_000)  # 100 MB of rows
+    assert len(bomb) < 20_000
+    with pytest.raises(HubImportError, match="unpacks to more than 1 MiB of rows"):
+        read_file(HubFile("data/train.parquet", len(bomb)), bomb, limit=2**20)
+    one_huge_value = parquet(1, "y" * 50_000_000)
+    with pytest.raises(HubImportError, match="unpacks to more than 1 MiB"):
+        read_file(HubFile("data/train.parquet", len(one_huge_value)), one_huge_value, limit=2**20)
+    kind, rows, _ = read_file(HubFile("train.parquet", 1), glaive_parquet(), limit=2**20)
+    assert kind == "sft" and rows
+
+
 def test_a_file_or_folder_can_be_picked_and_wrong_picks_are_named():
     repo = files("data/train.jsonl", "data/test.jsonl", "extra/more.json", "README.md", ".hidden/x.jsonl")
     assert [f.path for f in pick_files(repo, "data/train.jsonl", "a/b")] == ["data/train.jsonl"]

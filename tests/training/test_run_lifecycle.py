@@ -244,6 +244,74 @@ def test_deleting_a_run_keeps_its_models_files_and_no_later_run_adopts_them(app,
     assert gguf.is_file() and not (gguf.parent.parent / "trainer").exists()
 
 
+def test_a_run_retried_from_another_tab_is_not_deleted_under_it(app, finished_run):
+    from app.training.services import RunRefused, delete_run
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.test_request_context():
+        run = db.session.get(TrainingRun, run_id)
+        assert run.is_final  # read as final: the check in delete_run passes
+        db.session.execute(
+            db.update(TrainingRun)
+            .where(TrainingRun.id == run_id)
+            .values(stage=RunStage.QUEUED.value)
+            .execution_options(synchronize_session=False)
+        )  # another tab's Retry claimed it meanwhile
+        with pytest.raises(RunRefused, match="meanwhile"):
+            delete_run(run)
+        db.session.expire_all()
+        assert db.session.get(TrainingRun, run_id) is not None
+        assert db.session.get(LLMModel, model_id).training_run_id == run_id  # the detach rolled back
+        assert (run_dir(alice.id, run_id) / "trainer" / "checkpoint-5").is_dir()
+
+
+def test_a_retry_forgets_the_earlier_attempts_figures_and_push(app, finished_run):
+    from app.training.services import retry_run
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.test_request_context():
+        run = db.session.get(TrainingRun, run_id)
+        run.hub_push = {"repo": "alice/done", "url": "https://huggingface.co/alice/done", "files": 2}
+        run.best_step, run.best_eval_loss, run.stopped_early = 4, 0.25, True
+        run.epoch, run.learning_rate, run.tokens_per_second, run.eta_seconds = 1.0, 1e-4, 99.0, 0.0
+        db.session.commit()
+        retry_run(run)
+        db.session.expire_all()
+        run = db.session.get(TrainingRun, run_id)
+        assert run.hub_push == {} and (run.best_step, run.best_eval_loss, run.stopped_early) == (
+            None,
+            None,
+            False,
+        )
+        assert (run.epoch, run.learning_rate, run.tokens_per_second, run.eta_seconds) == (None,) * 4
+    assert "Pushed" not in client.get(f"/runs/{run_id}").get_data(as_text=True)
+
+
+def test_cancel_on_a_run_that_already_ended_says_so(app, finished_run):
+    from tests.conftest import csrf_token
+
+    client, alice, run_id, model_id, gguf = finished_run
+    token = csrf_token(client, f"/runs/{run_id}")
+    page = client.post(f"/runs/{run_id}/cancel", data={"csrf_token": token}, follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert "already ended (done)" in text and "Stopping the run" not in text
+
+
+def test_the_run_page_lists_only_its_own_models_when_an_id_is_reused(app, finished_run, make_user):
+    client, alice, run_id, model_id, gguf = finished_run
+    bob = make_user("bob@example.com")
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        gone = model_id + 1
+        run.model_ids = [model_id, gone]  # a second model, since deleted: SQLite gives its id away
+        db.session.add(
+            LLMModel(id=gone, owner_id=bob.id, name="bobs secret model", provider=Provider.LOCAL_GGUF)
+        )
+        db.session.commit()
+    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "done run Q4_K_M" in page and "bobs secret model" not in page
+
+
 def test_of_two_resumes_at_once_only_one_enqueues(app, finished_run):
     from app.training.services import RunRefused, resume_run
 
