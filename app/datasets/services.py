@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from app.datasets.stats import dataset_stats
 from app.datasets.storage import dataset_path, remove_file, write_rows
@@ -95,7 +96,13 @@ def store_rows(
     row.options = options or {}
     if existing is None:
         db.session.add(row)
-    db.session.flush()  # the id names the file
+    try:
+        db.session.flush()  # the id names the file
+    except IntegrityError:
+        # The name was free when it was picked; another request (a second tab, a double submit) took it.
+        db.session.rollback()
+        taken = f"A dataset named {name!r} was saved a moment ago, from another tab? Pick another name."
+        raise DatasetError([DatasetProblem(taken)]) from None
     path = dataset_path(current_app.config["DATASET_STORE"], owner_id, row.id)
     try:
         write_rows(path, rows)

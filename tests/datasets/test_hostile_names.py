@@ -76,3 +76,20 @@ def test_a_file_mixing_many_formats_is_imported_as_mixed(app, signed_in):
     with app.app_context():
         (dataset,) = db.session.query(Dataset).all()
         assert dataset.source_format == "mixed" and dataset.sample_count == 3
+
+
+def test_a_name_taken_between_the_check_and_the_save_is_a_clear_error_and_no_file(app, signed_in):
+    """Two tabs saving the same name at once: both found it free; the second gets a sentence, not a 500."""
+    from pathlib import Path
+
+    from app.datasets.services import DatasetError
+
+    client, user = signed_in()
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    with app.test_request_context():
+        first = store_rows(user.id, "twice", "sft", [row], source="upload", source_format="toolsmith")
+        with pytest.raises(DatasetError, match="saved a moment ago"):
+            store_rows(user.id, "twice", "sft", [row], source="upload", source_format="toolsmith")
+        files = sorted(p.name for p in Path(first.file_path).parent.iterdir())
+        assert db.session.execute(db.select(db.func.count(Dataset.id))).scalar() == 1
+    assert files == [Path(first.file_path).name]
