@@ -43,19 +43,24 @@ def rotate_keys_command() -> None:
 
     from app.crypto import add_new_key, reencrypt
     from app.extensions import db
-    from app.models import LLMModel
+    from app.models import LLMModel, User
 
     if add_new_key():
         click.echo("Added a new encryption key to the instance key file.")
     else:
         click.echo("Keys come from ENCRYPTION_KEYS: re-encrypting with its first key.")
-    rows = db.session.execute(sa.select(LLMModel).where(LLMModel.api_key_encrypted.is_not(None))).scalars()
-    count = 0
-    for row in rows:
-        row.api_key_encrypted = reencrypt(row.api_key_encrypted)
-        count += 1
+    models = db.session.execute(sa.select(LLMModel).where(LLMModel.api_key_encrypted.is_not(None))).scalars()
+    keys = 0
+    for model in models:
+        model.api_key_encrypted = reencrypt(model.api_key_encrypted)
+        keys += 1
+    users = db.session.execute(sa.select(User).where(User.hub_token_encrypted.is_not(None))).scalars()
+    tokens = 0
+    for user in users:  # users' Hugging Face tokens: dropping the old key must not strand them either
+        user.hub_token_encrypted = reencrypt(user.hub_token_encrypted)
+        tokens += 1
     db.session.commit()  # all or nothing: a failure above leaves every secret as it was
-    click.echo(f"Re-encrypted {count} secret(s).")
+    click.echo(f"Re-encrypted {keys + tokens} secret(s): {keys} endpoint API key(s), {tokens} Hub token(s).")
 
 
 @click.command("worker")

@@ -22,10 +22,12 @@ from wtforms import (
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from app.json_input import loads as loads_json
+from app.json_input import nesting_depth
 from app.models import Provider
 from app.registry.providers import PROVIDER_TEMPLATES
 
 JSON_FIELD_MAX = 20_000
+JSON_FIELD_MAX_DEPTH = 32
 # Hub ids (`owner/name`), OpenAI names (`gpt-4o-mini`), Ollama tags (`llama3.2:1b`), provider suffixes.
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
 TRAINING_METHODS = [("", "—"), ("sft", "SFT"), ("dpo", "DPO"), ("other", "Other")]
@@ -51,6 +53,8 @@ def _json_object(field) -> None:
         raise ValidationError(f"Not valid JSON: {exc}.") from exc
     if not isinstance(value, dict):
         raise ValidationError('Enter a JSON object, like {"r": 16, "alpha": 32}.')
+    if nesting_depth(value) > JSON_FIELD_MAX_DEPTH:  # deeper breaks storing it (a RecursionError)
+        raise ValidationError(f"Nested at most {JSON_FIELD_MAX_DEPTH} levels deep.")
     field.parsed = value
 
 

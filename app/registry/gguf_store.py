@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
@@ -17,6 +18,10 @@ from app.uploads import stream_uploads_to
 
 UPLOADS_DIR = "uploads"
 INCOMING_DIR = ".incoming"
+MAX_FORM_PARTS = 64
+# Bytes promised to uploads being received by this process (WEB_PROCESSES is 1 by default).
+_reserved_bytes = 0
+_reserving = threading.Lock()
 
 
 class GGUFImportError(ValueError):
@@ -45,8 +50,13 @@ def prepare_gguf_upload() -> None:
     The size check uses Content-Length when the client sends one; werkzeug enforces the same cap while
     reading bodies that come without one.
     """
+    if request.mimetype != "multipart/form-data":
+        return  # a form without a file (a remote endpoint, a store path) keeps the small global limits
     limit = current_app.config["MAX_GGUF_UPLOAD_BYTES"]
     length = request.content_length
+    if length is None:
+        # Browsers always send one; without it the disk check below could not count the file.
+        raise GGUFImportError("The upload must say its size (a Content-Length header).", 411)
     if length is not None and length > limit:
         raise GGUFImportError(
             f"The upload is {human_size(length)}; the limit is {human_size(limit)} (MAX_GGUF_UPLOAD_BYTES).",
@@ -54,15 +64,33 @@ def prepare_gguf_upload() -> None:
         )
     store = model_store()
     store.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(store).free
-    needed = (length or 0) + current_app.config["MODEL_STORE_MIN_FREE_BYTES"]
-    if free < needed:
-        raise GGUFImportError(
-            f"Not enough disk space in the model store: {human_size(free)} free, "
-            f"{human_size(needed)} needed (the file plus a reserve).",
-            507,
-        )
+    with _reserving:
+        free = shutil.disk_usage(store).free
+        # Uploads under way still need the space they were promised: two at once must not both count it.
+        needed = length + current_app.config["MODEL_STORE_MIN_FREE_BYTES"] + _reserved_bytes
+        if free < needed:
+            raise GGUFImportError(
+                f"Not enough disk space in the model store: {human_size(free)} free, "
+                f"{human_size(needed)} needed (the file, uploads under way and a reserve).",
+                507,
+            )
+        _reserve(length)
+    g.gguf_upload_reserved = length
     stream_uploads_to(store / INCOMING_DIR, limit)
+    request.max_form_parts = MAX_FORM_PARTS  # the model form's fields and one file; not 1,000 parts
+
+
+def release_upload_reservation(_exc: BaseException | None = None) -> None:
+    """At the end of the request (a teardown): the upload's file is stored or gone, so is its claim."""
+    reserved = g.pop("gguf_upload_reserved", 0)
+    if reserved:
+        with _reserving:
+            _reserve(-reserved)
+
+
+def _reserve(size: int) -> None:
+    global _reserved_bytes
+    _reserved_bytes += size
 
 
 def store_uploaded_gguf(storage: FileStorage, owner_id: int | None) -> tuple[Path, GGUFInfo]:

@@ -17,6 +17,7 @@ from app.registry.forms import HubInfoForm, ModelActionForm, ModelForm, TryPromp
 from app.registry.gguf_store import (
     GGUFImportError,
     prepare_gguf_upload,
+    release_upload_reservation,
     remove_managed_file,
     resolve_store_path,
     store_uploaded_gguf,
@@ -77,6 +78,9 @@ def _render_form(form: ModelForm, model: LLMModel | None = None, status: int = 2
         ),
         status,
     )
+
+
+bp.teardown_request(release_upload_reservation)
 
 
 def _refuse_oversized_upload():

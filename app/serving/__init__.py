@@ -77,13 +77,21 @@ def private_endpoints_allowed(model: LLMModel) -> bool:
 
 
 def endpoint_for(model: LLMModel, timeout_s: float | None = None) -> RemoteEndpoint:
+    from app.crypto import SecretDecryptionError
     from app.serving.remote import RemoteEndpoint
 
+    try:
+        api_key = model.api_key()
+    except SecretDecryptionError:
+        raise ServingError(
+            "This model's stored API key cannot be decrypted with the server's keys (were they changed "
+            "without `flask rotate-keys`?): enter the key again in the model's settings."
+        ) from None
     return RemoteEndpoint(
         provider=model.provider,
         base_url=model.base_url or None,
         model_id=model.model_id or "",
-        api_key=model.api_key(),
+        api_key=api_key,
         allow_private=private_endpoints_allowed(model),
         timeout_s=timeout_s or current_app.config["REMOTE_TIMEOUT_SECONDS"],
     )
@@ -177,9 +185,11 @@ def check_connection(model: LLMModel) -> ConnectionCheck:
     if model.provider != Provider.LOCAL_GGUF:
         from app.serving import remote
 
-        return remote.test_connection(
-            endpoint_for(model, current_app.config["CONNECTION_TEST_TIMEOUT_SECONDS"])
-        )
+        try:
+            endpoint = endpoint_for(model, current_app.config["CONNECTION_TEST_TIMEOUT_SECONDS"])
+        except ServingError as exc:
+            return ConnectionCheck(ok=False, message=str(exc))
+        return remote.test_connection(endpoint)
     started = time.perf_counter()
     try:
         result = local_models().chat(

@@ -219,3 +219,56 @@ def test_header_values_past_the_columns_are_stored_as_unknown_not_a_500(
     assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
     (model,) = model_rows(app)
     assert model.architecture == stored_architecture and model.context_length == stored_context
+
+
+def test_only_a_multipart_upload_gets_the_large_body_limit(app, signed_in):
+    """The GGUF policy raises the body cap for /models/new; a urlencoded body (read whole into memory) keeps
+    the global MAX_CONTENT_LENGTH, and a form without a file is no upload (no disk check)."""
+    client, _ = signed_in("admin@example.com")
+    token = csrf_token(client, "/models/new")
+    big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1024)
+    response = client.post(
+        "/models/new",
+        data=f"csrf_token={token}&provider=openai_compatible&name={big}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 413
+    app.config["MODEL_STORE_MIN_FREE_BYTES"] = 1024**5  # a full disk stops uploads, not endpoints
+    endpoint = {"provider": "openai_compatible", "name": "remote", "base_url": "https://api.example.com/v1"}
+    response = post_form(client, "/models/new", {**endpoint, "model_id": "m", "max_tokens": "64"})
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    assert [row.name for row in model_rows(app)] == ["remote"]
+
+
+def test_an_upload_that_does_not_say_its_size_is_refused(app, signed_in, gguf_bytes):
+    client, _ = signed_in("alice@example.com")
+    response = client.post(
+        "/models/new",
+        data=b"--x\r\n",
+        content_type="multipart/form-data; boundary=x",
+        headers={"Transfer-Encoding": "chunked"},
+    )
+    assert response.status_code == 411 and "Content-Length" in response.get_data(as_text=True)
+    assert model_rows(app) == [] and store_files(app) == []
+
+
+def test_uploads_under_way_keep_the_disk_space_they_were_promised(app):
+    from app.registry.gguf_store import GGUFImportError, prepare_gguf_upload, release_upload_reservation
+
+    size = 2**30
+    store = Path(app.config["MODEL_STORE"])
+    store.mkdir(parents=True, exist_ok=True)
+    # Room for one upload of `size` and a half: the first fits, a second at the same time does not.
+    app.config["MODEL_STORE_MIN_FREE_BYTES"] = shutil.disk_usage(store).free - int(1.5 * size)
+    environ = {"CONTENT_TYPE": "multipart/form-data; boundary=x", "CONTENT_LENGTH": str(size)}
+    first = app.test_request_context("/models/new", method="POST", environ_base=environ)
+    with first:
+        prepare_gguf_upload()
+        with app.test_request_context("/models/new", method="POST", environ_base=environ):
+            with pytest.raises(GGUFImportError, match="uploads under way") as refused:
+                prepare_gguf_upload()
+            assert refused.value.status == 507
+        release_upload_reservation()  # the first upload ended: its space is free to promise again
+    with app.test_request_context("/models/new", method="POST", environ_base=environ):
+        prepare_gguf_upload()
+        release_upload_reservation()

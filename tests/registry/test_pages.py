@@ -104,6 +104,15 @@ def test_bad_input_gets_field_messages_and_saves_nothing(app, signed_in):
             {"provider": "hf_inference", "name": "x", "model_id": "a/b", "evaluation_metrics": "[1]"},
             "JSON object",
         ),
+        (  # near the parser's limit, storing it broke (a RecursionError, a 500): capped far below
+            {
+                "provider": "hf_inference",
+                "name": "x",
+                "model_id": "a/b",
+                "evaluation_metrics": '{"a": ' + "[" * 100 + "]" * 100 + "}",
+            },
+            "Nested at most 32 levels",
+        ),  # fmt: skip
         ({"provider": "hf_inference", "name": "x" * 500, "model_id": "a/b"}, "120"),
         ({"provider": "nonsense", "name": "x"}, "Unknown provider"),
         ({"provider": "hf_inference", "name": "x", "model_id": "a/b", "max_tokens": "-3"}, "between"),
