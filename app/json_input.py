@@ -36,6 +36,25 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def lone_surrogate_text(value: Any) -> str | None:
+    """The first string (key or value) in `value` that UTF-8 cannot hold: a `\\ud800` escape without its
+    pair parses as JSON, then fails wherever the text is encoded (a grammar, a client, the database)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+    return None
+
+
 def _finite_float(text: str) -> float:
     number = float(text)
     if math.isinf(number):  # `1e999`: JSON allows the spelling, but no reader gets a number back

@@ -4,6 +4,8 @@ URL, odd API shapes, NaN in saved rows, and an arena page naming the model befor
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.configs.templates import TEMPLATES_BY_KEY
@@ -124,6 +126,18 @@ def test_the_api_answers_odd_shapes_with_a_400_or_404_not_a_500(signed_in, defau
     assert client.post("/v1/chat/completions", json=body, headers=headers).status_code == 404
     assert client.get("/v1/models/%C2%B2", headers=headers).status_code == 404
     assert client.get("/v1/models/99999999999", headers=headers).status_code == 404  # past an INTEGER
+    # Half a UTF-16 pair parses as JSON; in a schema it was a 500, in a message a 502 clients retried.
+    # (json.dumps writes the lone surrogate as its \\ud800 escape, as a hostile client would send it.)
+    schema = {"type": "json_schema", "json_schema": {"schema": {"type": "string", "enum": ["\ud800"]}}}
+    ask = {"model": "SmolLM2-135M-Instruct", "messages": [{"role": "user", "content": "hi"}]}
+    bodies = [{**ask, "response_format": schema}, {**ask, "stop": "\ud800"}]
+    bodies.append({**ask, "messages": [{"role": "user", "content": "\ud800"}]})
+    for body in bodies:
+        raw = json.dumps(body)
+        response = client.post(
+            "/v1/chat/completions", data=raw, headers=headers, content_type="application/json"
+        )
+        assert response.status_code == 400 and "half a UTF-16 pair" in response.get_json()["error"]["message"]
 
 
 def test_nan_in_a_saved_calls_box_is_refused():

@@ -24,7 +24,7 @@ from app.api.schema import ChatRequest, ValidationError, describe
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
 from app.json_input import loads as loads_json
-from app.json_input import nesting_depth
+from app.json_input import lone_surrogate_text, nesting_depth
 from app.models import ApiRequest, LLMModel, Provider
 from app.ownership import MAX_ROW_ID, visible_to
 from app.serving import (
@@ -116,6 +116,9 @@ def chat_completions():
         body = None
     if not isinstance(body, dict):
         return error(400, "The body must be a JSON object (Content-Type: application/json).")
+    if lone_surrogate_text(body) is not None:
+        return error(400, "The body holds a \\u escape for half a UTF-16 pair (\\ud800–\\udfff without its "
+                          "partner), which no text can hold.")  # fmt: skip
     try:
         chat = ChatRequest.model_validate(body)
     except ValidationError as exc:

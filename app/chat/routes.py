@@ -220,6 +220,9 @@ def tool_result(session_id: int, message_id: int):
         )
         return render_template("chat/_error.html", message=reason), UNPROCESSABLE
     turn = services.add_tool_result(chat, message, form.call_id.data, form.content.data)
+    if turn is None:
+        reason = "The conversation changed meanwhile (another tab?): reload the page."
+        return render_template("chat/_error.html", message=reason), UNPROCESSABLE
     return _turn_response(chat, turn, answered_call=form.call_id.data)
 
 
@@ -228,6 +231,8 @@ def tool_result(session_id: int, message_id: int):
 def stream(message_id: int):
     """Server-sent events: `token` events while the model writes, then one `done` with the final card."""
     message = get_owned_child_or_404(ChatMessage, message_id, ChatSession, ChatMessage.session_id)
+    if request.method == "HEAD":  # no body will be read: claiming would leave the reply unwritten
+        return Response(mimetype="text/event-stream")
     started_here = message.status == MessageStatus.PENDING and claim(message.id)
 
     def events():

@@ -26,6 +26,7 @@ from app.ownership import owned, visible
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 40
 MAX_MESSAGE_CHARS = 32_000
+TOOL_NAME_CHARS = 64  # ChatMessage.tool_name
 MAX_TOOLS_JSON_BYTES = 256 * 1024
 _TAG_OK = re.compile(r"^[\w][\w .:+-]*$")
 
@@ -200,7 +201,7 @@ def edit_last_prompt(session: ChatSession, message: ChatMessage, text: str) -> T
     if not users or users[-1].id != message.id:
         return None
     later = messages[messages.index(message) :]
-    if any(m.role == "assistant" and not m.is_final for m in later):
+    if any(m.role == "assistant" and not m.is_final for m in later) or not _claim_turn(session):
         return None
     for old in later:
         old.replaced = True
@@ -214,6 +215,8 @@ def regenerate(session: ChatSession, message: ChatMessage) -> ChatMessage | None
     """
     messages = session_messages(session)
     if not messages or messages[-1].id != message.id or message.role != "assistant" or not message.is_final:
+        return None
+    if not _claim_turn(session):
         return None
     message.replaced = True
     reply = _pending_reply(session)
@@ -238,14 +241,21 @@ def add_user_turn(session: ChatSession, text: str) -> Turn:
     return _with_pending_reply(session, prompt)
 
 
-def add_tool_result(session: ChatSession, call_message: ChatMessage, call_id: str, content: str) -> Turn:
+def add_tool_result(
+    session: ChatSession, call_message: ChatMessage, call_id: str, content: str
+) -> Turn | None:
+    """None when another request (a double submit, a second tab) changed the turn meanwhile."""
+    if not _claim_turn(session):
+        return None
     call = next((c for c in call_message.tool_calls or [] if c.get("id") == call_id), None)
+    # A model's made-up name can be longer than the column (PostgreSQL refuses it outright).
+    name = str(call.get("name") or "")[:TOOL_NAME_CHARS] if call else ""
     prompt = ChatMessage(
         session_id=session.id,
         role="tool",
         content=content,
         tool_call_id=call_id,
-        tool_name=call.get("name") if call else None,
+        tool_name=name or None,
     )
     if answerable_calls(session_messages(session)) - {call_id}:
         # The turn made several calls: the model answers once each has its result (OpenAI refuses a
@@ -255,6 +265,25 @@ def add_tool_result(session: ChatSession, call_message: ChatMessage, call_id: st
         db.session.commit()
         return Turn(prompt=prompt, reply=None)
     return _with_pending_reply(session, prompt)
+
+
+def _claim_turn(session: ChatSession) -> bool:
+    """Whether this request may change the conversation's last turn (regenerate, edit, a tool result):
+    a compare-and-set on the session's `updated_at` as this request read it, so of two tabs (or a double
+    submit) acting on the same turn at once only the first goes ahead; the other's checks were made on a
+    conversation that no longer is."""
+    seen, now = session.updated_at, utcnow()
+    claimed = db.session.execute(
+        sa.update(ChatSession)
+        .where(ChatSession.id == session.id, ChatSession.updated_at == seen)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return False
+    session.updated_at = now
+    return True
 
 
 def _with_pending_reply(session: ChatSession, prompt: ChatMessage) -> Turn:

@@ -273,7 +273,11 @@ def _check_gbnf(text: str) -> None:
     """
     import llama_cpp
 
-    sampler = llama_cpp.llama_sampler_init_grammar(None, text.encode(), b"root")
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape in a schema's literal
+        raise GrammarError("The schema holds half a UTF-16 pair (a lone \\ud800–\\udfff escape).") from None
+    sampler = llama_cpp.llama_sampler_init_grammar(None, encoded, b"root")
     if not sampler:
         raise GrammarError("llama.cpp rejected the generated grammar (see its log for the rule).")
     llama_cpp.llama_sampler_free(sampler)

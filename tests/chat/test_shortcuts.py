@@ -24,6 +24,13 @@ def add_model(app, name: str, owner_id: int | None = None) -> int:
         return model.id
 
 
+def attach(app, model_id: int, run_id: int) -> None:
+    """As the export registers a run's model: it points back at its run."""
+    with app.app_context():
+        db.session.get(LLMModel, model_id).training_run_id = run_id
+        db.session.commit()
+
+
 def test_the_model_page_starts_a_chat_and_a_comparison_with_it(app, signed_in, default_model_id):
     client, user = signed_in()
     page = client.get(f"/models/{default_model_id}").get_data(as_text=True)
@@ -55,13 +62,16 @@ def test_a_finished_runs_models_offer_a_chat_and_a_comparison_with_the_base(app,
     client, user = signed_in()
     tuned = add_model(app, "run1-Q4_K_M", owner_id=user.id)
     on_default = make_run(app, user, "tuned", "sft_toolbench", stage="done", model_ids=[tuned])
+    attach(app, tuned, on_default)
     page = client.get(f"/runs/{on_default}").get_data(as_text=True)
     assert f'name="model" value="{tuned}"' in page
     assert f"/chat/compare?models={tuned}&amp;models={default_model_id}" in page
     assert "Compare with SmolLM2-135M-Instruct" in page
     assert f"/chat/arena?models={tuned}&amp;models={default_model_id}" in page  # a blind vote between them
 
+    tuned = add_model(app, "run2-Q4_K_M", owner_id=user.id)
     other = make_run(app, user, "other base", "sft_toolbench", stage="done", model_ids=[tuned])
+    attach(app, tuned, other)
     with app.app_context():
         from app.models import TrainingRun
 
