@@ -37,7 +37,7 @@ from app.serving import (
     stream_generate,
 )
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
-from app.serving.tool_calls import TOOL_CALL_OPEN
+from app.serving.tool_calls import TOOL_CALL_OPEN, unparsed_tool_calls
 from app.serving.tool_schema import MAX_SCHEMA_DEPTH, check_tool_call, validate_tool_definitions
 
 REJECTED_REQUEST_STATUSES = (400, 413, 422)  # a remote server's "your request is wrong"
@@ -204,10 +204,14 @@ class RequestLog:
         self, result: ChatResult | None = None, failure: str | None = None, stopped: bool = False
     ) -> None:
         calls = result.tool_calls if result is not None else []
+        # Calls the model tried and botched (broken JSON, cut off) count as invalid, not as no call.
+        broken = len(_broken_calls(result, bool(self.tools))) if result is not None else 0
         valid = None
-        if calls:
-            valid = bool(self.tools) and all(
-                not check_tool_call(self.tools, c.name, c.arguments) for c in calls
+        if calls or broken:
+            valid = (
+                bool(self.tools)
+                and not broken
+                and all(not check_tool_call(self.tools, c.name, c.arguments) for c in calls)
             )
         row = ApiRequest(
             owner_id=self.user_id,
@@ -217,7 +221,7 @@ class RequestLog:
             status="error" if failure else "stopped" if stopped else "complete",
             streamed=self.streamed,
             error=failure[:500] if failure else None,
-            tool_calls=len(calls),
+            tool_calls=len(calls) + broken,
             tool_calls_valid=valid,
             constrained=self.constrained if self.tools else None,
         )
@@ -306,12 +310,26 @@ def _json_only(items: Iterator[str | ChatResult]) -> Iterator[str | ChatResult]:
         items.close()  # releases the local model at once when the client goes away
 
 
+def _broken_calls(result: ChatResult, tools_offered: bool) -> list[str]:
+    """Calls the reply tried and botched: a remote server's unreadable structured calls, and `<tool_call>`
+    blocks in the text that hold no readable call (only when tools were offered: else it is just text)."""
+    if not tools_offered:
+        return []
+    structured = [json.dumps(call, ensure_ascii=False) for call in result.broken_tool_calls]
+    return structured + unparsed_tool_calls(result.text)
+
+
 def _message(result: ChatResult) -> tuple[dict[str, Any], str]:
-    """The assistant message and finish reason, calls as OpenAI `tool_calls` and out of the text."""
+    """The assistant message and finish reason, calls as OpenAI `tool_calls` and out of the text. A remote
+    server's unreadable call is passed on as it came (its arguments' raw text), as OpenAI would."""
     calls = [
         {"id": call.id or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
          "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
         for call in result.tool_calls
+    ] + [
+        {"id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+         "function": {"name": call["name"], "arguments": call["arguments"]}}
+        for call in result.broken_tool_calls
     ]  # fmt: skip
     text = result.text
     if calls and TOOL_CALL_OPEN in text:

@@ -320,6 +320,8 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
     # A call the token limit cut off is reported as such on the card ("the call is lost"), not as unreadable.
     cut = result.finish_reason == "length"
     unreadable = unparsed_tool_calls(result.text, include_cut=not cut) if plan.tools else []
+    if plan.tools:  # a remote server's structured calls that cannot be read, as the model sent them
+        unreadable += [json.dumps(call, ensure_ascii=False) for call in result.broken_tool_calls]
     for index, block in enumerate(unreadable, start=len(calls)):
         calls.append(
             {

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text, serving_error
-from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls
+from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls, unreadable_openai_tool_calls
 from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError
 from app.serving.url_guard import check_url, guarded_http_client
 
@@ -181,7 +181,8 @@ def _collect(
             f"The server's answer was not JSON: {endpoint.display_url} sent no events. {NOT_OPENAI}"
         )
     text = "".join(pieces)
-    tool_calls = parse_openai_tool_calls([calls[i] for i in sorted(calls)])
+    streamed_calls = [calls[i] for i in sorted(calls)]
+    tool_calls = parse_openai_tool_calls(streamed_calls)
     if not tool_calls and tools:
         # Servers without tool-call parsing (llama.cpp's server with a plain chat template) return the
         # model's `<tool_call>` text as content.
@@ -203,6 +204,7 @@ def _collect(
         stopped_early=stopped_early,
         tool_calls=tool_calls,
         raw=raw,
+        broken_tool_calls=unreadable_openai_tool_calls(streamed_calls),
     )
 
 

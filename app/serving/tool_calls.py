@@ -165,6 +165,21 @@ def parse_openai_tool_calls(tool_calls: list[Any] | None) -> list[ToolCall]:
     return calls
 
 
+def unreadable_openai_tool_calls(tool_calls: list[Any] | None) -> list[dict[str, Any]]:
+    """The structured calls `parse_openai_tool_calls` cannot read (arguments that are not a JSON object:
+    cut at the token limit, broken JSON, `null`), as {"id", "name", "arguments"} with the arguments' raw
+    text: the model tried to call and failed, which an invalid-call rate must count, not see as no call."""
+    broken = []
+    for item in tool_calls or []:
+        data = item if isinstance(item, dict) else _object_to_dict(item)
+        function = data.get("function") or {}
+        if _as_call({"name": function.get("name"), "arguments": function.get("arguments") or {}}) is None:
+            arguments = function.get("arguments")
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str)
+            broken.append({"id": data.get("id"), "name": str(function.get("name") or ""), "arguments": text})
+    return broken
+
+
 def _object_to_dict(item: Any) -> dict[str, Any]:
     if hasattr(item, "model_dump"):
         return item.model_dump()

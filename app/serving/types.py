@@ -53,6 +53,8 @@ class ChatResult:
     stopped_early: bool = False
     tool_calls: list[ToolCall] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    # Structured calls a remote server sent that cannot be read ({"id", "name", "arguments" as raw text}).
+    broken_tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def tokens_per_second(self) -> float | None:

@@ -23,12 +23,33 @@ def _error(status: int, message: str, code: str | None = None, headers: dict | N
     return HTTPAnswer(status, json.dumps(body), {**JSON, **(headers or {})})
 
 
+def _chunk(delta: dict, finish_reason: str | None = None) -> dict:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]}
+
+
+CUT_CALL = [  # a call the token limit cut inside its arguments
+    _chunk({"tool_calls": [{"index": 0, "id": "call_9", "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Par'}}]}),
+    _chunk({}, "length"),
+]  # fmt: skip
+SSE_CUT_CALL = "".join(f"data: {json.dumps(event)}\n\n" for event in CUT_CALL) + "data: [DONE]\n\n"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
 ANSWERS = {
     "too_long": _error(400, "This model's maximum context length is 8 tokens.", "context_length_exceeded"),
     "unprocessable": _error(422, "temperature: must be at most 2"),
     "rate_limited": _error(429, "Slow down.", "rate_limit_exceeded", {"Retry-After": "600"}),
     "bad_key": _error(401, "Incorrect API key provided.", "invalid_api_key"),
     "broken": HTTPAnswer(500, "Internal Server Error", {"Content-Type": "text/plain"}),
+    "cut_call": HTTPAnswer(200, SSE_CUT_CALL, {"Content-Type": "text/event-stream"}),
 }
 
 
@@ -101,3 +122,18 @@ def test_streamed_the_error_event_carries_the_same_code(remote_api):
     with pytest.raises(openai.APIError) as caught:
         list(stream)
     assert caught.value.code == "context_length_exceeded"
+
+
+def test_a_remote_call_cut_in_its_arguments_is_passed_on_and_counted_invalid(app, remote_api):
+    api, _ = remote_api
+    reply = api.chat.completions.create(model="cut_call", messages=ASK, tools=[WEATHER])
+    (call,) = reply.choices[0].message.tool_calls
+    assert (call.id, call.function.name, call.function.arguments) == (
+        "call_9",
+        "get_weather",
+        '{"city": "Par',
+    )
+    assert reply.choices[0].finish_reason == "tool_calls"
+    with app.app_context():
+        (row,) = db.session.execute(db.select(ApiRequest)).scalars()
+        assert (row.tool_calls, row.tool_calls_valid, row.status) == (1, False, "complete")

@@ -77,6 +77,22 @@ def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
     assert "tool_calls" not in sent and sent["content"] == BROKEN  # the model's own words, as written
 
 
+def test_a_structured_call_with_broken_arguments_is_shown_and_counted_as_invalid(app, signed_in):
+    client, admin = signed_in("admin@example.com", is_admin=True)
+    cut = [{"id": "call_1", "name": "get_weather", "args": '{"city": "Par'}]
+    with serve_http(lambda request: streamed_reply(calls=cut)) as base_url:
+        session_id = new_session(client, remote_model(app, admin.id, base_url))
+        assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
+        reply_id = send(client, session_id, "Weather in Paris?")
+        card = stream_events(client, reply_id)[-1][2]
+    reply = message_row(app, reply_id)
+    assert reply.status == "complete", reply.error
+    assert reply.tool_calls_valid is False and len(reply.tool_calls) == 1  # was: no call at all
+    (call,) = reply.tool_calls
+    assert call["name"] == "get_weather" and call["unparsed"]
+    assert "Not a readable call" in card and 'name="call_id"' not in card
+
+
 TWO_CALLS = [
     {"id": "call_oslo", "name": "get_weather", "args": '{"city": "Oslo"}'},
     {"id": "call_lima", "name": "get_weather", "args": '{"city": "Lima"}'},

@@ -324,6 +324,20 @@ def test_a_streamed_call_name_reads_the_same_however_the_server_splits_it(kind, 
     assert result.tool_calls == [ToolCall(name="aa", arguments={"x": 1}, id="call_1")]
 
 
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+def test_a_structured_call_with_unreadable_arguments_is_kept_as_broken_not_dropped(kind):
+    stream = (
+        _call_delta("get_weather", "", "call_1"),
+        _call_delta(None, '{"city": "Par'),  # cut at the token limit
+        chunk({}, finish_reason="length"),
+    )
+    with serve_http(lambda request: event_stream(*stream)) as base_url:
+        endpoint = ENDPOINT_KINDS[kind](f"{base_url}/v1", model_id="m")
+        result = remote.chat(endpoint, [{"role": "user", "content": "go"}], GREEDY, tools=[WEATHER_TOOL])
+    assert result.tool_calls == []
+    assert result.broken_tool_calls == [{"id": "call_1", "name": "get_weather", "arguments": '{"city": "Par'}]
+
+
 def test_server_rejecting_stream_options_is_asked_again_without():
     def picky(request):
         if "stream_options" in json.loads(request.body):
