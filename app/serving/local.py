@@ -25,6 +25,11 @@ from app.serving.tool_calls import fold_tools_into_messages
 from app.serving.types import ChatResult, SamplingParams
 
 DEFAULT_SAMPLING = SamplingParams()
+LOCK_POLL_SECONDS = 0.25  # how often a reply queued behind another checks its stop button
+
+
+class _StoppedWaiting(Exception):
+    """The reply was stopped while it waited for the model (another reply had it)."""
 
 
 @dataclass
@@ -96,15 +101,25 @@ class LocalModelHolder:
         return loaded
 
     @contextlib.contextmanager
-    def _locked(self, path: str | Path) -> Iterator[_Loaded]:
+    def _locked(self, path: str | Path, should_stop: Callable[[], bool] | None = None) -> Iterator[_Loaded]:
         """The model at `path`, loaded, with its lock held; never one that was closed while this
-        request waited for the lock (evicted for another model, or unloaded): that one is loaded again."""
+        request waited for the lock (evicted for another model, or unloaded): that one is loaded again.
+        Raises `_StoppedWaiting` when `should_stop` says stop before the lock is had (polled while
+        waiting, and once more on getting it, before the prompt is read)."""
         while True:
             loaded = self._get(path)
-            loaded.lock.acquire()
+            if should_stop is None:
+                loaded.lock.acquire()
+            else:
+                while not loaded.lock.acquire(timeout=LOCK_POLL_SECONDS):
+                    if should_stop():
+                        raise _StoppedWaiting
             if not loaded.closed:
                 break
             loaded.lock.release()
+        if should_stop is not None and should_stop():
+            loaded.lock.release()
+            raise _StoppedWaiting
         try:
             yield loaded
         finally:
@@ -226,7 +241,21 @@ class LocalModelHolder:
         finish_reason: str | None = None
         stopped_early = False
         usage: dict[str, int] = {}
-        with self._locked(path) as loaded, _grammar_sampler(loaded.llama, grammar, params) as sampler:
+        holding = contextlib.ExitStack()  # the model's lock, released however the consumer stops
+        try:
+            loaded = holding.enter_context(self._locked(path, should_stop))
+        except _StoppedWaiting:  # stopped while queued behind another reply: nothing was generated
+            yield ChatResult(
+                text="",
+                prompt_tokens=0,
+                completion_tokens=0,
+                latency_s=time.perf_counter() - started,
+                time_to_first_token_s=None,
+                finish_reason="stopped",
+                stopped_early=True,
+            )
+            return
+        with holding, _grammar_sampler(loaded.llama, grammar, params) as sampler:
             if not loaded.renders_tools:
                 messages, tools = fold_tools_into_messages(messages, tools)
             llama = loaded.llama

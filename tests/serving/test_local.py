@@ -57,6 +57,34 @@ def test_should_stop_ends_generation_early(holder):
     assert 1 <= len(items) - 1 <= 5 and result.completion_tokens < 20  # 200 were allowed
 
 
+def test_a_reply_stopped_while_it_waits_for_the_model_ends_at_once_without_generating(holder):
+    import threading
+    import time
+
+    busy = holder.stream_chat(
+        default_gguf_path(),
+        [{"role": "user", "content": "Write a long story."}],
+        SamplingParams(0.0, 1.0, 200),
+    )
+    next(busy)  # mid-reply: it holds the model's lock
+    stop, items = threading.Event(), []
+    waiting = threading.Thread(
+        target=lambda: items.extend(
+            holder.stream_chat(default_gguf_path(), PARIS_PROMPT, GREEDY, should_stop=stop.is_set)
+        )
+    )
+    waiting.start()
+    time.sleep(0.6)
+    assert waiting.is_alive() and items == []  # queued behind the busy reply
+    stop.set()
+    waiting.join(timeout=2)  # not after the busy reply's 200 tokens
+    assert not waiting.is_alive()
+    (result,) = items
+    assert result.stopped_early and result.finish_reason == "stopped" and result.completion_tokens == 0
+    busy.close()
+    assert "Paris" in holder.chat(default_gguf_path(), PARIS_PROMPT, GREEDY).text  # the lock was let go
+
+
 def test_cache_is_bounded_and_closes_evicted_models(holder, tmp_path):
     copy = tmp_path / "copy.gguf"
     shutil.copyfile(default_gguf_path(), copy)
