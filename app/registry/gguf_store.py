@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from app.uploads import stream_uploads_to
 UPLOADS_DIR = "uploads"
 INCOMING_DIR = ".incoming"
 MAX_FORM_PARTS = 64
+ABANDONED_UPLOAD_SECONDS = 24 * 3600
 # Bytes promised to uploads being received by this process (WEB_PROCESSES is 1 by default).
 _reserved_bytes = 0
 _reserving = threading.Lock()
@@ -76,8 +78,26 @@ def prepare_gguf_upload() -> None:
             )
         _reserve(length)
     g.gguf_upload_reserved = length
+    remove_abandoned_uploads(store / INCOMING_DIR)
     stream_uploads_to(store / INCOMING_DIR, limit)
     request.max_form_parts = MAX_FORM_PARTS  # the model form's fields and one file; not 1,000 parts
+
+
+def remove_abandoned_uploads(incoming: Path, older_than_s: float = ABANDONED_UPLOAD_SECONDS) -> int:
+    """Delete partial uploads nothing has written to for `older_than_s`: left by a web process killed
+    mid-upload (a live one writes as the bytes arrive, which keeps its file's time fresh). Returns how
+    many were removed."""
+    if not incoming.is_dir():
+        return 0
+    cutoff, removed = time.time() - older_than_s, 0
+    for part in incoming.glob(".upload-*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+        except FileNotFoundError:  # another request removed it first
+            continue
+    return removed
 
 
 def release_upload_reservation(_exc: BaseException | None = None) -> None:

@@ -226,9 +226,12 @@ def edit(model_id: int):
         if blocked:
             form.base_url.errors.append(blocked)
             return _render_form(form, model, status=UNPROCESSABLE)
-    apply_form(model, form, current_user)
+    dropped_key = apply_form(model, form, current_user)
     db.session.commit()
     flash(f"Saved “{model.name}”.", "success")
+    if dropped_key:
+        flash("The address moved to another server, so the stored API key was removed: enter the key "
+              "for the new server.", "info")  # fmt: skip
     return redirect(url_for("models.detail", model_id=model.id))
 
 

@@ -81,8 +81,11 @@ def endpoint_address_error(url: str | None, allow_private: bool) -> str | None:
     return None
 
 
-def apply_form(model: LLMModel, form: ModelForm, user: User) -> None:
-    """Copy the form onto the row (the caller commits). An empty key field keeps the stored key."""
+def apply_form(model: LLMModel, form: ModelForm, user: User) -> bool:
+    """Copy the form onto the row (the caller commits). An empty key field keeps the stored key, unless
+    the address moved to another host: a key is sent only where it was typed for (whoever edits a shared
+    model's address must not receive the key another admin entered). True when a key was dropped so."""
+    dropped_key = False
     model.name = form.name.data
     model.description = form.description.data or ""
     model.supports_streaming = form.supports_streaming.data
@@ -92,6 +95,7 @@ def apply_form(model: LLMModel, form: ModelForm, user: User) -> None:
     model.enabled = form.enabled.data
     if model.provider != Provider.LOCAL_GGUF:
         changed_target = (model.base_url, model.model_id) != (form.base_url.data or None, form.model_id.data)
+        moved = model.id is not None and _origin(model.base_url) != _origin(form.base_url.data or None)
         model.base_url = form.base_url.data or None
         model.model_id = form.model_id.data
         if changed_target:
@@ -100,6 +104,9 @@ def apply_form(model: LLMModel, form: ModelForm, user: User) -> None:
             model.set_api_key(None)
         elif form.api_key.data:
             model.set_api_key(form.api_key.data)
+        elif moved and model.has_api_key:
+            model.set_api_key(None)
+            dropped_key = True
     model.training_method = form.training_method.data or None
     model.base_model = form.base_model.data or None
     model.training_dataset = form.training_dataset.data or None
@@ -109,6 +116,18 @@ def apply_form(model: LLMModel, form: ModelForm, user: User) -> None:
     model.evaluation_metrics = form.json_value("evaluation_metrics")
     if user.is_admin and model.id is None:
         model.owner_id = None if form.shared.data else user.id
+    return dropped_key
+
+
+def _origin(url: str | None) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an endpoint address; None for the provider's default (no URL)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return url, "", None  # an address that does not parse is its own origin
 
 
 def new_model(form: ModelForm, user: User) -> LLMModel:

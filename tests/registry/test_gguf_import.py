@@ -272,3 +272,19 @@ def test_uploads_under_way_keep_the_disk_space_they_were_promised(app):
     with app.test_request_context("/models/new", method="POST", environ_base=environ):
         prepare_gguf_upload()
         release_upload_reservation()
+
+
+def test_partial_uploads_left_by_a_killed_process_are_removed_later(tmp_path):
+    import os
+    import time
+
+    from app.registry.gguf_store import remove_abandoned_uploads
+
+    old, live, other = tmp_path / ".upload-a.part", tmp_path / ".upload-b.part", tmp_path / "keep.gguf"
+    for path in (old, live, other):
+        path.write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    os.utime(other, (two_days_ago, two_days_ago))
+    assert remove_abandoned_uploads(tmp_path) == 1
+    assert not old.exists() and live.exists() and other.exists()

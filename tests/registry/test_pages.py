@@ -69,6 +69,19 @@ def test_edit_keeps_replaces_or_removes_the_key(app, signed_in):
     post_form(client, f"/models/{model.id}/edit", {**form, "api_key": "sk-new"})
     with app.app_context():
         assert db.session.get(LLMModel, model.id).api_key() == "sk-new"
+    post_form(client, f"/models/{model.id}/edit", {**form, "base_url": "https://api.example.com/v2"})
+    with app.app_context():
+        assert db.session.get(LLMModel, model.id).api_key() == "sk-new"  # same server, another path
+    # Another server: the key typed for the first one is not sent there.
+    moved = post_form(
+        client, f"/models/{model.id}/edit", {**form, "base_url": "https://elsewhere.example/v1"}
+    )
+    assert "stored API key was removed" in client.get(moved.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert not db.session.get(LLMModel, model.id).has_api_key
+    post_form(client, f"/models/{model.id}/edit", {**form, "api_key": "sk-third"})  # moved back, with a key
+    with app.app_context():
+        assert db.session.get(LLMModel, model.id).api_key() == "sk-third"
     post_form(client, f"/models/{model.id}/edit", {**form, "clear_api_key": "y"})
     with app.app_context():
         assert not db.session.get(LLMModel, model.id).has_api_key
