@@ -19,7 +19,7 @@ from app.datasets.storage import write_rows
 from app.extensions import db
 from app.models import LLMModel, Provider, RunMetric, RunStage, TrainingRun, utcnow
 from app.training.evaluation_text import METRIC_LABELS, metrics_text
-from app.training.files import EVAL_ITEMS_FILE, run_dir
+from app.training.files import ADAPTER_DIR, EVAL_ITEMS_FILE, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.train import EVAL_ROWS_FILE
 from jobs.training.run_log import run_logging
@@ -66,7 +66,7 @@ def _export(run_id: int, job_id: int, progress, log) -> dict[str, Any]:
     config = TrainingConfigSpec.model_validate(row.config)
     folder = run_dir(row.owner_id, row.id)
     owner_id = row.owner_id
-    trained_dir = folder / "trainer" / "adapter"  # the adapter, or the whole model without LoRA
+    trained_dir = folder / "trainer" / ADAPTER_DIR  # the adapter, or the whole model without LoRA
     if not trained_dir.is_dir():
         raise FileNotFoundError("The run has no trained weights to export: resume or retry the training.")
     update_run(run_id, stage=RunStage.MERGING, error=None)

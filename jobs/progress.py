@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from rq import get_current_job
 
 from app.extensions import db
@@ -55,7 +56,10 @@ class Progress:
         rq_job = get_current_job()
         if rq_job is not None:
             rq_job.meta.update({"progress": fraction, "message": message})
-            rq_job.save_meta()
+            try:
+                rq_job.save_meta()
+            except RedisError:  # RQ's copy is a convenience: the database row is the truth, so a Redis
+                pass  # restart mid-run must not fail a training run or an evaluation
         self.check_cancelled()
         db.session.remove()  # hold no connection during the work that follows
         if not recorded:

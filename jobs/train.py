@@ -18,8 +18,9 @@ from typing import Any
 from flask import current_app
 
 from app.configs.schema import TrainingConfigSpec
+from app.datasets.storage import write_lines
 from app.extensions import db
-from app.models import Dataset, LLMModel, RunStage, TrainingRun, utcnow
+from app.models import Dataset, LLMModel, RunMetric, RunStage, TrainingRun, utcnow
 from app.training.files import last_checkpoint, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.training.run_log import run_logging
@@ -67,12 +68,20 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
         "QLoRA" if config.training.use_qlora else "LoRA" if config.training.use_lora else "full",
         config.model.name,
     )
+    resumed_at = _checkpoint_step(resume_from) if resume_from else None
+    if resumed_at is not None:
+        # A run killed after its last checkpoint logged steps that are about to be trained again: their
+        # figures go, so the chart does not run back on itself.
+        db.session.execute(
+            db.delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.step > resumed_at)
+        )
+        db.session.commit()
     update_run(
         run_id,
         stage=RunStage.PREPARING,
         started_at=utcnow(),
         error=None,
-        resumed_from_step=row.step if resume_from else None,
+        resumed_from_step=resumed_at,
         best_step=None,
         best_eval_loss=None,
         stopped_early=False,
@@ -146,9 +155,11 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
         )
     elif config.training.early_stopping_patience:
         log.info("Early stopping was off: no row is held out to compute an eval loss on")
-    with (folder / EVAL_ROWS_FILE).open("w", encoding="utf-8") as handle:
-        for held in _evaluation_rows(owner_id, config, splits.eval, log):
-            handle.write(json.dumps(held) + "\n")
+    # Atomic: a kill mid-write must not leave the export a cut-off file to fail on (or silently fewer rows).
+    write_lines(
+        folder / EVAL_ROWS_FILE,
+        (json.dumps(held) + "\n" for held in _evaluation_rows(owner_id, config, splits.eval, log)),
+    )
     result = {
         "steps": outcome.global_step,
         "tokens": outcome.train_tokens,
@@ -165,6 +176,12 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     export_job = enqueue_export(db.session.get(TrainingRun, run_id))
     log.info("Queued the export (job %d)", export_job.id)
     return {**result, "export_job": export_job.id}
+
+
+def _checkpoint_step(checkpoint: str) -> int | None:
+    """The step a `checkpoint-N` folder was saved at."""
+    suffix = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else None
 
 
 def _report_text(report) -> str:

@@ -11,10 +11,24 @@ from flask import current_app
 
 KEEP_CHECKPOINTS = 2
 EVAL_ITEMS_FILE = "eval_items.jsonl"  # the export's evaluation, one held-out row's answer per line
+ADAPTER_DIR = "adapter"  # under the run's trainer folder: the trained adapter (or the whole model)
+TRAINED_MARKER = "trained.json"  # in the adapter folder, written last: training ended as planned
 
 
 def run_dir(owner_id: int, run_id: int) -> Path:
     return Path(current_app.config["MODEL_STORE"]) / "runs" / str(owner_id) / str(run_id)
+
+
+def mark_trained(adapter: Path, step: int) -> None:
+    """Record that `adapter` holds the weights training ended with (not a cancel's, not a half-written
+    save): the export may then be redone without training again. Written atomically, last."""
+    partial = adapter / f".{TRAINED_MARKER}.part"
+    partial.write_text(json.dumps({"step": step}))
+    partial.replace(adapter / TRAINED_MARKER)
+
+
+def is_trained(adapter: Path) -> bool:
+    return (adapter / TRAINED_MARKER).is_file()
 
 
 def last_checkpoint(trainer_dir: Path) -> Path | None:

@@ -14,7 +14,7 @@ from app.configs.services import lint_for_user
 from app.extensions import db
 from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
 from app.queueing import EnqueueError, check_queue, enqueue_job, request_cancel
-from app.training.files import last_checkpoint, run_dir
+from app.training.files import ADAPTER_DIR, is_trained, last_checkpoint, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
 EXPORT_TIMEOUT_S = 4 * 3600
@@ -102,9 +102,10 @@ def enqueue_export(run: TrainingRun) -> BackgroundJob:
 
 
 def training_finished(run: TrainingRun) -> bool:
-    """Its adapter is saved after the last step: only the export is left to do."""
-    adapter = run_dir(run.owner_id, run.id) / "trainer" / "adapter"
-    return run.total_steps > 0 and run.step >= run.total_steps and adapter.is_dir()
+    """Training ended as planned (its last step, or early stopping) and the adapter it ended with is
+    saved whole: only the export is left to do. Not the step count: it reaches the last step before the
+    final weights are saved, and a cancel also saves an adapter."""
+    return is_trained(run_dir(run.owner_id, run.id) / "trainer" / ADAPTER_DIR)
 
 
 def cancel_run(run: TrainingRun) -> None:

@@ -19,6 +19,7 @@ What this decides, and why:
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from transformers import TrainerCallback
 
 from app.configs.schema import TrainingConfigSpec, evaluation_interval
 from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+from app.training.files import ADAPTER_DIR, TRAINED_MARKER, mark_trained
 from jobs.training.compact_loss import labelled_positions_only
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
 from jobs.training.hardware import cpu_has_native_bf16
@@ -274,14 +276,23 @@ def train(
         trainer.add_callback(
             SampleCallback(hooks.on_sample, tokenizer, splits.eval, lambda: callback.stopped)
         )
+    adapter_dir = output_dir / ADAPTER_DIR
+    # From here until the new adapter is saved whole, the run is not "trained" (a resume that dies
+    # must not leave the export an older or half-written adapter).
+    (adapter_dir / TRAINED_MARKER).unlink(missing_ok=True)
     with labelled_positions_only():
         result = trainer.train(resume_from_checkpoint=resume_from)
-    adapter_dir = output_dir / "adapter"
-    if callback.stopped:
-        trainer.save_model(str(output_dir / f"checkpoint-{trainer.state.global_step}"))
-    trainer.save_model(str(adapter_dir))
+    # A cancel's checkpoint was written by the trainer itself (`should_save` in `on_step_end`), with
+    # that step's weights; saving the model over it would put early stopping's best weights there.
+    partial = output_dir / f".{ADAPTER_DIR}-partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    trainer.save_model(str(partial))
     tokenizer.chat_template = config.tokenizer.chat_template or TOOL_CHAT_TEMPLATE
-    tokenizer.save_pretrained(str(adapter_dir))
+    tokenizer.save_pretrained(str(partial))
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    partial.rename(adapter_dir)
+    if not callback.stopped:
+        mark_trained(adapter_dir, trainer.state.global_step)
     return TrainOutcome(
         adapter_dir=adapter_dir,
         stopped=callback.stopped,
@@ -333,9 +344,7 @@ class _ProgressCallback(TrainerCallback):
         done = state.global_step - self.start_step
         per_step = elapsed / done if done else None
         remaining = max(state.max_steps - state.global_step, 0)
-        epochs_done = (state.epoch or 0.0) - (
-            self.start_step / state.max_steps * args.num_train_epochs if state.max_steps else 0.0
-        )
+        epochs_done = (state.epoch or 0.0) - self.start_epoch  # a resumed run counts from its checkpoint
         tokens_per_second = (
             self.tokens_per_epoch * epochs_done / elapsed if elapsed > 0 and epochs_done > 0 else None
         )

@@ -426,3 +426,22 @@ def test_cancel_during_the_exports_evaluation_stops_it(app, finished_run):
                 Progress(job_id),
                 log,
             )
+
+
+def test_only_an_adapter_marked_trained_lets_resume_skip_to_the_export(app, finished_run):
+    """The step count reaches the last step before the final weights are saved, and a cancel saves an
+    adapter too: only the marker written after a whole save means "trained"."""
+    from app.training.files import mark_trained
+    from app.training.services import training_finished
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        adapter = run_dir(alice.id, run_id) / "trainer" / "adapter"
+        adapter.mkdir(parents=True)
+        (adapter / "adapter_model.safetensors").write_bytes(b"a cancel's weights")
+        assert run.step >= run.total_steps and not training_finished(run)
+        mark_trained(adapter, step=3)  # early stopping ended it before the planned last step
+        run.step = 3
+        assert training_finished(run)
+        assert not [p for p in adapter.iterdir() if p.name.endswith(".part")]
