@@ -40,6 +40,7 @@ REJECTION_KINDS = ("wrong_operation", "missing_required_argument", "wrong_type",
 UNNEEDED_CALL = "unneeded_call"  # DPO rows for requests no tool fits: a call is the rejected answer
 IRRELEVANT_SHARE = 0.1
 MAX_TEXT = 700
+MAX_PATTERN_STEPS = 20_000  # regex parse-tree nodes walked to draw one value from a spec's `pattern`
 MAX_ITEMS = 50  # items of one array argument
 # What drawing a value for a schema no value meets raises (minimum above maximum, a step of 1e-320, bounds
 # of 400 digits, a pattern of lone surrogates): that value is left out, and the attempt fails its check.
@@ -852,9 +853,14 @@ def _from_pattern(pattern: str, rng: random.Random) -> str | None:
     except Exception:
         return None
     out: list[str] = []
+    steps = [MAX_PATTERN_STEPS]
 
     def walk(items: Any) -> None:
         for op, arg in items:
+            # Repeats of something empty (`(?:(?:a{0}){999}){999}`) make no text to stop at: count steps.
+            steps[0] -= 1
+            if steps[0] < 0:
+                raise OverflowError("pattern too complex")
             name = str(op)
             if name == "LITERAL":
                 out.append(chr(arg))

@@ -288,6 +288,13 @@ def _body_check(op: Operation, content_type: str | None, body: Any, parsed: bool
         )
     base = media_type.split(";")[0].strip().lower()
     if not (base.endswith("json") or base == "*/*" or base in _FORM_TYPES) and isinstance(body, bytes | str):
+        if isinstance(body, str) and "string" in types_of(spec_body.schema):
+            # A text/plain (or XML, CSV…) body whose schema is a string: its length, pattern or enum
+            # still hold, and the tool offered the model that same schema.
+            errors = schema_errors(body, spec_body.schema, "body")
+            if errors:
+                return Check("body_schema", False, "; ".join(errors) + ".")
+            return Check("body_schema", True, f"The {base} body matches its string schema.")
         return Check("body_schema", True, f"A {base} body is sent as it is; it has no JSON schema to check.")
     value, error = _parse_body(body, media_type, spec_body.schema, parsed)
     if error:

@@ -14,6 +14,7 @@ rule) and then against the whole document (what most authors mean).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
@@ -24,6 +25,10 @@ from app.openapi.errors import SpecError, SpecProblem, format_location
 DOCUMENT_BASE = "https://document.toolsmith.invalid/openapi"
 
 Location = tuple[str | int, ...]
+
+# An array index in a JSON pointer: ASCII digits, no leading zero, short enough for int() ("²" is a
+# digit to str.isdigit, and int() refuses strings of thousands of digits).
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,7 @@ def _walk_pointer(doc: Any, pointer: str) -> Location | None:
         if isinstance(node, dict) and part in node:
             node = node[part]
             location.append(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and _ARRAY_INDEX.fullmatch(part) and int(part) < len(node):
             node = node[int(part)]
             location.append(int(part))
         else:

@@ -91,13 +91,15 @@ class SchemaExpander:
             )
 
     def _expand(self, node: Any, active: tuple[str, ...], depth: int) -> Any:
+        # Every node costs, `true` and the cut-off stubs too: a list of a thousand `true`s referenced a
+        # thousand times is a million nodes however cheap each one is.
+        self._spend(1)
         if isinstance(node, bool):
             return node
         if not isinstance(node, dict):
             return {}
         if depth > MAX_SCHEMA_DEPTH:
             return {"description": "(nested too deeply; not expanded)"}
-        self._spend(1)
         ref = node.get("$ref")
         if isinstance(ref, str):
             if ref in active:

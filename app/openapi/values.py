@@ -94,11 +94,14 @@ def scalar_from_text(text: Any, schema: Any) -> Any:
     types = types_of(schema)
     if not types or "string" in types:
         return text
-    if "integer" in types and _INTEGER.fullmatch(text):
-        return int(text)
-    if "number" in types and _NUMBER.fullmatch(text):
-        number = float(text)
-        return int(number) if number.is_integer() and _INTEGER.fullmatch(text) else number
+    try:  # int() refuses more than 4,300 digits (a tiny model's runaway "1111…"): then it stays text
+        if "integer" in types and _INTEGER.fullmatch(text):
+            return int(text)
+        if "number" in types and _NUMBER.fullmatch(text):
+            number = float(text)
+            return int(number) if number.is_integer() and _INTEGER.fullmatch(text) else number
+    except ValueError:
+        return text
     if "boolean" in types and text.lower() in ("true", "false"):
         return text.lower() == "true"
     if "null" in types and text in ("", "null"):

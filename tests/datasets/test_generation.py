@@ -226,3 +226,14 @@ def _petstore_for_subset_test():
         / "petstore-v2.swagger2.0.yaml"
     )
     return normalise(load_document(path.read_bytes(), path.name))
+
+
+def test_a_pattern_that_repeats_nothing_gives_up_quickly_instead_of_hanging():
+    import random
+
+    from app.datasets.generation import _from_pattern
+
+    # 10^6 steps that write nothing: the old walk took them all (a third level took hours) and drew "b".
+    assert _from_pattern(r"^(?:(?:a{0}){999}){999}b$", random.Random(1)) is None
+    value = _from_pattern(r"^[a-z]{3}-[0-9]{2,4}$", random.Random(1))
+    assert value is not None and value[3] == "-"

@@ -307,6 +307,35 @@ def test_binary_and_xml_bodies_are_accepted_without_a_schema_check():
     assert failing(xml) == set()
 
 
+def test_a_text_body_with_a_string_schema_is_checked_against_it():
+    schema = {"type": "string", "pattern": "^[a-z0-9]{8,}$", "maxLength": 12}
+    spec = normalise(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "Codes", "version": "1"},
+            "paths": {
+                "/codes": {
+                    "post": {
+                        "operationId": "addCode",
+                        "requestBody": {"content": {"text/plain": {"schema": schema}}},
+                        "responses": {"200": {"description": "ok"}},
+                    }
+                }
+            },
+        }
+    )
+    plain = {"Content-Type": "text/plain"}
+    assert failing(check_request(spec, "POST", "/codes", plain, "abcd1234")) == set()
+    assert failing(check_request(spec, "POST", "/codes", plain, "summit-main")) == {"body_schema"}
+    assert failing(check_request(spec, "POST", "/codes", plain, "a" * 20)) == {"body_schema"}
+
+
+def test_a_runaway_integer_stays_text_and_fails_its_check_instead_of_crashing():
+    spec = fixture_spec(PETSTORE_V3)
+    checks = check_tool_call(spec, "getPetById", {"petId": "1" * 5000})  # int() refuses 4,300+ digits
+    assert failing(checks) == {"parameter_values"}
+
+
 SHAPES_SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "Shapes", "version": "1"},

@@ -153,6 +153,25 @@ def test_shared_refs_that_explode_when_inlined_are_refused():
         normalise(doc)
 
 
+def test_cheap_nodes_referenced_many_times_still_count_against_the_budget():
+    """A list of `true`s costs nothing per item yet is copied wherever it is referenced: 2,000 × 2,000."""
+    schemas = {"X": {"allOf": [True] * 2000}}
+    properties = {f"p{i}": {"$ref": "#/components/schemas/X"} for i in range(2000)}
+    body = {"content": {"application/json": {"schema": {"type": "object", "properties": properties}}}}
+    doc = tiny({"/x": {"post": {"requestBody": body, "responses": OK}}}, {"schemas": schemas}, "3.1.0")
+    with pytest.raises(SpecError, match="expand"):
+        normalise(doc)
+
+
+def test_a_pointer_index_that_is_not_plain_ascii_digits_is_a_problem_not_a_crash():
+    from app.openapi.validate import validate_document
+
+    for index in ("²", "9" * 5000, "01"):
+        doc = tiny({}) | {"tags": [{"name": "a"}], "x-a": {"$ref": f"#/tags/{index}"}}
+        problems = validate_document(doc)  # was a ValueError out of int(): a 500 on upload
+        assert any("tags" in problem.message for problem in problems), index
+
+
 def test_path_level_parameters_merge_and_the_operation_wins():
     shared = [
         {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
