@@ -16,6 +16,8 @@ from flask.cli import with_appcontext
 
 from app.queueing import QUEUE_NAMES, embedded_redis, ensure_redis, get_queue, redis_connection
 
+WORKER_SECOND_SIGNAL_S = 1.5  # past RQ's one second of ignoring a repeated shutdown signal
+
 
 def register(app: Flask) -> None:
     app.cli.add_command(worker_command)
@@ -137,9 +139,11 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    workers: list[subprocess.Popen] = []
     try:
         for _ in range(worker_count):
-            children.append(subprocess.Popen([*flask_cmd, "worker"]))
+            workers.append(subprocess.Popen([*flask_cmd, "worker"]))
+        children.extend(workers)
         gunicorn = [
             sys.executable,
             "-m",
@@ -174,6 +178,15 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
+        # A worker's first signal (Ctrl-C reaches it too) is RQ's warm shutdown: it waits for the job to
+        # end, and ignores a second signal within a second. One more after that is its cold shutdown,
+        # which takes the job's process down with it (its own process group: a kill of the worker alone
+        # would leave it training on, orphaned). The job is then settled as failed, and resumable.
+        if any(worker.poll() is None for worker in workers):
+            time.sleep(WORKER_SECOND_SIGNAL_S)
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
         for child in children:
             try:

@@ -70,10 +70,11 @@ class ToolsmithWorker(Worker):
                 # RQ kills a work process still busy a minute past the job's time limit.
                 reason = f"The job ran past its time limit ({limit_s} s) and was stopped."
             elif "terminated unexpectedly" in reason:
-                reason = (
-                    f"The process running this job was killed ({reason.rstrip('; ')}). "
-                    "Out of memory is the usual cause."
-                )
+                # SIGKILL with nobody asking is the kernel's out-of-memory killer, usually; a SIGTERM
+                # is someone stopping the worker (a shutdown), which needs no such hint.
+                killed = "(signal 9)" in reason  # RQ's words: "waitpid returned 9 (signal 9)"
+                hint = " Out of memory is the usual cause." if killed else ""
+                reason = f"The process running this job was killed ({reason.rstrip('; ')}).{hint}"
             mark_finished(row.id, JobStatus.FAILED, error=reason, message="Worker process died")
         db.session.remove()
 

@@ -88,6 +88,7 @@ def _export(run_id: int, job_id: int, progress, log) -> dict[str, Any]:
         log.info("Export: %s", step)
         progress.update(0.8 * fraction, f"Export: {step}")
 
+    _remove_unregistered_ggufs(folder / "export", owner_id, log)
     exported = export_model(
         source_dir,
         folder / "export",
@@ -123,6 +124,25 @@ def _export(run_id: int, job_id: int, progress, log) -> dict[str, Any]:
         update_run(run_id, hub_push=_push(run_id, config, exported, log))
     update_run(run_id, stage=RunStage.DONE, model_ids=model_ids, finished_at=utcnow(), output_dir=str(folder))
     return {"models": model_ids, "files": {q: p.name for q, p in exported.files.items()}}
+
+
+def _remove_unregistered_ggufs(export_dir: Path, owner_id: int, log) -> None:
+    """GGUFs an earlier attempt exported but never registered (cancelled or failed in its evaluation):
+    each attempt would otherwise leave a full set behind, F16 included. Registered ones stay."""
+    if not export_dir.is_dir():
+        return
+    registered = {
+        Path(path).resolve()
+        for path in db.session.execute(
+            db.select(LLMModel.gguf_path).where(
+                LLMModel.owner_id == owner_id, LLMModel.gguf_path.is_not(None)
+            )
+        ).scalars()
+    }
+    for gguf in export_dir.glob("*.gguf"):
+        if gguf.resolve() not in registered:
+            log.info("Removing %s: an earlier export left it unregistered", gguf.name)
+            gguf.unlink(missing_ok=True)
 
 
 def export_name(export_dir: Path, run_id: int) -> str:

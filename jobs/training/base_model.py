@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 DEFAULT_BASE_NAMES = ("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct")
 DEFAULT_BASE_FOLDER = "base/SmolLM2-135M-Instruct"
+STALE_CONVERSION_S = 3600  # a conversion takes under a minute: an older work folder was abandoned
 
 
 class BaseModelError(RuntimeError):
@@ -45,6 +47,9 @@ def ensure_default_base(store: Path) -> Path:
 
     gguf = default_gguf_path()
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(".base-*"):  # left by a worker killed mid-conversion (~0.5 GB each)
+        if time.time() - stale.stat().st_mtime > STALE_CONVERSION_S:
+            shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".base-", dir=folder.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -133,7 +133,7 @@ def test_killed_work_horse_marks_the_job_failed(app, signed_in, tmp_path):
         assert running.worker_pid and running.worker_pid != worker.pid
         os.kill(running.worker_pid, signal.SIGKILL)  # the work horse only; the worker parent survives
         failed = _wait_for(lambda: (j := _job(app, job_id)).status == JobStatus.FAILED and j, timeout=30)
-        assert "killed" in failed.error and "signal 9" in failed.error
+        assert "killed" in failed.error and "signal 9" in failed.error and "Out of memory" in failed.error
         assert worker.poll() is None, "the worker itself should keep running"
     finally:
         _stop(worker)

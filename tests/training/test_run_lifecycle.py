@@ -445,3 +445,17 @@ def test_only_an_adapter_marked_trained_lets_resume_skip_to_the_export(app, fini
         run.step = 3
         assert training_finished(run)
         assert not [p for p in adapter.iterdir() if p.name.endswith(".part")]
+
+
+def test_an_export_attempt_clears_ggufs_earlier_attempts_left_unregistered(app, finished_run):
+    import logging
+
+    from jobs.export import _remove_unregistered_ggufs, export_name
+
+    client, alice, run_id, model_id, gguf = finished_run
+    left = gguf.parent / f"run{run_id}-2-F16.gguf"  # an attempt cancelled during its evaluation
+    left.write_bytes(b"GGUF never registered")
+    with app.app_context():
+        _remove_unregistered_ggufs(gguf.parent, alice.id, logging.getLogger("test"))
+    assert gguf.read_bytes() == b"GGUF registered" and not left.exists()
+    assert export_name(gguf.parent, run_id) == f"run{run_id}-2"  # still never the registered file's name
