@@ -175,12 +175,13 @@ def _operation(
         location = parameter.get("in")
         if swagger and location == "body":
             schema = without_read_only(expander.schema(parameter.get("schema", {})))
+            media_types = _swagger_body_types(doc, raw)
             body = BodySpec(
-                "application/json",
+                media_types[0],
                 schema,
                 bool(parameter.get("required")),
                 _text(parameter.get("description")),
-                ["application/json"],
+                media_types,
             )
         elif swagger and location == "formData":
             form.append(parameter)
@@ -213,7 +214,8 @@ def _operation(
 
 
 _STYLES = ("form", "simple", "deepObject", "spaceDelimited", "pipeDelimited", "label", "matrix")
-_SWAGGER_STYLES = {"ssv": "spaceDelimited", "pipes": "pipeDelimited"}
+# Swagger 2.0's `tsv` has no OpenAPI 3 style: "tabDelimited" is this module's name for it.
+_SWAGGER_STYLES = {"ssv": "spaceDelimited", "pipes": "pipeDelimited", "tsv": "tabDelimited"}
 
 
 def _raw_parameters(expander: SchemaExpander, value: Any) -> list[dict]:
@@ -251,6 +253,18 @@ def _parameter(expander: SchemaExpander, raw: dict, swagger: bool) -> Parameter:
         explode=explode,
         style=style,
     )
+
+
+def _swagger_body_types(doc: dict, raw: dict) -> list[str]:
+    """The media types a Swagger 2.0 body may be sent as (`consumes`, the operation's or the document's),
+    JSON first when it is one of them; JSON when none is given."""
+    consumes = raw.get("consumes", doc.get("consumes")) or []
+    consumes = (
+        [str(media) for media in consumes if isinstance(media, str)] if isinstance(consumes, list) else []
+    )
+    json_like = [media for media in consumes if media.split(";")[0].strip().lower().endswith("json")]
+    ordered = json_like + [media for media in consumes if media not in json_like]
+    return ordered or ["application/json"]
 
 
 def _form_body(expander: SchemaExpander, doc: dict, raw: dict, form: list[dict]) -> BodySpec:

@@ -173,7 +173,7 @@ def tool_call_to_request(
 
 
 # The separator of an unexploded array in the query, by style.
-ARRAY_DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|"}
+ARRAY_DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|", "tabDelimited": "\t"}
 
 
 def query_items(parameter: Parameter, value: Any) -> dict[str, str | list[str]]:

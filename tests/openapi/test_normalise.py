@@ -250,3 +250,41 @@ def test_missing_operation_ids_are_derived_and_all_ids_are_usable_tool_names():
     assert ids[3] == "x" * 64 and ids[4] == "x" * 62 + "_2"
     assert ids[5] == "get_pets_petId_2"
     assert all(len(i) <= 64 for i in ids) and len(set(ids)) == len(ids)
+
+
+def test_swagger_bodies_take_their_media_type_from_consumes_and_tsv_arrays_join_with_tabs():
+    from app.openapi import tool_call_to_request
+
+    doc = {
+        "swagger": "2.0",
+        "info": {"title": "XML", "version": "1"},
+        "host": "api.example.com",
+        "consumes": ["application/xml"],
+        "paths": {
+            "/notes": {
+                "post": {
+                    "operationId": "addNote",
+                    "parameters": [
+                        {"name": "body", "in": "body", "schema": {"type": "object"}},
+                        {"name": "ids", "in": "query", "type": "array", "items": {"type": "string"},
+                         "collectionFormat": "tsv"},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                },
+                "put": {
+                    "operationId": "putNote",
+                    "consumes": ["text/xml", "application/json"],
+                    "parameters": [{"name": "body", "in": "body", "schema": {"type": "object"}}],
+                    "responses": {"200": {"description": "ok"}},
+                },
+            }
+        },
+    }  # fmt: skip
+    spec = normalise(doc)
+    post, put = (
+        next(op for op in spec.operations if op.operation_id == name) for name in ("addNote", "putNote")
+    )
+    assert post.request_body.media_type == "application/xml"
+    assert put.request_body.media_type == "application/json" and put.request_body.media_types[1] == "text/xml"
+    request = tool_call_to_request(spec, "addNote", {"body": {}, "ids": ["x", "y"]})
+    assert "ids=x%09y" in request.url
