@@ -7,9 +7,9 @@ from flask import current_app
 
 from app.extensions import db
 from app.models import BackgroundJob, User
-from app.models.job import fail_stale_jobs
+from app.models.job import ACTIVE_JOB_STATES, fail_stale_jobs
 from app.ownership import owned
-from app.queueing import enqueue_job
+from app.queueing import EnqueueError, enqueue_job
 
 
 def reconcile_stale_jobs() -> list[int]:
@@ -25,6 +25,17 @@ def list_jobs(limit: int = 100) -> list[BackgroundJob]:
 
 
 def start_system_check(user: User) -> BackgroundJob:
+    """Queue a check, unless this user's last one has not ended yet: one at a time per user, so no one
+    can fill the shared default queue (dataset jobs wait behind it) with checks."""
+    waiting = db.session.execute(
+        sa.select(BackgroundJob.id).where(
+            BackgroundJob.owner_id == user.id,
+            BackgroundJob.kind == "system_check",
+            BackgroundJob.status.in_(ACTIVE_JOB_STATES),
+        )
+    ).first()
+    if waiting is not None:
+        raise EnqueueError("Your last system check has not finished yet: it is on this page.")
     return enqueue_job(
         owner_id=user.id,
         kind="system_check",

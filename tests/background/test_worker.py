@@ -213,6 +213,20 @@ def test_redis_down_gives_a_clear_message_and_no_row(app, signed_in):
         assert db.session.execute(sa.select(sa.func.count(BackgroundJob.id))).scalar_one() == 0
 
 
+def test_one_system_check_at_a_time_per_user(app, signed_in):
+    client, user = signed_in()
+    bob, bob_user = signed_in("bob@example.com")
+    assert post_form(client, "/jobs/system-check").status_code == 302  # queued; no worker takes it here
+    again = post_form(client, "/jobs/system-check", follow_redirects=True).get_data(as_text=True)
+    assert "has not finished yet" in again
+    assert post_form(bob, "/jobs/system-check").status_code == 302  # another user's own check
+    with app.app_context():
+        checks = db.session.execute(
+            sa.select(BackgroundJob.owner_id).where(BackgroundJob.kind == "system_check")
+        )
+        assert sorted(checks.scalars()) == sorted([user.id, bob_user.id])
+
+
 def test_reconcile_command(app, runner, make_user):
     from datetime import timedelta
 
