@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from http.cookiejar import CookieJar
@@ -75,6 +76,10 @@ def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
         while "succeeded" not in (jobs := opener.open(base + "/jobs/").read().decode()):
             assert time.monotonic() < deadline, jobs
             time.sleep(1)
+
+        # A long job is running when the operator stops serve: its process must go down with the worker
+        # (RQ runs it in its own process group, so killing the worker alone would orphan it).
+        horse_pid = _start_long_job(env)
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:
@@ -85,9 +90,39 @@ def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
         log.close()
     output = (tmp_path / "serve.log").read_text()
     assert "Stopped embedded Redis." in output, output[-3000:]
+    with pytest.raises(ProcessLookupError):
+        os.kill(horse_pid, 0)  # the job's process is gone, not left running on its own
     assert not embedded_redis_socket(instance).exists() or not _redis_alive(instance)
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "/healthz", timeout=2)
+
+
+def _start_long_job(env: dict[str, str]) -> int:
+    """Queue a two-minute job on serve's own database and Redis; the pid of its work process once running."""
+    script = (
+        "import sys, time\n"
+        "from app import create_app\n"
+        "from app.extensions import db\n"
+        "from app.models import BackgroundJob\n"
+        "from app.queueing import enqueue_job\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    job = enqueue_job(owner_id=1, kind='test', title='long', "
+        "func='tests.background.job_functions.count_slowly', args=(120,))\n"
+        "    for _ in range(120):\n"
+        "        db.session.expire_all()\n"
+        "        pid = db.session.get(BackgroundJob, job.id).worker_pid\n"
+        "        if pid:\n"
+        "            print(pid)\n"
+        "            sys.exit(0)\n"
+        "        time.sleep(0.5)\n"
+        "sys.exit('the job never started')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(done.stdout.strip().splitlines()[-1])
 
 
 def _redis_alive(instance) -> bool:
