@@ -58,14 +58,20 @@ def remote_model(app, owner_id: int, base_url: str) -> int:
         return model.id
 
 
-def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
+def ask_with_weather_tool(app, signed_in, answer: HTTPAnswer):
+    """(the reply row, its final card) for "Weather in Paris?" with the weather tool attached, answered
+    by a remote model that always sends `answer`."""
     client, admin = signed_in("admin@example.com", is_admin=True)  # admins may use loopback endpoints
-    with serve_http(lambda request: streamed_reply(BROKEN)) as base_url:
+    with serve_http(lambda request: answer) as base_url:
         session_id = new_session(client, remote_model(app, admin.id, base_url))
         assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
         reply_id = send(client, session_id, "Weather in Paris?")
         card = stream_events(client, reply_id)[-1][2]
-    reply = message_row(app, reply_id)
+    return message_row(app, reply_id), card
+
+
+def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
+    reply, card = ask_with_weather_tool(app, signed_in, streamed_reply(BROKEN))
     assert reply.status == "complete", reply.error
     assert reply.tool_calls_valid is False and len(reply.tool_calls) == 1
     (call,) = reply.tool_calls
@@ -78,14 +84,8 @@ def test_an_unreadable_call_is_shown_and_counted_as_invalid(app, signed_in):
 
 
 def test_a_structured_call_with_broken_arguments_is_shown_and_counted_as_invalid(app, signed_in):
-    client, admin = signed_in("admin@example.com", is_admin=True)
     cut = [{"id": "call_1", "name": "get_weather", "args": '{"city": "Par'}]
-    with serve_http(lambda request: streamed_reply(calls=cut)) as base_url:
-        session_id = new_session(client, remote_model(app, admin.id, base_url))
-        assert attach_json_tools(client, session_id, [WEATHER_TOOL]).status_code == 200
-        reply_id = send(client, session_id, "Weather in Paris?")
-        card = stream_events(client, reply_id)[-1][2]
-    reply = message_row(app, reply_id)
+    reply, card = ask_with_weather_tool(app, signed_in, streamed_reply(calls=cut))
     assert reply.status == "complete", reply.error
     assert reply.tool_calls_valid is False and len(reply.tool_calls) == 1  # was: no call at all
     (call,) = reply.tool_calls

@@ -17,6 +17,17 @@ from tests.chat.conftest import (
     stream_events,
 )
 
+
+def second_connection(app, client):
+    """The same signed-in browser on a second connection (a button pressed while the stream runs)."""
+    other = app.test_client()
+    with client.session_transaction() as flask_session:
+        cookie = dict(flask_session)
+    with other.session_transaction() as session:
+        session.update(cookie)
+    return other
+
+
 TOKEN_SPAN = re.compile(r"^<span>(.*)</span>$", re.S)
 
 
@@ -80,11 +91,7 @@ def test_stop_button_ends_generation_and_keeps_the_partial_answer(app, signed_in
     save_settings(client, session_id, default_model_id, max_tokens=400, temperature=0.8)
     reply_id = send(client, session_id, "Write a long story about a dragon who learns to bake bread.")
 
-    stopper = app.test_client()
-    with client.session_transaction() as flask_session:
-        cookie = dict(flask_session)
-    with stopper.session_transaction() as other:
-        other.update(cookie)  # same signed-in browser, second connection
+    stopper = second_connection(app, client)
     pressed = []
 
     def press_stop_after_a_few_tokens(event, data):
@@ -127,11 +134,7 @@ def test_deleting_the_session_mid_reply_ends_the_stream_quietly_and_frees_the_mo
     session_id = new_session(client, default_model_id)
     save_settings(client, session_id, default_model_id, max_tokens=400, temperature=0.8)
     reply_id = send(client, session_id, "Write a long story about a dragon who learns to bake bread.")
-    deleter = app.test_client()
-    with client.session_transaction() as flask_session:
-        cookie = dict(flask_session)
-    with deleter.session_transaction() as other:
-        other.update(cookie)
+    deleter = second_connection(app, client)
     deleted = []
 
     def delete_after_a_few_tokens(event, data):
