@@ -19,7 +19,7 @@ from app.datasets.storage import write_rows
 from app.extensions import db
 from app.models import LLMModel, Provider, RunMetric, RunStage, TrainingRun, utcnow
 from app.training.evaluation_text import METRIC_LABELS, metrics_text
-from app.training.files import ADAPTER_DIR, EVAL_ITEMS_FILE, run_dir
+from app.training.files import ADAPTER_DIR, EVAL_ITEMS_FILE, registered_gguf_paths, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.train import EVAL_ROWS_FILE
 from jobs.training.run_log import run_logging
@@ -131,14 +131,7 @@ def _remove_unregistered_ggufs(export_dir: Path, owner_id: int, log) -> None:
     each attempt would otherwise leave a full set behind, F16 included. Registered ones stay."""
     if not export_dir.is_dir():
         return
-    registered = {
-        Path(path).resolve()
-        for path in db.session.execute(
-            db.select(LLMModel.gguf_path).where(
-                LLMModel.owner_id == owner_id, LLMModel.gguf_path.is_not(None)
-            )
-        ).scalars()
-    }
+    registered = registered_gguf_paths(owner_id)
     for gguf in export_dir.glob("*.gguf"):
         if gguf.resolve() not in registered:
             log.info("Removing %s: an earlier export left it unregistered", gguf.name)

@@ -21,7 +21,7 @@ from app.configs.schema import TrainingConfigSpec
 from app.datasets.storage import write_lines
 from app.extensions import db
 from app.models import Dataset, LLMModel, RunMetric, RunStage, TrainingRun, utcnow
-from app.training.files import last_checkpoint, run_dir
+from app.training.files import checkpoint_step, last_checkpoint, run_dir
 from jobs.progress import JobCancelled, tracked_job
 from jobs.training.run_log import run_logging
 from jobs.training.run_record import (
@@ -68,7 +68,7 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
         "QLoRA" if config.training.use_qlora else "LoRA" if config.training.use_lora else "full",
         config.model.name,
     )
-    resumed_at = _checkpoint_step(resume_from) if resume_from else None
+    resumed_at = checkpoint_step(resume_from) if resume_from else None
     if resumed_at is not None:
         # A run killed after its last checkpoint logged steps that are about to be trained again: their
         # figures go, so the chart does not run back on itself.
@@ -176,12 +176,6 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     export_job = enqueue_export(db.session.get(TrainingRun, run_id))
     log.info("Queued the export (job %d)", export_job.id)
     return {**result, "export_job": export_job.id}
-
-
-def _checkpoint_step(checkpoint: str) -> int | None:
-    """The step a `checkpoint-N` folder was saved at."""
-    suffix = Path(checkpoint).name.rsplit("-", 1)[-1]
-    return int(suffix) if suffix.isdigit() else None
 
 
 def _report_text(report) -> str:

@@ -37,7 +37,7 @@ from app.serving import (
     stream_generate,
 )
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
-from app.serving.tool_calls import TOOL_CALL_OPEN, unparsed_tool_calls
+from app.serving.tool_calls import TOOL_CALL_OPEN, unreadable_calls
 from app.serving.tool_schema import MAX_SCHEMA_DEPTH, check_tool_call, validate_tool_definitions
 
 REJECTED_REQUEST_STATUSES = (400, 413, 422)  # a remote server's "your request is wrong"
@@ -313,10 +313,7 @@ def _json_only(items: Iterator[str | ChatResult]) -> Iterator[str | ChatResult]:
 def _broken_calls(result: ChatResult, tools_offered: bool) -> list[str]:
     """Calls the reply tried and botched: a remote server's unreadable structured calls, and `<tool_call>`
     blocks in the text that hold no readable call (only when tools were offered: else it is just text)."""
-    if not tools_offered:
-        return []
-    structured = [json.dumps(call, ensure_ascii=False) for call in result.broken_tool_calls]
-    return structured + unparsed_tool_calls(result.text)
+    return unreadable_calls(result.text, result.broken_tool_calls) if tools_offered else []
 
 
 def _message(result: ChatResult) -> tuple[dict[str, Any], str]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from app.extensions import db
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus, Provider, utcnow
 from app.serving import ChatResult, SamplingParams, ServingError, stream_generate
-from app.serving.tool_calls import unparsed_tool_calls
+from app.serving.tool_calls import unreadable_calls
 
 STOP_POLL_SECONDS = 0.2
 
@@ -319,9 +319,9 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
         )
     # A call the token limit cut off is reported as such on the card ("the call is lost"), not as unreadable.
     cut = result.finish_reason == "length"
-    unreadable = unparsed_tool_calls(result.text, include_cut=not cut) if plan.tools else []
-    if plan.tools:  # a remote server's structured calls that cannot be read, as the model sent them
-        unreadable += [json.dumps(call, ensure_ascii=False) for call in result.broken_tool_calls]
+    unreadable = (
+        unreadable_calls(result.text, result.broken_tool_calls, include_cut=not cut) if plan.tools else []
+    )
     for index, block in enumerate(unreadable, start=len(calls)):
         calls.append(
             {

@@ -112,6 +112,14 @@ def unparsed_tool_calls(text: str, include_cut: bool = True) -> list[str]:
     return [block for block in blocks if _read_block(block) is None]
 
 
+def unreadable_calls(text: str, broken: list[dict[str, Any]], include_cut: bool = True) -> list[str]:
+    """Every call a reply tried and botched, as text: `<tool_call>` blocks that hold no readable call
+    (see `unparsed_tool_calls` for `include_cut`), then a remote server's unreadable structured calls
+    (`ChatResult.broken_tool_calls`) as JSON. The chat's cards and the API's log count them invalid."""
+    structured = [json.dumps(call, ensure_ascii=False) for call in broken]
+    return unparsed_tool_calls(text, include_cut=include_cut) + structured
+
+
 def _read_block(block: str) -> ToolCall | None:
     """The call a `<tool_call>` block's text holds; None when it holds none that can be read."""
     try:

@@ -41,15 +41,33 @@ def last_checkpoint(trainer_dir: Path) -> Path | None:
         (
             p
             for p in trainer_dir.glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+            if checkpoint_step(p) is not None and (p / "trainer_state.json").is_file()
         ),
-        key=lambda p: int(p.name.split("-")[-1]),
+        key=checkpoint_step,
     )
     best = _best_checkpoint_name(checkpoints[-1]) if checkpoints else None
     for stale in checkpoints[:-KEEP_CHECKPOINTS]:
         if stale.name != best:
             shutil.rmtree(stale, ignore_errors=True)
     return checkpoints[-1] if checkpoints else None
+
+
+def checkpoint_step(checkpoint: str | Path) -> int | None:
+    """The step a `checkpoint-N` folder was saved at; None for any other name."""
+    suffix = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else None
+
+
+def registered_gguf_paths(owner_id: int) -> set[Path]:
+    """Every GGUF the user's registered models use (resolved): files a run's cleanup must leave alone,
+    whichever attempt of the run (or earlier run with the same id) wrote them."""
+    from app.extensions import db
+    from app.models import LLMModel
+
+    query = db.select(LLMModel.gguf_path).where(
+        LLMModel.owner_id == owner_id, LLMModel.gguf_path.is_not(None)
+    )
+    return {Path(path).resolve() for path in db.session.execute(query).scalars() if path}
 
 
 def _best_checkpoint_name(checkpoint: Path) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from flask_login import current_user
 
@@ -14,7 +13,7 @@ from app.configs.services import lint_for_user
 from app.extensions import db
 from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
 from app.queueing import EnqueueError, check_queue, enqueue_job, request_cancel
-from app.training.files import ADAPTER_DIR, is_trained, last_checkpoint, run_dir
+from app.training.files import ADAPTER_DIR, is_trained, last_checkpoint, registered_gguf_paths, run_dir
 
 TRAIN_TIMEOUT_S = 24 * 3600
 EXPORT_TIMEOUT_S = 4 * 3600
@@ -308,17 +307,8 @@ def _remove_files(owner_id: int, run_id: int, keep_registered: bool = True) -> N
     if not folder.is_dir():
         return
     if keep_registered:
-        from app.models import LLMModel
-
-        # Every registered GGUF in the folder, whichever attempt of the run (or earlier run with the
-        # same id) produced it: found by path, since a retry detaches the older models from the run.
-        kept = {
-            Path(path).resolve()
-            for path in db.session.execute(
-                db.select(LLMModel.gguf_path).where(LLMModel.owner_id == owner_id)
-            ).scalars()
-            if path
-        }
+        # Found by path, since a retry detaches the older models from the run.
+        kept = registered_gguf_paths(owner_id)
         for path in folder.rglob("*"):
             if path.is_file() and path.resolve() not in kept:
                 path.unlink(missing_ok=True)
