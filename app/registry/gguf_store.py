@@ -49,8 +49,8 @@ def human_size(size: int | float) -> str:
 def prepare_gguf_upload() -> None:
     """Before the body is read: refuse an oversized upload or a full disk, then stream parts into the store.
 
-    The size check uses Content-Length when the client sends one; werkzeug enforces the same cap while
-    reading bodies that come without one.
+    Only multipart bodies (a file) are uploads; each must say its size (Content-Length), which the size
+    and disk checks read, and werkzeug holds the body to it.
     """
     if request.mimetype != "multipart/form-data":
         return  # a form without a file (a remote endpoint, a store path) keeps the small global limits
@@ -59,7 +59,7 @@ def prepare_gguf_upload() -> None:
     if length is None:
         # Browsers always send one; without it the disk check below could not count the file.
         raise GGUFImportError("The upload must say its size (a Content-Length header).", 411)
-    if length is not None and length > limit:
+    if length > limit:
         raise GGUFImportError(
             f"The upload is {human_size(length)}; the limit is {human_size(limit)} (MAX_GGUF_UPLOAD_BYTES).",
             413,
