@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
+from app.openapi.path_styles import is_object, property_schema, read_styled
 from app.openapi.tools import ARRAY_DELIMITERS, find_operation, tool_call_to_request
 from app.openapi.values import from_text, scalar_from_text, schema_errors, types_of
 
@@ -94,7 +95,9 @@ def check_tool_call(
         exists,
         method,
         # The call's body is already a JSON value: a string is the string, not JSON text to parse.
-        *_operation_checks(op, request.path_params, query, request.headers, request.body, extra, parsed=True),
+        *_operation_checks(
+            op, request.path_segments, query, request.headers, request.body, extra, parsed=True
+        ),
     ]
 
 
@@ -102,7 +105,8 @@ def match_path(
     spec: NormalisedSpec, path: str, base_url: str | None = None
 ) -> tuple[str, dict[str, str]] | None:
     """The spec's path template that `path` matches (literal segments beat `{params}`) and the values."""
-    prefixes = {urlsplit(base).path.rstrip("/") for base in [base_url or "", *spec.base_urls]} - {""}
+    servers = [base_url or "", *spec.base_urls, *(url for op in spec.operations for url in op.servers)]
+    prefixes = {urlsplit(base).path.rstrip("/") for base in servers} - {""}
     candidates = [
         path[len(prefix) :] or "/"
         for prefix in sorted(prefixes, key=len, reverse=True)
@@ -142,7 +146,7 @@ def _match_template(template: str, path: str) -> tuple[tuple[int, ...], dict[str
             return None
         for index, piece in enumerate(re.split(r"(\{[^}]*\})", pattern)):
             if piece.startswith("{"):
-                values[piece[1:-1]] = unquote(found[f"p{index}"])
+                values[piece[1:-1]] = found[f"p{index}"]  # escaped: a style splits it, then unescapes
         score.append(0)
     return tuple(score), values
 
@@ -190,17 +194,19 @@ def _operation_checks(
             continue
         if isinstance(text, _Properties):
             schema = parameter.schema
-            value = {key: from_text(texts, _property_schema(schema, key)) for key, texts in text.items()}
-        elif parameter.location == "query" and _is_object(parameter) and not parameter.explode:
+            value = {key: from_text(texts, property_schema(schema, key)) for key, texts in text.items()}
+        elif parameter.location == "query" and is_object(parameter) and not parameter.explode:
             value = _unexploded_object(text, parameter.schema)
-        else:
-            # Only a query (form style) explodes into repeats; path and header arrays are joined either way.
+        elif parameter.location == "query":
             value = from_text(
-                text,
-                parameter.schema,
-                parameter.explode and parameter.location == "query",
-                ARRAY_DELIMITERS.get(parameter.style, ","),
+                text, parameter.schema, parameter.explode, ARRAY_DELIMITERS.get(parameter.style, ",")
             )
+        else:
+            unescape = unquote if parameter.location == "path" else None
+            value, style_problem = read_styled(parameter, text, unescape)
+            if style_problem:
+                problems.append(f"{label} {style_problem}")
+                continue
         problems.extend(schema_errors(value, parameter.schema, label))
     values = (
         Check("parameter_values", False, "; ".join(problems) + ".")
@@ -222,17 +228,12 @@ class _Properties(dict):
     """An object parameter read back from query keys of its own: property → its texts."""
 
 
-def _is_object(parameter: Parameter) -> bool:
-    types = types_of(parameter.schema)
-    return "object" in types and "array" not in types and parameter.style != "json"
-
-
 def _query_text(parameter: Parameter, query: dict[str, list[str]]) -> tuple[Any, set[str]]:
     """A query parameter's texts as the request wrote them (None when absent), and the query keys they
     took: an object is read from `name[key]` keys (deepObject) or from its declared properties' own keys
     (form, exploded), as `tool_call_to_request` writes it."""
     name = parameter.name
-    if not _is_object(parameter) or (parameter.style != "deepObject" and not parameter.explode):
+    if not is_object(parameter) or (parameter.style != "deepObject" and not parameter.explode):
         return query.get(name), {name}
     if parameter.style == "deepObject":
         keys = {key for key in query if key.startswith(name + "[") and key.endswith("]")}
@@ -246,14 +247,6 @@ def _query_text(parameter: Parameter, query: dict[str, list[str]]) -> tuple[Any,
     return query.get(name), {name}  # the whole object as one value (JSON text): checked as such
 
 
-def _property_schema(schema: dict[str, Any], key: str) -> Any:
-    declared = schema.get("properties")
-    if isinstance(declared, dict) and key in declared:
-        return declared[key]
-    extra = schema.get("additionalProperties")
-    return extra if isinstance(extra, dict) else {}
-
-
 def _unexploded_object(text: Any, schema: dict[str, Any]) -> Any:
     """`name=key1,value1,key2,value2` → the object (form style, not exploded); the text itself when it
     is not such a list (the schema check then names the problem)."""
@@ -264,7 +257,7 @@ def _unexploded_object(text: Any, schema: dict[str, Any]) -> Any:
     if len(parts) % 2 or joined.lstrip().startswith("{"):
         return from_text(joined, schema)
     pairs = zip(parts[::2], parts[1::2], strict=True)
-    return {key: from_text(value, _property_schema(schema, key)) for key, value in pairs}
+    return {key: from_text(value, property_schema(schema, key)) for key, value in pairs}
 
 
 def _body_check(op: Operation, content_type: str | None, body: Any, parsed: bool = False) -> Check:

@@ -85,6 +85,9 @@ class Operation:
     request_body: BodySpec | None = None
     responses: dict[str, str] = field(default_factory=dict)
     deprecated: bool = False
+    # The operation's own base URLs (OpenAPI 3 `servers` on the operation or its path item), which
+    # replace the document's; empty when it has none.
+    servers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -135,10 +138,14 @@ def normalise(doc: dict) -> NormalisedSpec:
         if not isinstance(item, dict):
             continue
         shared = _raw_parameters(expander, item.get("parameters"))
+        item_servers = _server_urls(item.get("servers")) if kind != "swagger" else []
         for method in [key for key in item if key.lower() in HTTP_METHODS]:
             raw = item[method]
             if isinstance(raw, dict):
-                operations.append(_operation(expander, doc, path, method.lower(), raw, shared, taken))
+                op = _operation(expander, doc, path, method.lower(), raw, shared, taken)
+                if kind != "swagger":
+                    op.servers = _server_urls(raw.get("servers")) or item_servers
+                operations.append(op)
     message = None
     if not operations:
         webhooks = doc.get("webhooks") if isinstance(doc.get("webhooks"), dict) else {}
@@ -331,8 +338,13 @@ def _base_urls(doc: dict, kind: str) -> list[str]:
             return [base_path] if base_path else []
         schemes = doc.get("schemes") if isinstance(doc.get("schemes"), list) else None
         return [f"{scheme}://{host}{base_path}" for scheme in (schemes or ["https"])]
-    urls = []
-    for server in doc.get("servers") or []:
+    return _server_urls(doc.get("servers"))
+
+
+def _server_urls(servers: Any) -> list[str]:
+    """An OpenAPI 3 `servers` list → its URLs, each variable replaced by its default."""
+    urls: list[str] = []
+    for server in servers if isinstance(servers, list) else []:
         if not isinstance(server, dict) or not isinstance(server.get("url"), str):
             continue
         url = server["url"].strip()

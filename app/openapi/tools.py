@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
+from app.openapi.path_styles import styled_text
 
 MAX_DESCRIPTION = 300
 BODY = "body"
@@ -24,7 +25,8 @@ BODY = "body"
 
 @dataclass
 class HttpRequest:
-    """One HTTP request: `url` is the base URL + `path` + query string; `path_params` as sent, in text.
+    """One HTTP request: `url` is the base URL + `path` + query string; `path_params` as sent, in text,
+    and `path_segments` as they appear in the URL (escaped).
 
     `extra_arguments` holds tool-call arguments that match no parameter; they are not sent.
     """
@@ -37,6 +39,7 @@ class HttpRequest:
     body: Any | None
     operation_id: str
     path_params: dict[str, str] = field(default_factory=dict)
+    path_segments: dict[str, str] = field(default_factory=dict)
     extra_arguments: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,7 +121,8 @@ def tool_call_to_request(
 ) -> HttpRequest:
     """The HTTP request that calling tool `name` with `arguments` (a dict or JSON text) stands for.
 
-    `base_url` defaults to the spec's first one. A missing path parameter stays as `{name}` in the URL.
+    `base_url` defaults to the operation's first server, else the spec's. A missing path parameter
+    stays as `{name}` in the URL.
     """
     op = find_operation(spec, name)
     if isinstance(arguments, str):
@@ -132,6 +136,7 @@ def tool_call_to_request(
         raise SpecError(f"The arguments of {name!r} must be a JSON object, not {type(arguments).__name__}.")
     remaining = dict(arguments)
     path_params: dict[str, str] = {}
+    in_url: dict[str, str] = {}  # the path values, escaped (a style's separators stay as they are)
     query: dict[str, str | list[str]] = {}
     headers: dict[str, str] = {}
     body = None
@@ -145,19 +150,21 @@ def tool_call_to_request(
         if value is None:
             continue
         if parameter.location == "path":
-            path_params[parameter.name] = as_text(value, explode=False)
+            path_params[parameter.name] = styled_text(parameter, value)
+            in_url[parameter.name] = styled_text(parameter, value, lambda text: quote(text, safe=""))
         elif parameter.location == "query":
             query.update(query_items(parameter, value))
         elif parameter.location == "header":
-            headers[parameter.name] = as_text(value, explode=False)
+            headers[parameter.name] = styled_text(parameter, value)
     if body is not None and op.request_body is not None:
         headers.setdefault("Content-Type", op.request_body.media_type)
     path = re.sub(
         r"\{([^}/]+)\}",
-        lambda match: quote(path_params[match[1]], safe="") if match[1] in path_params else match[0],
+        lambda match: in_url.get(match[1], match[0]),
         op.path,
     )
-    base = (base_url if base_url is not None else (spec.base_urls[0] if spec.base_urls else "")).rstrip("/")
+    servers = op.servers or spec.base_urls
+    base = (base_url if base_url is not None else (servers[0] if servers else "")).rstrip("/")
     url = base + path + ("?" + urlencode(query, doseq=True, quote_via=quote) if query else "")
     return HttpRequest(
         method=op.method.upper(),
@@ -168,6 +175,7 @@ def tool_call_to_request(
         body=body,
         operation_id=op.operation_id,
         path_params=path_params,
+        path_segments=in_url,
         extra_arguments=remaining,
     )
 

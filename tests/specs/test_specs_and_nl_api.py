@@ -85,6 +85,27 @@ def test_every_fixture_spec_imports_through_the_page(app, signed_in, filename, o
         assert "no operations to turn into tools" in page
 
 
+def test_an_operations_own_server_is_shown_beside_its_path(app, signed_in):
+    client, _ = signed_in()
+    ok = {"200": {"description": "ok"}}
+    document = {
+        "openapi": "3.0.0",
+        "info": {"title": "Files", "version": "1"},
+        "servers": [{"url": "https://api.example/v1"}],
+        "paths": {
+            "/files": {"get": {"operationId": "listFiles", "responses": ok}},
+            "/uploads": {"servers": [{"url": "https://upload.example/u"}],
+                         "post": {"operationId": "upload", "responses": ok}},
+        },
+    }  # fmt: skip
+    data = {"csrf_token": csrf_token(client, "/specs/"), "name": "files", "text": json.dumps(document)}
+    response = client.post("/specs/", data=data, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert page.count("on <code>https://upload.example/u</code>") == 1
+    assert "<code>https://api.example/v1</code>" in page
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
