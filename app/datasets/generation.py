@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import regex
+
 from app.openapi.http_check import check_tool_call
 from app.openapi.normalise import NormalisedSpec, Operation
 from app.openapi.tools import argument_names, spec_tools
 from app.openapi.values import types_of
+from app.schema_check import PatternTimeout, pattern_search
 
 try:  # the stdlib's own regex parser turns a `pattern` into a string that matches it
     import re._parser as _regex  # Python 3.11+
@@ -841,9 +844,9 @@ _FORMATS: dict[str, Callable[[random.Random], str]] = {
 
 def _search(pattern: str, text: str) -> bool:
     try:
-        return re.search(pattern, text) is not None
-    except re.error:
-        return True  # a pattern Python cannot read: leave the value to the spec check
+        return pattern_search(pattern, text)
+    except (re.error, regex.error, PatternTimeout):
+        return True  # a pattern Python cannot read (or too slow to run): leave the value to the spec check
 
 
 def _from_pattern(pattern: str, rng: random.Random) -> str | None:

@@ -13,10 +13,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import FormatChecker
 from jsonschema.exceptions import ValidationError, relevance
 
 from app.json_input import loads as loads_json
+from app.schema_check import SchemaValidator
 
 FORMATS = FormatChecker()
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -122,9 +123,7 @@ def schema_errors(value: Any, schema: Any, label: str = "value", limit: int = 3)
     if not isinstance(schema, dict | bool):
         return []
     try:
-        errors = sorted(
-            Draft202012Validator(schema, format_checker=FORMATS).iter_errors(value), key=relevance
-        )
+        errors = sorted(SchemaValidator(schema, format_checker=FORMATS).iter_errors(value), key=relevance)
     except Exception as exc:  # a bad regex or an odd keyword: the spec's fault, said plainly
         return [f"{label}: the spec's schema cannot be used to check it ({type(exc).__name__}: {exc})"]
     return [_describe(error, label) for error in errors[:limit]]

@@ -18,9 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import regex
 from jsonschema import Draft202012Validator
 
 from app.json_input import nesting_depth
+from app.schema_check import PatternTimeout, SchemaValidator, pattern_search
 
 MAX_TOOLS = 128
 MAX_TOOLS_JSON_BYTES = 256 * 1024
@@ -139,7 +141,7 @@ def check_tool_call(tools: list[dict[str, Any]], name: Any, arguments: Any) -> l
     schema = close_object_schemas(parameters if isinstance(parameters, dict) else {"type": "object"})
     issues: dict[tuple[str, str], CallIssue] = {}
     try:
-        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        validator = SchemaValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         for error in validator.iter_errors(arguments):
             for issue in _issues_from(error):
                 issues.setdefault((issue.kind, issue.path), issue)
@@ -311,11 +313,16 @@ def _issues_from(error: Any) -> list[CallIssue]:
                     if isinstance(branch, dict) and isinstance(branch.get("properties"), dict):
                         declared.update(branch["properties"])
         patterns = list((error.schema.get("patternProperties") or {}).keys())
-        extras = [
-            k for k in error.instance if k not in declared and not any(re.search(p, k) for p in patterns)
-        ]
+        extras = [k for k in error.instance if k not in declared and not _matches_any(patterns, k)]
         return [CallIssue(kind, _dotted([*path, k]), f"Unexpected argument {k!r}.") for k in extras]
     return [CallIssue(kind, _dotted(path), error.message)]
+
+
+def _matches_any(patterns: list[str], key: str) -> bool:
+    try:
+        return any(pattern_search(pattern, key) for pattern in patterns)
+    except (PatternTimeout, re.error, regex.error):
+        return False
 
 
 def _dotted(parts: list[Any]) -> str:
