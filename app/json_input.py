@@ -13,14 +13,23 @@ import math
 from typing import Any
 
 
-def loads(text: str | bytes, *, allow_constants: bool = True) -> Any:
-    """`json.loads`; nesting too deep (and, unless allowed, NaN / Infinity) raise `ValueError`."""
+def loads(text: str | bytes, *, allow_constants: bool = True, text_only: bool = False) -> Any:
+    """`json.loads`; nesting too deep (and, unless allowed, NaN / Infinity) raise `ValueError`, and so
+    does half a UTF-16 surrogate pair with `text_only`: for values that are stored and shown again,
+    where it would fail every page that prints them."""
     try:
         if allow_constants:
-            return json.loads(text)
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+            value = json.loads(text)
+        else:
+            value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    if text_only:
+        bad = lone_surrogate_text(value)
+        if bad is not None:
+            shown = bad.encode("utf-8", "backslashreplace").decode("utf-8")  # printable, escapes and all
+            raise ValueError(f'"{shown[:80]}" holds half a UTF-16 surrogate pair, which is not text')
+    return value
 
 
 def nesting_depth(value: Any) -> int:

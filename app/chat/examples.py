@@ -51,7 +51,7 @@ def parse_calls(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     if not text.strip():
         return [], []
     try:
-        data = loads_json(text, allow_constants=False)  # saved rows must stay plain JSON
+        data = loads_json(text, allow_constants=False, text_only=True)  # saved rows must stay plain JSON
     except json.JSONDecodeError as exc:
         return [], [f"The calls are not valid JSON ({exc.msg}, line {exc.lineno})."]
     except ValueError as exc:

@@ -156,7 +156,7 @@ def parse_pasted_tools(text: str) -> tuple[list[dict], list[str]]:
     if len(text.encode()) > MAX_TOOLS_JSON_BYTES:
         return [], [f"The tool definitions are larger than {MAX_TOOLS_JSON_BYTES // 1024} KB."]
     try:
-        data = loads_json(text)
+        data = loads_json(text, text_only=True)
     except json.JSONDecodeError as exc:
         return [], [f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."]
     except ValueError as exc:

@@ -219,7 +219,8 @@ def _convert(spec: FieldSpec, raw: Any) -> Any:
         if not text:
             return []
         try:
-            return loads_json(text, allow_constants=False)  # no NaN, Infinity or 1e999 (stored as null)
+            # no NaN, Infinity or 1e999 (stored as null)
+            return loads_json(text, allow_constants=False, text_only=True)
         except ValueError:
             raise ValueError("Not valid JSON: paste a list of tool definitions.") from None
     if spec.kind == "optint" and not text:

@@ -231,6 +231,7 @@ def read_upload(data: bytes, limit: int) -> Any:
     except UnicodeDecodeError:
         raise ConfigUploadError([Finding("error", "", "The file is not UTF-8 text.", "not_json")]) from None
     try:
-        return loads_json(text, allow_constants=False)  # NaN, Infinity and 1e999 are no JSON numbers
+        # NaN, Infinity and 1e999 are no JSON numbers
+        return loads_json(text, allow_constants=False, text_only=True)
     except ValueError as exc:
         raise ConfigUploadError([Finding("error", "", f"Not valid JSON: {exc}", "not_json")]) from None

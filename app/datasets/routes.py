@@ -348,7 +348,7 @@ def edit_dataset_row(dataset_id: int, number: int):
     problems = sum(form.errors.values(), []) if not form.validate() else []
     if not problems:
         try:
-            row = loads_json(form.row_json.data, allow_constants=False)  # NaN: not JSON
+            row = loads_json(form.row_json.data, allow_constants=False, text_only=True)  # NaN: not JSON
             replace_row(dataset, number, form.digest.data, row)
         except ValueError as exc:
             problems = (

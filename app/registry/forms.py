@@ -46,7 +46,7 @@ def _json_object(field) -> None:
     if len(text) > JSON_FIELD_MAX:
         raise ValidationError(f"At most {JSON_FIELD_MAX:,} characters.")
     try:
-        value = loads_json(text)
+        value = loads_json(text, text_only=True)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from exc
     except ValueError as exc:
