@@ -81,14 +81,15 @@ def dumps_for_storage(value: Any) -> str:
     try:
         return json.dumps(value, allow_nan=False)
     except ValueError:
-        return json.dumps(_finite(value), allow_nan=False)
+        return json.dumps(finite_values(value), allow_nan=False)
 
 
-def _finite(value: Any) -> Any:
+def finite_values(value: Any) -> Any:
+    """`value` with NaN and ±Infinity (anywhere inside) replaced by None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: finite_values(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
+        return [finite_values(item) for item in value]
     return value

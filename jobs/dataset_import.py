@@ -19,6 +19,7 @@ from flask import current_app
 
 from app.datasets.services import store_rows
 from app.extensions import db
+from app.json_input import finite_values
 from app.models import Dataset, User
 from jobs.dataset_generation import settle
 from jobs.progress import tracked_job
@@ -177,7 +178,9 @@ def _parquet_as_jsonl(file: HubFile, data: bytes, limit: int) -> bytes:
             raise too_big
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             for record in batch.to_pylist():
-                line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+                # A missing float (NaN, as pandas writes one) in any column is null: NaN is no JSON.
+                text = json.dumps(finite_values(record), ensure_ascii=False, default=str, allow_nan=False)
+                line = (text + "\n").encode()
                 size += len(line)
                 if size > limit:
                     raise too_big

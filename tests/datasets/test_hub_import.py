@@ -84,6 +84,24 @@ def test_a_small_parquet_file_that_unpacks_past_the_limit_is_refused():
     assert kind == "sft" and rows
 
 
+def test_a_missing_float_in_a_parquet_column_is_null_not_a_refused_row():
+    import math
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs.dataset_import import read_file
+
+    records = json.loads(GLAIVE.read_text())[:3]
+    for record, score in zip(records, [math.nan, 0.5, math.inf], strict=True):
+        record["score"] = score  # an extra column the importer ignores, as pandas writes a missing value
+        record["weights"] = [1.0, math.nan]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(records), buffer)
+    kind, rows, _ = read_file(HubFile("train.parquet", 1), buffer.getvalue(), limit=2**20)
+    assert kind == "sft" and len(rows) == 3
+
+
 def test_a_file_or_folder_can_be_picked_and_wrong_picks_are_named():
     repo = files("data/train.jsonl", "data/test.jsonl", "extra/more.json", "README.md", ".hidden/x.jsonl")
     assert [f.path for f in pick_files(repo, "data/train.jsonl", "a/b")] == ["data/train.jsonl"]
