@@ -35,7 +35,7 @@ from app.models import (
 )
 from app.serving import SamplingParams, ServingError, generate
 from app.serving.grammar import local_tool_grammar
-from app.serving.tool_calls import unparsed_tool_calls
+from app.serving.tool_calls import unreadable_calls
 from app.serving.tool_schema import check_tool_call
 from jobs.progress import Progress, tracked_job
 
@@ -172,8 +172,10 @@ def _answer(model: LLMModel, case: EvalCase, constrained: bool) -> dict[str, Any
         return item
     calls = [(call.name, call.arguments) for call in result.tool_calls]
     correct, reason = case.judge(calls)
-    broken = unparsed_tool_calls(result.text)
-    if broken:  # a botched call is not the "no call" (or the calls) the judge saw
+    # A botched call (a `<tool_call>` block, or a remote server's structured call, that holds nothing
+    # readable) is not the "no call" (or the calls) the judge saw.
+    broken = unreadable_calls(result.text, result.broken_tool_calls)
+    if broken:
         correct, reason = False, f"A call could not be read: {broken[0][:80]}"
     if result.finish_reason == "length" and not correct:
         # A call cut in half parses as no call: say so, or "no call" reads as the model choosing words.
