@@ -9,6 +9,7 @@ valid call, "auto" allows text or one valid call. Their calls come back as OpenA
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import time
@@ -102,7 +103,8 @@ def _model_object(model: LLMModel) -> dict[str, Any]:
     return {
         "id": model.name,
         "object": "model",
-        "created": int(model.created_at.timestamp()),
+        # Stored as naive UTC: `.timestamp()` would read it as the server's local time.
+        "created": calendar.timegm(model.created_at.utctimetuple()),
         "owned_by": "you" if model.owner_id else "toolsmith",
     }
 

@@ -382,3 +382,27 @@ def test_a_conversation_past_the_context_is_a_400_the_client_does_not_retry(
     assert "too long for this model" in streamed.value.message
     with app.app_context():
         assert db.session.execute(db.select(db.func.count()).select_from(ApiRequest)).scalar() == 2
+
+
+def test_a_models_created_time_is_utc_whatever_the_servers_time_zone(
+    app, signed_in, default_model_id, monkeypatch
+):
+    import calendar
+    import time
+
+    from tests.test_hostile_input import api_token
+
+    client, _ = signed_in()
+    headers = {"Authorization": f"Bearer {api_token(client)}"}
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        listed = client.get("/v1/models", headers=headers).get_json()["data"]
+        one = client.get("/v1/models/SmolLM2-135M-Instruct", headers=headers).get_json()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    with app.app_context():
+        stored = db.session.get(LLMModel, default_model_id).created_at
+    (entry,) = [model for model in listed if model["id"] == "SmolLM2-135M-Instruct"]
+    assert entry["created"] == one["created"] == calendar.timegm(stored.utctimetuple())
