@@ -66,6 +66,7 @@ def detail(evaluation_id: int):
     return render_template(
         "evaluations/_board.html" if polling else "evaluations/detail.html",
         evaluation=evaluation,
+        results=services.ranked_results(evaluation),
         job=evaluation.job_id and services.job_of(evaluation),
         categories=services.category_labels(evaluation),
         published=services.published_rows(evaluation),

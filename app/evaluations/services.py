@@ -143,6 +143,16 @@ def category_labels(evaluation: Evaluation) -> dict[str, str]:
     return dict(DATASET_CATEGORIES)
 
 
+def ranked_results(evaluation: Evaluation) -> list:
+    """The board's rows, best first: by accuracy (a model stopped after fewer cases is not ranked below a
+    weaker one that answered more), then by cases answered; rows without a case last."""
+    return sorted(
+        evaluation.results,
+        key=lambda result: (result.accuracy is not None, result.accuracy or 0.0, result.cases),
+        reverse=True,
+    )
+
+
 def published_rows(evaluation: Evaluation) -> list[tuple[str, dict[str, float]]]:
     """BFCL's published accuracies (percent) for the same categories, for the comparison table."""
     if evaluation.benchmark != Benchmark.BFCL.value:

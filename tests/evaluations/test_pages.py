@@ -256,3 +256,21 @@ def test_another_users_models_datasets_and_evaluations_are_out_of_reach(app, sig
     # Bob deletes his queued evaluation: its job is cancelled, the rows are gone.
     assert post_form(bob, f"/evaluations/{bobs.id}/delete").status_code == 302
     assert evaluations(app) == []
+
+
+def test_the_board_ranks_by_accuracy_not_by_how_many_cases_were_answered(app, signed_in):
+    client, user = signed_in()
+    with app.app_context():
+        evaluation = Evaluation(owner_id=user.id, title="t", benchmark="bfcl", status="cancelled")
+        evaluation.results = [
+            EvaluationResult(model_name="weak-but-finished", provider="local", cases=10, correct=3),
+            EvaluationResult(model_name="not-started", provider="local", cases=0, correct=0),
+            EvaluationResult(model_name="strong-but-stopped", provider="local", cases=2, correct=2),
+        ]
+        db.session.add(evaluation)
+        db.session.commit()
+        evaluation_id = evaluation.id
+    page = client.get(f"/evaluations/{evaluation_id}").get_data(as_text=True)
+    board = page[page.index('id="leaderboard"') :]
+    order = [board.index(name) for name in ("strong-but-stopped", "weak-but-finished", "not-started")]
+    assert order == sorted(order)
