@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask_login import current_user
@@ -22,10 +23,13 @@ from app.models import (
     EvaluationItem,
     EvaluationResult,
     LLMModel,
+    utcnow,
 )
 from app.ownership import owned
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 6 models x 2000 cases on a CPU takes hours
+# How long a new evaluation may be without its job's id before a page calls the job lost.
+ENQUEUE_GRACE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ def reconcile(evaluation: Evaluation) -> None:
     """An evaluation whose job ended without settling it (worker killed, stop command) gets its outcome."""
     if evaluation.finished:
         return
+    if evaluation.job_id is None and utcnow() - evaluation.created_at < ENQUEUE_GRACE:
+        return  # `start_evaluation` commits the row before it enqueues the job and notes its id
     job = db.session.get(BackgroundJob, evaluation.job_id) if evaluation.job_id else None
     if job is not None and job.is_active:
         return

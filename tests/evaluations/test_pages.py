@@ -274,3 +274,24 @@ def test_the_board_ranks_by_accuracy_not_by_how_many_cases_were_answered(app, si
     board = page[page.index('id="leaderboard"') :]
     order = [board.index(name) for name in ("strong-but-stopped", "weak-but-finished", "not-started")]
     assert order == sorted(order)
+
+
+def test_a_new_evaluation_not_yet_given_its_job_is_not_called_lost_but_an_old_one_is(app, signed_in):
+    from datetime import timedelta
+
+    from app.models import utcnow
+
+    client, user = signed_in()
+    with app.app_context():
+        evaluation = Evaluation(owner_id=user.id, title="t", benchmark="bfcl")  # enqueue still in flight
+        db.session.add(evaluation)
+        db.session.commit()
+        evaluation_id = evaluation.id
+    assert client.get(f"/evaluations/{evaluation_id}").status_code == 200
+    assert [e.status for e in evaluations(app)] == ["queued"]
+    with app.app_context():
+        db.session.get(Evaluation, evaluation_id).created_at = utcnow() - timedelta(minutes=5)
+        db.session.commit()
+    client.get(f"/evaluations/{evaluation_id}")
+    (evaluation,) = evaluations(app)
+    assert evaluation.status == "failed" and evaluation.error == "The evaluation job was lost."
