@@ -85,7 +85,13 @@ def authenticate():
 @bp.route("/models")
 @limiter.limit(_rate_limit, key_func=_rate_key)
 def models():
-    return jsonify({"object": "list", "data": [_model_object(model) for model in _usable_models()]})
+    listed, named = [], set()
+    for model in _usable_models():
+        # A name already listed (the user's own model shadows a global one of that name) is taken by
+        # that model: this one is listed, and reached, by its numeric id, so every id is unique.
+        listed.append(_model_object(model, model.name if model.name not in named else str(model.id)))
+        named.add(model.name)
+    return jsonify({"object": "list", "data": listed})
 
 
 @bp.route("/models/<path:model>")
@@ -96,12 +102,12 @@ def model_detail(model: str):
     if found is None:
         return error(404, f"The model '{model[:200]}' does not exist or you cannot use it.",
                      "invalid_request_error", "model_not_found")  # fmt: skip
-    return jsonify(_model_object(found))
+    return jsonify(_model_object(found, model if found.name != model else None))  # found by its id
 
 
-def _model_object(model: LLMModel) -> dict[str, Any]:
+def _model_object(model: LLMModel, model_id: str | None = None) -> dict[str, Any]:
     return {
-        "id": model.name,
+        "id": model_id or model.name,
         "object": "model",
         # Stored as naive UTC: `.timestamp()` would read it as the server's local time.
         "created": calendar.timegm(model.created_at.utctimetuple()),

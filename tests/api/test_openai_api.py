@@ -406,3 +406,27 @@ def test_a_models_created_time_is_utc_whatever_the_servers_time_zone(
         stored = db.session.get(LLMModel, default_model_id).created_at
     (entry,) = [model for model in listed if model["id"] == "SmolLM2-135M-Instruct"]
     assert entry["created"] == one["created"] == calendar.timegm(stored.utctimetuple())
+
+
+def test_a_model_named_like_a_global_one_keeps_every_listed_id_unique_and_reachable(
+    app, signed_in, default_model_id
+):
+    from tests.test_hostile_input import api_token
+
+    client, user = signed_in()
+    with app.app_context():
+        own = LLMModel(
+            owner_id=user.id, name="SmolLM2-135M-Instruct", provider="local_gguf", gguf_path="/x.gguf"
+        )
+        db.session.add(own)
+        db.session.commit()
+        own_id = own.id
+    headers = {"Authorization": f"Bearer {api_token(client)}"}
+    listed = client.get("/v1/models", headers=headers).get_json()["data"]
+    ids = [model["id"] for model in listed]
+    assert len(ids) == len(set(ids))
+    assert {"SmolLM2-135M-Instruct", str(default_model_id)} <= set(ids)
+    by_name = client.get("/v1/models/SmolLM2-135M-Instruct", headers=headers).get_json()
+    assert by_name["owned_by"] == "you" and own_id != default_model_id
+    by_id = client.get(f"/v1/models/{default_model_id}", headers=headers).get_json()
+    assert by_id["owned_by"] == "toolsmith" and by_id["id"] == str(default_model_id)
