@@ -215,13 +215,70 @@ def within_grammar_limits(schema: Any) -> Any:
     for key, value in schema.items():
         if key in _REPEAT_KEYWORDS and isinstance(value, int | float) and value > MAX_GRAMMAR_REPEAT:
             continue
-        if key == "pattern" and isinstance(value, str) and _pattern_too_long(value):
+        if key == "pattern" and isinstance(value, str):
+            spelled = grammar_pattern(value)
+            if spelled is not None and not _pattern_too_long(spelled):
+                bounded[key] = spelled
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):  # property names are not keywords
             bounded[key] = {name: within_grammar_limits(sub) for name, sub in value.items()}
         else:
             bounded[key] = value if key in _LITERAL_KEYWORDS else within_grammar_limits(value)
     return bounded
+
+
+# Shorthand classes spelled out: llama-cpp-python's converter copies `\d` or `\.` into GBNF as it is,
+# which llama.cpp then rejects (so a tool whose schema had `^\d+\.\d+$` lost its whole grammar).
+_CLASS_BODIES = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
+# Escapes GBNF reads as they are, and those the converter already turns into literals.
+_KEPT_ESCAPES = frozenset("tnrxu\\") | frozenset("[]()|{}*+?")
+
+
+def grammar_pattern(pattern: str) -> str | None:
+    """`pattern` in the subset of regular expressions the grammar converter spells correctly: `\\d`,
+    `\\w`, `\\s` (and their negations outside a class) become classes, an escaped punctuation mark
+    its literal. None when it uses what a grammar cannot say (a word boundary, a back-reference, a
+    negated shorthand inside a class, a Unicode property): the grammar then leaves the pattern out,
+    and the checker still holds the reply to it."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            escaped = pattern[index + 1]
+            index += 2
+            if escaped in _CLASS_BODIES:
+                body = _CLASS_BODIES[escaped]
+                out.append(body if in_class else f"[{body}]")
+            elif escaped.lower() in _CLASS_BODIES and not in_class:
+                out.append(f"[^{_CLASS_BODIES[escaped.lower()]}]")
+            elif in_class and escaped in "-^":
+                out.append(f"\\x{ord(escaped):02X}")  # GBNF has no `\\^` (nor, safely, `\\-`) escape
+            elif escaped in _KEPT_ESCAPES:
+                out.append("\\" + escaped)
+            elif not escaped.isalnum():
+                out.append(escaped if in_class else f"[{escaped}]")
+            else:
+                return None
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+            index += 1
+            # A `]` (after an optional `^`) first in a class is a literal, not its end.
+            if pattern[index : index + 1] == "^":
+                out.append("^")
+                index += 1
+            if pattern[index : index + 1] == "]":
+                out.append("\\]")
+                index += 1
+            continue
+        if char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def _pattern_too_long(pattern: str) -> bool:

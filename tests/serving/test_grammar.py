@@ -225,3 +225,63 @@ def test_default_model_under_the_grammar_calls_get_weather_for_oslo(holder):
     assert calls[0].name == "get_weather" and "Oslo" in calls[0].arguments["city"]
     assert check_tool_call(tools, calls[0].name, calls[0].arguments) == []
     assert replies[0].finish_reason == "stop"
+
+
+# (a pattern as specs write it, strings it must and must not accept)
+PATTERNS = [
+    (r"^\d{3}-\d{4}$", ["555-1234"], ["55-1234", "abc-defg", "555-12345"]),
+    (r"^\d+\.\d+$", ["1.25", "10.0"], ["1x25", "1.", ".5"]),
+    (r"^[\w.-]+@[\w-]+\.[a-z]{2,}$", ["ann.lee@mail-x.org"], ["ann@mail", "a b@x.org"]),
+    (r"^\S+$", ["token"], ["two words", ""]),
+    (r"^[^\s]+$", ["token"], ["a\tb"]),
+    (r"^a\/b\-c$", ["a/b-c"], ["a\\/b-c"]),
+    (r"^[\^x\-]+$", ["^x-"], ["y"]),
+    (r"^[]a]+$", ["]a]"], ["b"]),
+    (r"^\D\W\s$", ["x- "], ["1- ", "xa "]),
+]
+
+
+@pytest.mark.parametrize(("pattern", "good", "bad"), PATTERNS)
+def test_shorthand_classes_and_escaped_marks_are_spelled_so_the_grammar_keeps_the_pattern(pattern, good, bad):
+    import re
+
+    from app.serving.grammar import grammar_pattern, json_grammar
+
+    spelled = grammar_pattern(pattern)
+    assert spelled is not None and "\\d" not in spelled and "\\." not in spelled
+    for text in good:
+        assert re.fullmatch(pattern, text) and re.fullmatch(spelled, text), text
+    for text in bad:
+        assert not re.fullmatch(pattern, text) and not re.fullmatch(spelled, text), text
+    json_grammar({"type": "string", "pattern": pattern})  # llama.cpp accepts the grammar
+    tool = {
+        "name": "f",
+        "parameters": {"type": "object", "properties": {"x": {"type": "string", "pattern": pattern}}},
+    }
+    assert "[0-9]" in tool_grammar_text([tool], "required") or "\\d" not in pattern
+
+
+@pytest.mark.parametrize("pattern", [r"\bword\b", r"^(a)\1$", r"^[\S]$", r"^\p{L}+$"])
+def test_what_a_grammar_cannot_say_leaves_the_pattern_to_the_checker(pattern):
+    from app.serving.grammar import grammar_pattern, json_grammar
+
+    assert grammar_pattern(pattern) is None
+    json_grammar({"type": "string", "pattern": pattern})  # still a grammar, without the pattern
+
+
+def test_the_default_model_under_a_digit_pattern_writes_a_value_that_matches_it(holder):
+    tools = [{"type": "function", "function": {"name": "call_phone", "parameters": {
+        "type": "object",
+        "properties": {"number": {"type": "string", "pattern": r"^\d{3}-\d{4}$"}},
+        "required": ["number"],
+    }}}]  # fmt: skip
+    messages = [
+        {"role": "system", "content": tools_system_prompt(tools)},
+        {"role": "user", "content": "Call 555-1234 please."},
+    ]
+    reply = holder.chat(
+        default_gguf_path(), messages, SamplingParams(temperature=0.0, max_tokens=48),
+        grammar=grammar_for(tools, "required"),
+    )  # fmt: skip
+    (call,) = parse_tool_calls(reply.text)
+    assert check_tool_call(tools, call.name, call.arguments) == [], reply.text
