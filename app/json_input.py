@@ -64,6 +64,30 @@ def lone_surrogate_text(value: Any) -> str | None:
     return None
 
 
+def whole_text(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (a `\\ud800` escape sent without its pair) as U+FFFD: no
+    database, page or SSE event can encode one. For text from outside that must be kept, not refused
+    (a remote model's reply)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def whole_text_values(value: Any) -> Any:
+    """`value` with `whole_text` applied to every string in it, keys included."""
+    if lone_surrogate_text(value) is None:
+        return value
+    if isinstance(value, str):
+        return whole_text(value)
+    if isinstance(value, dict):
+        return {whole_text_values(key): whole_text_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_text_values(item) for item in value]
+    return value
+
+
 def _finite_float(text: str) -> float:
     number = float(text)
     if math.isinf(number):  # `1e999`: JSON allows the spelling, but no reader gets a number back

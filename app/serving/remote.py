@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from app.json_input import whole_text
 from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text, serving_error
 from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls, unreadable_openai_tool_calls
 from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError
@@ -161,7 +162,7 @@ def _collect(
         usage = getattr(chunk, "usage", None) or usage
         for choice in getattr(chunk, "choices", None) or []:
             delta = choice.delta
-            piece = getattr(delta, "content", None) or ""
+            piece = whole_text(getattr(delta, "content", None) or "")
             deltas = getattr(delta, "tool_calls", None) or []
             if (piece or deltas) and first_token_at is None:
                 first_token_at = time.perf_counter()
@@ -259,6 +260,8 @@ def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any])
             continue
         name = getattr(function, "name", None)
         arguments = getattr(function, "arguments", None)
+        name = whole_text(name) if isinstance(name, str) else name
+        arguments = whole_text(arguments) if isinstance(arguments, str) else arguments
         if isinstance(name, str) and name:
             repeated = bool(call["function"]["arguments"] or arguments) and bool(call["function"]["name"])
             call["function"]["name"] = name if repeated else call["function"]["name"] + name

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from app.json_input import loads as loads_json
+from app.json_input import whole_text, whole_text_values
 from app.serving.types import ToolCall
 
 TOOL_CALL_OPEN = "<tool_call>"
@@ -68,7 +69,8 @@ def _as_call(payload: Any) -> ToolCall | None:
             return None
     if not isinstance(arguments, dict):
         return None
-    return ToolCall(name=payload["name"], arguments=arguments)
+    # A `\\ud800` escape without its pair parses, but no page or database can encode it.
+    return ToolCall(name=whole_text(payload["name"]), arguments=whole_text_values(arguments))
 
 
 def parse_tool_calls(text: str) -> list[ToolCall]:

@@ -188,3 +188,14 @@ def test_a_remote_model_is_sent_the_sessions_tool_choice(app, signed_in, choice)
         stream_events(client, send(client, session_id, "Weather in Oslo?"))
     asked = json.loads(seen[-1].body)
     assert asked["tool_choice"] == choice and asked["tools"][0]["function"]["name"] == "get_weather"
+
+
+def test_half_a_surrogate_pair_from_a_remote_model_is_a_replacement_character_not_a_stuck_reply(
+    app, signed_in
+):
+    call = {"id": "call_1", "name": "get_weather", "args": '{"city": "Par\\ud800is"}'}
+    reply, card = ask_with_weather_tool(app, signed_in, streamed_reply("Hi \ud800 there", [call]))
+    assert reply.status == "complete", reply.error
+    assert reply.content == "Hi \ufffd there"
+    assert reply.tool_calls[0]["arguments"] == {"city": "Par\ufffdis"}
+    assert "Hi \ufffd there" in card
