@@ -119,15 +119,24 @@ def lora_parameters(facts: ModelFacts, r: int, targets: list[str] | str) -> int:
     return facts.layers * sum(r * (n_in + n_out) for n_in, n_out in chosen.values())
 
 
+def training_dtype(config: TrainingConfigSpec, cuda: bool) -> str:
+    """The dtype the weights train in on a worker with (or without) CUDA, as `jobs.training.trainer.
+    device_settings` picks it: float16 without CUDA becomes float32, bfloat16 stays; a config pinned to
+    the CPU never uses CUDA."""
+    cuda = cuda and config.model.device != "cpu"
+    dtype = config.model.torch_dtype
+    if dtype == "auto":
+        return "bfloat16" if cuda else "float32"
+    return "float32" if dtype == "float16" and not cuda else dtype
+
+
 def estimate_memory(
     config: TrainingConfigSpec, facts: ModelFacts, tokens_per_row: int | None = None, cuda: bool = False
 ) -> MemoryEstimate:
-    """Peak memory of a run of `config` on `facts`'s model; rows padded to `tokens_per_row`
-    (default: the config's max length, the worst case)."""
+    """Peak memory of a run of `config` on `facts`'s model, on a worker with CUDA or without (the default);
+    rows padded to `tokens_per_row` (default: the config's max length, the worst case)."""
     t = config.training
-    dtype = config.model.torch_dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if cuda else "float32"
+    dtype = training_dtype(config, cuda)
     value_bytes = 4 if dtype == "float32" else 2
     weight_bytes = facts.parameters * value_bytes
     if t.use_qlora:  # 4-bit linear layers (about half a byte per weight), embeddings stay 16-bit
@@ -182,11 +191,40 @@ def estimate_seconds(total_tokens: int, tokens_per_second: float | None) -> floa
     return total_tokens / tokens_per_second
 
 
-def planned_steps(config: TrainingConfigSpec, rows: int) -> int:
-    t, d = config.training, config.data
-    used = min(rows, d.max_samples) if d.max_samples and d.max_samples > 0 else rows
-    train_rows = max(1, round(used * d.train_split)) if 0 < d.train_split < 1 else used  # as split_rows
-    per_epoch = max(1, math.ceil(train_rows / max(1, t.batch_size * t.gradient_accumulation_steps)))
+@dataclass(frozen=True)
+class SplitSizes:
+    train: int
+    eval: int
+
+
+def split_sizes(
+    unmarked: int,
+    marked_train: int,
+    marked_eval: int,
+    train_split: float,
+    eval_split: float,
+    max_samples: int | None = None,
+) -> SplitSizes:
+    """The rows `jobs.training.data.split_rows` trains on and holds out, from counts: rows marked `split`
+    keep their side, the shares cut the unmarked rows (the eval share first, never taking the last one),
+    and max_samples cuts each side after the split. Exact when each unmarked row asks its own request and
+    no marked row asks it (a test holds the two equal); rows asking one request move together, which can
+    move the cut by that request's rows."""
+    n_train = int(round(unmarked * train_split))
+    n_eval = min(unmarked - n_train, int(round(unmarked * eval_split)))
+    taken_eval = max(0, min(n_eval, unmarked - 1))
+    taken_train = max(0, min(n_train, unmarked - taken_eval))
+    train, evaluation = marked_train + taken_train, marked_eval + taken_eval
+    if max_samples:
+        train = min(train, max_samples)
+        evaluation = min(evaluation, max(1, max_samples // 10))
+    return SplitSizes(train, evaluation)
+
+
+def planned_steps(config: TrainingConfigSpec, train_rows: int) -> int:
+    """Optimizer steps of a run over `train_rows` training rows (after the split and max_samples)."""
+    t = config.training
+    per_epoch = max(1, math.ceil(max(1, train_rows) / max(1, t.batch_size * t.gradient_accumulation_steps)))
     return t.max_steps if t.max_steps and t.max_steps > 0 else max(1, math.ceil(per_epoch * t.num_epochs))
 
 

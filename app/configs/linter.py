@@ -19,13 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from app.configs.chat_template_check import chat_template_problem
 from app.configs.estimates import (
     LLAMA_PROJECTIONS,
     MemoryEstimate,
     ModelFacts,
+    SplitSizes,
     estimate_memory,
     estimate_seconds,
     planned_steps,
+    split_sizes,
 )
 from app.configs.schema import TrainingConfigSpec, answer_metrics, evaluation_interval, parse_config
 from app.serving.tool_schema import validate_tool_definitions
@@ -43,6 +46,9 @@ class DatasetFacts:
     kind: str  # "sft" | "dpo"
     rows: int
     eval_rows: int = 0  # rows marked as held out (kept out of training whatever the eval split)
+    # Rows marked for training (trained on whatever the train split); None for datasets counted before
+    # they kept it (then taken as none).
+    marked_train_rows: int | None = None
     mean_tokens: int | None = None  # per row, with the default tokenizer
     # Rows per length band: {band: rows}, band b holding rows of b * length_band to (b + 1) * length_band
     # tokens (the dataset's figures; None for datasets counted before they kept it).
@@ -52,6 +58,14 @@ class DatasetFacts:
     # one that a training row asks too (None for datasets counted before they kept these).
     distinct_requests: int | None = None
     eval_requests_in_train: int | None = None
+
+    def split(self, config: TrainingConfigSpec) -> SplitSizes:
+        """The rows a run of `config` trains on and holds out (`jobs.training.data.split_rows`)."""
+        d = config.data
+        marked_train = self.marked_train_rows or 0
+        unmarked = max(0, self.rows - self.eval_rows - marked_train)
+        max_samples = d.max_samples if d.max_samples and d.max_samples > 0 else None
+        return split_sizes(unmarked, marked_train, self.eval_rows, d.train_split, d.eval_split, max_samples)
 
     def length_fitting(self, share: float) -> int | None:
         """The smallest band edge (tokens) that at least `share` of the rows fit under."""
@@ -168,7 +182,9 @@ def lint(raw: Any, context: LintContext | None = None) -> LintReport:
     findings: list[Finding] = []
     memory = None
     if config.model.name.strip() and context.model_facts is not None:
-        memory = estimate_memory(config, context.model_facts)
+        # The dtype the worker will train in: a connected CUDA worker when the context knows one.
+        cuda = context.cuda is not None and context.cuda.available
+        memory = estimate_memory(config, context.model_facts, cuda=cuda)
     for rule in RULES:
         findings.extend(rule(config, context, memory))
     return LintReport(config, findings, memory, context.machine_memory_bytes, _time(config, context))
@@ -182,7 +198,10 @@ def _time(config: TrainingConfigSpec, ctx: LintContext) -> TimeEstimate | None:
     t = config.training
     if t.batch_size < 1 or t.gradient_accumulation_steps < 1 or not 0 < config.data.train_split < 1:
         return None
-    steps = planned_steps(config, dataset.rows)
+    train_rows = dataset.split(config).train
+    if train_rows < 1:
+        return None
+    steps = planned_steps(config, train_rows)
     rows_seen = steps * t.batch_size * t.gradient_accumulation_steps
     tokens = rows_seen * min(dataset.mean_tokens, config.tokenizer.max_length)
     seconds = estimate_seconds(tokens, ctx.throughput.tokens_per_second)
@@ -221,7 +240,24 @@ def model_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             "best for each worker.",
             "float32_memory",
         )
-    if c.model.device == "cuda" and ctx.cuda is not None and not ctx.cuda.available:
+    no_cuda = ctx.cuda is not None and not ctx.cuda.available
+    if c.model.torch_dtype == "float16" and (
+        c.model.device == "cpu" or (no_cuda and c.model.device != "cuda")
+    ):
+        yield _warning(
+            "model.torch_dtype",
+            "float16 training needs a GPU's mixed precision: without CUDA the run trains in float32, with "
+            "twice float16's memory for weights and activations (the estimate counts float32). "
+            + (
+                "The config is pinned to the CPU."
+                if c.model.device == "cpu"
+                else f"No CUDA worker: {ctx.cuda.reason}"
+            )
+            + " On a CPU use auto (float32, with bf16 autocast where the CPU has bf16 instructions) "
+            "or bfloat16.",
+            "float16_on_cpu",
+        )
+    if c.model.device == "cuda" and no_cuda:
         yield _error(
             "model.device", f"No CUDA worker is available: {ctx.cuda.reason}", "cuda_device_unavailable"
         )
@@ -237,6 +273,15 @@ def tokenizer_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             f"Longer than the model's context ({facts.context_length} tokens): "
             "positions past it were never trained.",
             "max_length_over_context",
+        )
+    if c.tokenizer.chat_template and (problem := chat_template_problem(c.tokenizer.chat_template)):
+        line, message = problem
+        yield _error(
+            "tokenizer.chat_template",
+            "The chat template does not compile"
+            + (f" (line {line})" if line else "")
+            + f": {message}. The trained model's GGUF carries it, and llama.cpp could not serve the model.",
+            "chat_template_syntax",
         )
 
 
@@ -402,7 +447,7 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             )
     if dataset is not None and dataset.rows > 0:
         yield from _empty_split_rules(c, dataset)
-        yield from _step_count_rules(c, dataset.rows)
+        yield from _step_count_rules(c, dataset)
         yield from _length_rules(c, dataset)
         yield from _overlap_rules(c, dataset)
     if t.early_stopping_patience and d.eval_split == 0 and (dataset is None or not dataset.eval_rows):
@@ -470,24 +515,36 @@ def _overlap_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
 
 def _empty_split_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
     """The split rounds (`jobs.training.data.split_rows`): a small share of a small dataset is no row."""
-    free = dataset.rows - dataset.eval_rows  # rows the shares divide (rows marked "train" always train)
-    if 0 < c.data.train_split < 1 and free > 0 and round(free * c.data.train_split) == 0:
+    if not 0 < c.data.train_split < 1 or dataset.split(c).train > 0:
+        return
+    marked_train = dataset.marked_train_rows or 0
+    free = dataset.rows - dataset.eval_rows - marked_train  # rows the shares divide
+    if free <= 0:
         yield _warning(
-            "data.train_split",
-            f"A train split of {c.data.train_split:g} of {free} rows rounds to no training row: unless "
-            "the dataset marks rows for training, the run will stop before training. Raise it.",
+            "data.dataset",
+            "Every row of the dataset is marked eval: the run will stop before training. Move rows to "
+            "training or draw the split again on the dataset's page.",
             "empty_train_split",
         )
+        return
+    yield _warning(
+        "data.train_split",
+        f"A train split of {c.data.train_split:g} of {free} rows rounds to no training row: "
+        + ("unless the dataset marks rows for training, " if dataset.marked_train_rows is None else "")
+        + "the run will stop before training. Raise it.",
+        "empty_train_split",
+    )
 
 
-def _step_count_rules(c: TrainingConfigSpec, rows: int):
+def _step_count_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
     t, d = c.training, c.data
     if t.batch_size < 1 or t.gradient_accumulation_steps < 1 or not 0 < d.train_split < 1:
         return  # already an error
-    used = min(rows, d.max_samples) if d.max_samples and d.max_samples > 0 else rows
-    train_rows = max(1, round(used * d.train_split))  # rounded, as the split is
+    train_rows = dataset.split(c).train
+    if train_rows < 1:
+        return  # the empty split's warning says so
     steps_per_epoch = max(1, math.ceil(train_rows / (t.batch_size * t.gradient_accumulation_steps)))
-    steps = t.max_steps if t.max_steps else math.ceil(steps_per_epoch * t.num_epochs)
+    steps = planned_steps(c, train_rows)
     epochs = steps / steps_per_epoch
     interval = evaluation_interval(c)
     if t.early_stopping_patience and t.early_stopping_patience >= 1 and interval >= 1:

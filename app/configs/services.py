@@ -37,6 +37,7 @@ def user_datasets() -> dict[str, DatasetFacts]:
             kind=row.kind,
             rows=row.sample_count,
             eval_rows=row.eval_count,
+            marked_train_rows=(row.stats or {}).get("marked_train_rows"),
             mean_tokens=(row.stats or {}).get("mean_tokens"),
             length_bands=(row.stats or {}).get("length_buckets"),
             length_band=LENGTH_BUCKET,
@@ -129,13 +130,19 @@ def lint_context(raw: Any, submitting: bool = False) -> LintContext:
         and isinstance(raw.get("training"), dict)
         and raw["training"].get("use_qlora") is True
     )
+    # A CPU worker trains float16 in float32: the linter says so when it knows the workers.
+    uses_float16 = (
+        isinstance(raw, dict)
+        and isinstance(raw.get("model"), dict)
+        and raw["model"].get("torch_dtype") == "float16"
+    )
     return LintContext(
         is_admin=bool(current_user.is_admin),
         datasets=user_datasets(),
         registry_models=registry_model_names(),
         model_facts=model_facts(name) if name else None,
         machine_memory_bytes=worker_memory_bytes(),
-        cuda=cuda_check() if uses_qlora or submitting else None,
+        cuda=cuda_check() if uses_qlora or uses_float16 or submitting else None,
         submitting=submitting,
         throughput=measured_throughput(name) if name else None,
         has_hub_token=bool(current_user.has_hub_token),

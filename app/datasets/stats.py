@@ -53,8 +53,10 @@ def request_key(row: dict[str, Any]) -> str:
 
 
 def request_overlap(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """How many distinct requests the rows ask, and how many held-out rows ask one a training row asks
-    word for word (their eval loss and accuracy then measure recall, not generalisation)."""
+    """How many distinct requests the rows ask, how many held-out rows ask one a training row asks
+    word for word (their eval loss and accuracy then measure recall, not generalisation), and how many
+    rows are marked for training (trained on whatever a config's train split: the step estimate needs
+    it). The figures that move with the split, recounted when it is drawn again."""
     train = {request_key(row) for row in rows if row.get("split") != "eval"}
     seen: set[str] = set(train)
     in_train = 0
@@ -63,7 +65,15 @@ def request_overlap(rows: list[dict[str, Any]]) -> dict[str, int]:
             key = request_key(row)
             in_train += key in train
             seen.add(key)
-    return {"distinct_requests": len(seen), "eval_requests_in_train": in_train}
+    return {
+        "distinct_requests": len(seen),
+        "eval_requests_in_train": in_train,
+        "marked_train_rows": _marked_train(rows),
+    }
+
+
+def _marked_train(rows: list[dict[str, Any]]) -> int:
+    return sum(1 for row in rows if row.get("split") == "train")
 
 
 MAX_TOUCHED_REQUESTS = 32  # an edit touching more requests than this recounts the overlap in full
@@ -75,8 +85,9 @@ def adjusted_overlap(
     """`request_overlap` after an edit, from the old figures and the rows asking the touched requests
     only: a raw line that lacks one of a request's words cannot ask it, so most lines are never parsed.
     None when the old figures lack the overlap or the edit touched too many requests (recount then)."""
-    if not isinstance(stats.get("distinct_requests"), int) or not isinstance(
-        stats.get("eval_requests_in_train"), int
+    if not all(
+        isinstance(stats.get(key), int)
+        for key in ("distinct_requests", "eval_requests_in_train", "marked_train_rows")
     ):
         return None
     touched = {request_key(row) for row in removed + added}
@@ -110,6 +121,7 @@ def adjusted_overlap(
         + sum(asked(after[key]) - asked(before[key]) for key in touched),
         "eval_requests_in_train": stats["eval_requests_in_train"]
         + sum(seen(after[key]) - seen(before[key]) for key in touched),
+        "marked_train_rows": stats["marked_train_rows"] + _marked_train(added) - _marked_train(removed),
     }
 
 

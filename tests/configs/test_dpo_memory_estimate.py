@@ -26,11 +26,12 @@ def config(
     length: int = 512,
     lora: bool = True,
     dtype: str = "float32",
+    device: str = "cpu",
     **training,
 ):
     return TrainingConfigSpec.model_validate(
         {
-            "model": {"torch_dtype": dtype, "device": "cpu"},
+            "model": {"torch_dtype": dtype, "device": device},
             "tokenizer": {"max_length": length},
             "training": {
                 "method": method,
@@ -97,7 +98,9 @@ def test_full_fine_tune_dpo_holds_a_second_copy_of_the_weights():
 
 
 def test_dpo_reference_follows_the_weights_dtype():
-    bf16 = estimate_memory(config("dpo", 2, 128, lora=False, dtype="auto"), SMOLLM2_135M, cuda=True)
+    # auto on a CUDA worker (a config pinned to the CPU never uses CUDA, so it says auto here too)
+    auto = config("dpo", 2, 128, lora=False, dtype="auto", device="auto")
+    bf16 = estimate_memory(auto, SMOLLM2_135M, cuda=True)
     assert bf16.reference_bytes == bf16.weights_bytes == SMOLLM2_135M.parameters * 2
 
 

@@ -32,8 +32,16 @@ def test_the_request_is_the_user_messages_case_and_spacing_aside():
 
 def test_overlap_counts_held_out_rows_asking_a_training_request():
     rows = [sft("a"), sft("b"), sft("A", "eval"), sft("c", "eval"), sft("c", "eval"), sft("b ", "eval")]
-    assert request_overlap(rows) == {"distinct_requests": 3, "eval_requests_in_train": 2}
-    assert request_overlap([]) == {"distinct_requests": 0, "eval_requests_in_train": 0}
+    assert request_overlap(rows) == {
+        "distinct_requests": 3,
+        "eval_requests_in_train": 2,
+        "marked_train_rows": 0,
+    }
+    assert request_overlap([]) == {
+        "distinct_requests": 0,
+        "eval_requests_in_train": 0,
+        "marked_train_rows": 0,
+    }
 
 
 def test_a_split_drawn_again_keeps_each_request_on_one_side():
