@@ -1,4 +1,5 @@
-"""Whether a config's chat template compiles the way llama.cpp's formatter compiles it.
+"""Whether a config's chat template compiles the way llama.cpp's formatter compiles it, and whether it
+renders a tool conversation the way rows are trained.
 
 The template is saved with the trained model and carried into its GGUF, where llama-cpp-python's
 `Jinja2ChatFormatter` compiles it when the model is loaded: one that does not compile leaves a model
@@ -52,3 +53,65 @@ def chat_template_problem(template: str) -> tuple[int | None, str] | None:
     except Exception as exc:  # a template nested past the parser's depth, say: still a finding, never a crash
         return None, f"{type(exc).__name__}: {exc}"[:300].rstrip(". ")
     return None
+
+
+# A conversation that uses every part of the format: tools offered, a call, its result, an answer.
+_PETS_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "getPetById",
+        "description": "Find a pet by its id",
+        "parameters": {"type": "object", "properties": {"petId": {"type": "integer"}}, "required": ["petId"]},
+    },
+}
+_SAMPLE_TURNS = [
+    {"role": "user", "content": "Get pet 42"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "getPetById", "arguments": {"petId": 42}}}],
+    },
+    {"role": "tool", "name": "getPetById", "content": '{"name": "Rex"}'},
+    {"role": "assistant", "content": "It is Rex."},
+    {"role": "user", "content": "And pet 7?"},
+]
+
+
+def _rendered(template: str) -> str:
+    def raise_exception(message: str) -> None:
+        raise jinja2.TemplateError(message)
+
+    compiled = _environment().from_string(template)
+    return compiled.render(
+        messages=_SAMPLE_TURNS,
+        tools=[_PETS_TOOL],
+        add_generation_prompt=True,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        raise_exception=raise_exception,
+        strftime_now=lambda format: "",
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def training_format_difference(template: str) -> str | None:
+    """Where `template` renders a tool conversation unlike the template rows are trained with
+    (`serving.chat_template.TOOL_CHAT_TEMPLATE`): the model would be served prompts it never saw. None
+    when they render the same text (or the template does not compile: `chat_template_problem` says so)."""
+    from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+
+    if chat_template_problem(template) is not None:
+        return None
+    expected = _rendered(TOOL_CHAT_TEMPLATE)
+    try:
+        got = _rendered(template)
+    except Exception as exc:  # an undefined name, raise_exception(), a sandbox refusal
+        return f"rendering a tool conversation fails ({type(exc).__name__}: {str(exc)[:200]})"
+    if got == expected:
+        return None
+    at = next(
+        (i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b),
+        min(len(expected), len(got)),
+    )
+    shown, wanted = got[at : at + 40], expected[at : at + 40]
+    return f"from character {at} it renders {shown!r} where training renders {wanted!r}"

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.configs.chat_template_check import chat_template_problem
+from app.configs.chat_template_check import chat_template_problem, training_format_difference
 from app.configs.estimates import (
     LLAMA_PROJECTIONS,
     MemoryEstimate,
@@ -282,6 +282,14 @@ def tokenizer_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             + (f" (line {line})" if line else "")
             + f": {message}. The trained model's GGUF carries it, and llama.cpp could not serve the model.",
             "chat_template_syntax",
+        )
+    elif c.tokenizer.chat_template and (difference := training_format_difference(c.tokenizer.chat_template)):
+        yield _warning(
+            "tokenizer.chat_template",
+            "Rows are trained in Toolsmith's tool-call format; this template, which the GGUF carries for "
+            f"serving, formats a tool conversation differently: {difference}. The served model would see "
+            "prompts unlike the ones it learned. Leave it empty to use the training format.",
+            "chat_template_differs",
         )
 
 

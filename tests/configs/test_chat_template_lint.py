@@ -54,8 +54,28 @@ def test_the_linter_refuses_exactly_what_llama_cpp_cannot_compile(template):
     except jinja2.TemplateSyntaxError:
         compiles = False
     assert compiles == (template in SERVABLE)
-    assert (template_findings(template) == []) == compiles
+    syntax = [f for f in template_findings(template) if f.rule == "chat_template_syntax"]
+    assert (syntax == []) == compiles
 
 
 def test_no_template_or_a_blank_one_uses_the_tool_aware_default():
     assert template_findings(None) == [] and template_findings("") == []
+
+
+@pytest.mark.parametrize("template", [TOOL_CHAT_TEMPLATE, TRAINING_TEMPLATE])
+def test_the_training_format_itself_gets_no_warning(template):
+    assert template_findings(template) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{% for m in messages %}{{ m.content }}{% endfor %}", "from character 0 it renders 'Get pet 42"),
+        ("{{ no_such_name.field }}", "UndefinedError"),
+        ("{{ raise_exception('tools are not supported') }}", "tools are not supported"),
+    ],
+)
+def test_a_template_that_serves_prompts_unlike_training_is_a_warning_saying_where(template, said):
+    (finding,) = template_findings(template)
+    assert (finding.severity, finding.rule) == ("warning", "chat_template_differs")
+    assert said in finding.message
