@@ -19,9 +19,11 @@ from app.auth.forms import (
 )
 from app.auth.services import (
     AccountError,
+    RegistrationClosed,
     authenticate,
     change_password,
     create_account,
+    issue_api_token,
     registration_allowed,
 )
 from app.extensions import db, limiter
@@ -58,7 +60,11 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = create_account(form.email.data, form.password.data)
+            user = create_account(
+                form.email.data, form.password.data, open_registration=current_app.config["REGISTRATION_OPEN"]
+            )
+        except RegistrationClosed:  # another account was created while this one's form was being checked
+            return render_template("auth/registration_closed.html"), 403
         except AccountError as exc:
             form.email.errors.append(str(exc))
         else:
@@ -148,17 +154,16 @@ def _account_page(status: int = 200, **forms):
 @bp.route("/api-tokens", methods=["POST"])
 @login_required
 def create_api_token():
-    from app.api.tokens import MAX_TOKENS_PER_USER, issue_token, tokens_of
-
     form = ApiTokenForm()
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
         return _account_page(UNPROCESSABLE_STATUS, api_form=form)
-    if len(tokens_of(current_user.id)) >= MAX_TOKENS_PER_USER:
-        form.name.errors.append(f"You have {MAX_TOKENS_PER_USER} tokens already; revoke one first.")
+    try:
+        plaintext = issue_api_token(current_user.id, form.name.data)
+    except AccountError as exc:
+        form.name.errors.append(str(exc))
         return _account_page(UNPROCESSABLE_STATUS, api_form=form)
-    _, plaintext = issue_token(current_user.id, form.name.data)
     # Rendered, never flashed: a flash would put the token into the session cookie.
     response = _account_page(new_token=plaintext)
     return response[0], response[1], {"Cache-Control": "no-store"}

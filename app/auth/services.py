@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.extensions import db
-from app.models import User, utcnow
+from app.models import ApiToken, User, utcnow
 
 
 class AccountError(Exception):
@@ -19,29 +19,79 @@ def registration_allowed(open_registration: bool) -> bool:
     return open_registration or db.session.execute(sa.select(User.id).limit(1)).first() is None
 
 
-def create_account(email: str, password: str) -> User:
-    """Create an account; the very first one becomes the admin."""
-    is_first = db.session.execute(sa.select(User.id).limit(1)).first() is None
-    user = User(email=email, password_hash=hash_password(password), is_admin=is_first)
-    db.session.add(user)
+class RegistrationClosed(AccountError):
+    """Sign-up is closed and the first account exists (it may have been created a moment ago)."""
+
+
+def create_account(email: str, password: str, *, open_registration: bool = True) -> User:
+    """Create an account; the very first one becomes the admin (with sign-up closed, the only one)."""
+    password_hash = hash_password(password)  # slow (Argon2): done before the serialised step below
+    _lock_users_table()
+    # "Nobody yet" is decided inside the INSERT, so two first registrations at once cannot both see an
+    # empty table (SQLite runs one write at a time; PostgreSQL waits on the lock above).
+    nobody_yet = ~sa.exists(sa.select(User.id))
+    row = sa.select(sa.literal(email), sa.literal(password_hash), nobody_yet)
+    if not open_registration:
+        row = row.where(nobody_yet)
+    # The columns' defaults (session token, created_at) are filled in as for any insert.
+    insert = sa.insert(User).from_select(["email", "password_hash", "is_admin"], row).returning(User.id)
     try:
+        user_id = db.session.execute(insert).scalar_one_or_none()
         db.session.commit()
     except IntegrityError as exc:  # two registrations racing for one email
         db.session.rollback()
         raise AccountError("An account with this email already exists.") from exc
-    return user
+    if user_id is None:
+        raise RegistrationClosed("Registration is closed: this Toolsmith does not accept new accounts.")
+    return db.session.get_one(User, user_id)
+
+
+def _lock_users_table() -> None:
+    """PostgreSQL: one account insert at a time until the commit, so the next one sees this one's row (with
+    no row to lock yet, a row lock cannot do this). Reads go on; SQLite needs nothing (one writer)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The user whose email and password match, or None. Upgrades a weaker stored hash."""
+    """The user whose email and password match, or None. For an active account, records the sign-in and
+    upgrades a weaker stored hash; a disabled one (refused by `login_user`) is left as it was."""
     user = db.session.execute(sa.select(User).where(User.email == email)).scalar_one_or_none()
     if not verify_password(user.password_hash if user else None, password):
         return None
+    if not user.is_active:
+        return user
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     db.session.commit()
     return user
+
+
+def issue_api_token(user_id: int, name: str) -> str:
+    """A new API token for the user (its plaintext, shown once); refused at MAX_TOKENS_PER_USER."""
+    from app.api.tokens import MAX_TOKENS_PER_USER, issue_token
+
+    _lock_user_row(user_id)  # two requests at once: the second counts after the first one's token is in
+    count = db.session.execute(
+        sa.select(sa.func.count(ApiToken.id)).where(ApiToken.owner_id == user_id)
+    ).scalar_one()
+    if count >= MAX_TOKENS_PER_USER:
+        db.session.rollback()
+        raise AccountError(f"You have {MAX_TOKENS_PER_USER} tokens already; revoke one first.")
+    _, plaintext = issue_token(user_id, name)  # commits, which releases the lock
+    return plaintext
+
+
+def _lock_user_row(user_id: int) -> None:
+    """Hold the user's row until the commit: a concurrent request for the same user waits here, then reads
+    what this one wrote. PostgreSQL locks the row; SQLite has no row locks and its reads take no lock, so
+    a no-op UPDATE takes its one write lock (other writers wait on the busy timeout)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        users = User.__table__
+        db.session.execute(sa.update(users).where(users.c.id == user_id).values(id=users.c.id))
+    else:
+        db.session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
 
 
 def change_password(user: User, current_password: str, new_password: str) -> None:
