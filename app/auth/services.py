@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.extensions import db
 from app.models import ApiToken, User, utcnow
+from app.row_lock import lock_row
 
 
 class AccountError(Exception):
@@ -72,7 +73,7 @@ def issue_api_token(user_id: int, name: str) -> str:
     """A new API token for the user (its plaintext, shown once); refused at MAX_TOKENS_PER_USER."""
     from app.api.tokens import MAX_TOKENS_PER_USER, issue_token
 
-    _lock_user_row(user_id)  # two requests at once: the second counts after the first one's token is in
+    lock_row(User, user_id)  # two requests at once: the second counts after the first one's token is in
     count = db.session.execute(
         sa.select(sa.func.count(ApiToken.id)).where(ApiToken.owner_id == user_id)
     ).scalar_one()
@@ -81,17 +82,6 @@ def issue_api_token(user_id: int, name: str) -> str:
         raise AccountError(f"You have {MAX_TOKENS_PER_USER} tokens already; revoke one first.")
     _, plaintext = issue_token(user_id, name)  # commits, which releases the lock
     return plaintext
-
-
-def _lock_user_row(user_id: int) -> None:
-    """Hold the user's row until the commit: a concurrent request for the same user waits here, then reads
-    what this one wrote. PostgreSQL locks the row; SQLite has no row locks and its reads take no lock, so
-    a no-op UPDATE takes its one write lock (other writers wait on the busy timeout)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        users = User.__table__
-        db.session.execute(sa.update(users).where(users.c.id == user_id).values(id=users.c.id))
-    else:
-        db.session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
 
 
 def change_password(user: User, current_password: str, new_password: str) -> None:

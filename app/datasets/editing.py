@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from app.datasets.browse import row_digest
 from app.datasets.rows import SPLITS, row_kind, validate_row
 from app.datasets.services import DatasetError, DatasetProblem
@@ -25,6 +23,7 @@ from app.datasets.stats import adjusted_overlap, adjusted_stats, dataset_stats, 
 from app.datasets.storage import read_lines, row_line, write_lines
 from app.extensions import db
 from app.models import Dataset, DatasetStatus
+from app.row_lock import lock_row
 
 Row = dict[str, Any]
 
@@ -128,9 +127,10 @@ def _check_rows(dataset: Dataset, new_rows: list[Any]) -> None:
 
 
 def _edit(dataset: Dataset, change: Callable[[list[str]], Edit]) -> Dataset:
-    locked = db.session.execute(
-        sa.select(Dataset).where(Dataset.id == dataset.id).with_for_update()
-    ).scalar_one()
+    # One edit of a dataset at a time, on SQLite too: two at once would both rewrite the file from the
+    # same old lines, and the later one would drop the earlier one's change.
+    lock_row(Dataset, dataset.id)
+    locked = db.session.get_one(Dataset, dataset.id)
     db.session.refresh(locked)
     path = Path(locked.file_path or "")
     if locked.status != DatasetStatus.READY.value or not path.is_file():
