@@ -307,11 +307,16 @@ def _finish(message: ChatMessage, result: ChatResult, plan: ReplyPlan) -> None:
     ttft = result.time_to_first_token_s
     message.ttft_ms = round(ttft * 1000, 2) if ttft is not None else None
     calls = []
+    ids: set[str] = set()
     for index, call in enumerate(result.tool_calls):
         issues = check_tool_call(plan.tools, call.name, call.arguments) if plan.tools else []
+        # Each call needs an id of its own for its result: a server that gave two calls one id (or none)
+        # gets ours instead.
+        own_id = call.id if call.id and call.id not in ids else f"call_{message.id}_{index}"
+        ids.add(own_id)
         calls.append(
             {
-                "id": call.id or f"call_{message.id}_{index}",
+                "id": own_id,
                 "name": call.name,
                 "arguments": call.arguments,
                 "issues": [{"kind": i.kind, "path": i.path, "message": i.message} for i in issues],

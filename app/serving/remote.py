@@ -25,7 +25,12 @@ from typing import Any
 
 from app.json_input import whole_text
 from app.serving.remote_errors import NOT_OPENAI, describe_error, mentions_key, server_text, serving_error
-from app.serving.tool_calls import parse_openai_tool_calls, parse_tool_calls, unreadable_openai_tool_calls
+from app.serving.tool_calls import (
+    call_id,
+    parse_openai_tool_calls,
+    parse_tool_calls,
+    unreadable_openai_tool_calls,
+)
 from app.serving.types import ChatResult, ConnectionCheck, SamplingParams, ServingError
 from app.serving.url_guard import check_url, guarded_http_client
 
@@ -170,7 +175,8 @@ def _collect(
                 pieces.append(piece)
                 yield piece
             _merge_tool_call_deltas(calls, deltas if isinstance(deltas, list) else [deltas])
-            finish_reason = choice.finish_reason or finish_reason
+            reason = getattr(choice, "finish_reason", None)
+            finish_reason = reason if isinstance(reason, str) and reason else finish_reason
         if should_stop is not None and should_stop():
             stopped_early = True
             finish_reason = "stopped"
@@ -188,8 +194,8 @@ def _collect(
         # Servers without tool-call parsing (llama.cpp's server with a plain chat template) return the
         # model's `<tool_call>` text as content.
         tool_calls = parse_tool_calls(text)
-    prompt_tokens = getattr(usage, "prompt_tokens", None)
-    completion_tokens = getattr(usage, "completion_tokens", None)
+    prompt_tokens = _token_count(getattr(usage, "prompt_tokens", None))
+    completion_tokens = _token_count(getattr(usage, "completion_tokens", None))
     estimated = not prompt_tokens or completion_tokens is None
     if estimated:
         prompt_tokens, completion_tokens = _estimate_usage(messages, text, calls)
@@ -254,7 +260,7 @@ def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any])
             index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
         )
         if getattr(delta, "id", None):
-            call["id"] = delta.id
+            call["id"] = call_id(delta.id)
         function = getattr(delta, "function", None)
         if function is None:
             continue
@@ -269,6 +275,14 @@ def _merge_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: list[Any])
             call["function"]["arguments"] += arguments
         elif isinstance(arguments, dict):  # TGI has sent parsed arguments instead of text
             call["function"]["arguments"] = arguments
+
+
+def _token_count(value: Any) -> int | None:
+    """A server's token count when it is one (a whole number a database column holds); else None, and
+    the count is estimated: a text such as "12 tokens" or a negative number broke Analytics' sums."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+        return value
+    return None
 
 
 def _estimate_usage(

@@ -171,8 +171,18 @@ def parse_openai_tool_calls(tool_calls: list[Any] | None) -> list[ToolCall]:
         function = data.get("function") or {}
         call = _as_call({"name": function.get("name"), "arguments": function.get("arguments") or {}})
         if call is not None:
-            calls.append(ToolCall(name=call.name, arguments=call.arguments, id=data.get("id")))
+            calls.append(ToolCall(name=call.name, arguments=call.arguments, id=call_id(data.get("id"))))
     return calls
+
+
+MAX_CALL_ID = 64  # the chat's `tool_call_id` column and result form
+
+
+def call_id(value: Any) -> str | None:
+    """A server's id for a call when it can be stored and sent back with the call's result: a non-empty
+    text of at most 64 characters; else None, and the chat names the call itself. (An id that was a list
+    broke the session's page for good; an integer could never be matched by the result form.)"""
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_CALL_ID else None
 
 
 def unreadable_openai_tool_calls(tool_calls: list[Any] | None) -> list[dict[str, Any]]:
@@ -186,7 +196,9 @@ def unreadable_openai_tool_calls(tool_calls: list[Any] | None) -> list[dict[str,
         if _as_call({"name": function.get("name"), "arguments": function.get("arguments") or {}}) is None:
             arguments = function.get("arguments")
             text = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str)
-            broken.append({"id": data.get("id"), "name": str(function.get("name") or ""), "arguments": text})
+            name = function.get("name")
+            broken.append({"id": call_id(data.get("id")), "name": name if isinstance(name, str) else "",
+                           "arguments": text})  # fmt: skip
     return broken
 
 

@@ -199,3 +199,33 @@ def test_half_a_surrogate_pair_from_a_remote_model_is_a_replacement_character_no
     assert reply.content == "Hi \ufffd there"
     assert reply.tool_calls[0]["arguments"] == {"city": "Par\ufffdis"}
     assert "Hi \ufffd there" in card
+
+
+@pytest.mark.parametrize(
+    ("server_id", "kept"),
+    [(["x"], False), (7, False), ("c" * 100, False), ("", False), ("call_ok", True)],
+)
+def test_a_servers_call_id_is_kept_only_when_it_can_be_answered(app, signed_in, server_id, kept):
+    call = {"id": server_id, "name": "get_weather", "args": '{"city": "Paris"}'}
+    reply, _ = ask_with_weather_tool(app, signed_in, streamed_reply("", [call]))
+    assert reply.status == "complete", reply.error
+    (stored,) = reply.tool_calls
+    assert stored["id"] == (server_id if kept else f"call_{reply.id}_0")
+    client = app.test_client()
+    from tests.conftest import login
+
+    login(client, "admin@example.com")
+    assert client.get(f"/chat/{reply.session_id}").status_code == 200
+    answered = htmx_post(
+        client,
+        f"/chat/{reply.session_id}/messages/{reply.id}/tool-result",
+        {"call_id": stored["id"], "content": "sunny"},
+    )
+    assert answered.status_code == 200, answered.get_data(as_text=True)[-500:]
+
+
+def test_two_calls_sharing_one_id_get_ids_of_their_own(app, signed_in):
+    calls = [{"id": "same", "name": "get_weather", "args": '{"city": "Paris"}'},
+             {"id": "same", "name": "get_weather", "args": '{"city": "Rome"}'}]  # fmt: skip
+    reply, _ = ask_with_weather_tool(app, signed_in, streamed_reply("", calls))
+    assert [call["id"] for call in reply.tool_calls] == ["same", f"call_{reply.id}_1"]

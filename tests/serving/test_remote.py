@@ -455,3 +455,29 @@ def test_a_real_server_ends_the_reply_at_a_stop_sequence(llama_server_url, kind)
     assert "Paris" in full
     cut = remote.chat(endpoint, PARIS_PROMPT, SamplingParams(0.0, 1.0, 40, stop=("Paris",)))
     assert "Paris" not in cut.text and full.startswith(cut.text.rstrip()) and cut.finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": "12 tokens", "completion_tokens": 5, "total_tokens": 17},
+        {"prompt_tokens": -1000000, "completion_tokens": -7, "total_tokens": 17},
+        {"prompt_tokens": 12, "completion_tokens": 2**40, "total_tokens": 17},
+        {"prompt_tokens": True, "completion_tokens": 3.5, "total_tokens": 17},
+    ],
+)
+def test_usage_that_is_no_token_count_is_estimated_instead(usage):
+    stream = (chunk({"role": "assistant", "content": "Hello there"}), chunk({}, "stop"), chunk(usage=usage))
+    with serve_http(lambda request: event_stream(*stream)) as base_url:
+        result = remote.chat(openai_endpoint(f"{base_url}/v1", model_id="m"), PARIS_PROMPT, GREEDY)
+    assert result.usage_estimated
+    for count in (result.prompt_tokens, result.completion_tokens):
+        assert isinstance(count, int) and not isinstance(count, bool) and 0 < count < 1000
+
+
+def test_a_finish_reason_that_is_no_text_is_ignored():
+    stream = (chunk({"role": "assistant", "content": "Hi"}), {**chunk({}), "choices": [
+        {"index": 0, "delta": {}, "finish_reason": 7}]})  # fmt: skip
+    with serve_http(lambda request: event_stream(*stream)) as base_url:
+        result = remote.chat(openai_endpoint(f"{base_url}/v1", model_id="m"), PARIS_PROMPT, GREEDY)
+    assert result.text == "Hi" and result.finish_reason is None
