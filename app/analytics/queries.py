@@ -41,12 +41,14 @@ class AnalyticsFilter:
 
 
 def user_records(filters: AnalyticsFilter) -> list[MessageRecord]:
-    """Every finished reply in the user's own sessions; another user's messages never match."""
+    """Every finished reply in the user's own sessions; another user's messages never match, nor an arena
+    side's before its vote (its tokens and latency, filtered by model, would tell the sides apart)."""
     query = (
         sa.select(ChatMessage)
         .join(ChatSession, ChatSession.id == ChatMessage.session_id)
         .where(
             ChatSession.owner_id == current_user.id,
+            ChatSession.blind_label.is_(None),  # an arena side counts once its vote has named its model
             ChatMessage.role == "assistant",
             ChatMessage.status.in_([str(s) for s in FINAL_MESSAGE_STATES]),
             ChatMessage.created_at >= datetime.combine(filters.start, time.min),
@@ -119,6 +121,7 @@ def models_with_messages() -> list[tuple[int, str]]:
         sa.select(ChatMessage.model_id, sa.func.max(ChatMessage.model_name))
         .join(ChatSession, ChatSession.id == ChatMessage.session_id)
         .where(ChatSession.owner_id == current_user.id, ChatMessage.model_id.is_not(None))
+        .where(ChatSession.blind_label.is_(None))
         .group_by(ChatMessage.model_id)
         .order_by(sa.func.max(ChatMessage.model_name))
     )

@@ -124,7 +124,9 @@ def _group_sessions(group: str) -> list[ChatSession]:
     if not _GROUP.fullmatch(group):
         abort(404)
     tagged = sa.select(ChatSessionTag.session_id).where(ChatSessionTag.tag == TAG_PREFIX + group)
-    query = owned(ChatSession).where(ChatSession.id.in_(tagged)).order_by(ChatSession.id)
+    # An arena side before its vote is left out: this page names each session's model.
+    query = owned(ChatSession).where(ChatSession.id.in_(tagged), ChatSession.blind_label.is_(None))
+    query = query.order_by(ChatSession.id)
     sessions = list(db.session.execute(query).scalars())
     if not sessions:
         abort(404)

@@ -3,7 +3,7 @@ rejected answer is the model's reply, in a new dataset or one of the user's own 
 
 from __future__ import annotations
 
-from flask import render_template, session, url_for
+from flask import abort, render_template, session, url_for
 from flask_login import current_user, login_required
 
 from app.chat import bp
@@ -35,6 +35,8 @@ KIND_NAMES = {DatasetKind.SFT.value: "SFT rows", DatasetKind.DPO.value: "prefere
 @login_required
 def save_example(session_id: int, message_id: int):
     chat = get_owned_or_404(ChatSession, session_id)
+    if chat.blind_label:  # an arena side before its vote: the saved row would name its model
+        abort(404)
     message = get_owned_child_or_404(ChatMessage, message_id, ChatSession, ChatMessage.session_id)
     if message.session_id != chat.id or message.role != "assistant" or not message.is_final:
         return render_template(

@@ -40,11 +40,13 @@ class SaveRatedForm(FlaskForm):
 
 
 def rated_query(rating: int | None, model_id: int | None = None) -> sa.Select:
-    """The user's rated replies (one verdict, or both), newest first; only their own sessions match."""
+    """The user's rated replies (one verdict, or both), newest first; only their own sessions match, and
+    not an arena side before its vote (the filter and the rows would name its model)."""
     query = (
         sa.select(ChatMessage)
         .join(ChatSession, ChatSession.id == ChatMessage.session_id)
         .where(ChatSession.owner_id == current_user.id, ChatMessage.role == "assistant")
+        .where(ChatSession.blind_label.is_(None))  # an arena side before its vote names no model
         .order_by(ChatMessage.id.desc())
     )
     query = query.where(ChatMessage.rating == rating if rating else ChatMessage.rating.is_not(None))
@@ -216,7 +218,7 @@ def _rated_models() -> list[tuple[int, str]]:
         sa.select(ChatMessage.model_id, sa.func.max(ChatMessage.model_name))
         .join(ChatSession, ChatSession.id == ChatMessage.session_id)
         .where(ChatSession.owner_id == current_user.id, ChatMessage.rating.is_not(None))
-        .where(ChatMessage.model_id.is_not(None))
+        .where(ChatMessage.model_id.is_not(None), ChatSession.blind_label.is_(None))
         .group_by(ChatMessage.model_id)
     )
     return sorted(((mid, name or "") for mid, name in db.session.execute(query)), key=lambda item: item[1])

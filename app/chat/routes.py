@@ -456,6 +456,8 @@ def rename(session_id: int):
 @login_required
 def tags(session_id: int):
     chat = get_owned_or_404(ChatSession, session_id)
+    if chat.blind_label:  # an arena side before its vote: a tag would put it where its model is named
+        abort(404)
     form = TagsForm()
     tags, error = (
         services.parse_tags(form.tags.data) if form.validate_on_submit() else ([], "Tags: too long.")
