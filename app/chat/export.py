@@ -44,7 +44,8 @@ def _message(message: ChatMessage) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(timespec="seconds"),
     }
     if message.role == "tool":
-        item["name"] = message.tool_name
+        # The call it answers: two calls of one function are told apart only by their ids.
+        item.update(name=message.tool_name, tool_call_id=message.tool_call_id)
     if message.role == "assistant":
         item.update(
             model=message.model_name,
@@ -52,6 +53,7 @@ def _message(message: ChatMessage) -> dict[str, Any]:
             error=message.error,
             tool_calls=[
                 {
+                    "id": c.get("id"),
                     "name": c["name"],
                     "arguments": c["arguments"],
                     "problems": [i["message"] for i in c["issues"]],

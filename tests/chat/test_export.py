@@ -42,7 +42,13 @@ def seed(app, owner_id: int, model_id: int) -> int:
                     completion_tokens=12,
                     latency_ms=321.0,
                 ),
-                ChatMessage(session_id=chat.id, role="tool", content='{"temp": 7}', tool_name="get_weather"),
+                ChatMessage(
+                    session_id=chat.id,
+                    role="tool",
+                    content='{"temp": 7}',
+                    tool_name="get_weather",
+                    tool_call_id="c1",
+                ),
                 ChatMessage(
                     session_id=chat.id, role="assistant", content="It is 7 °C.", model_name="SmolLM2"
                 ),
@@ -75,6 +81,8 @@ def test_json_and_markdown_hold_the_conversation_as_shown(app, signed_in, defaul
         "unit": "kelvin",
     }
     assert "kelvin" in reply["tool_calls"][0]["problems"][0] and reply["latency_ms"] == 321.0
+    # A result names the call it answers, as the call names itself.
+    assert reply["tool_calls"][0]["id"] == data["messages"][2]["tool_call_id"] == "c1"
 
     text = client.get(f"/chat/{session_id}/export.md").get_data(as_text=True)
     assert text.startswith("# Weather / Oslo\n") and "**System:** Be brief." in text
