@@ -7,6 +7,7 @@ half-written GGUF where the registry could pick it up.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -43,9 +44,15 @@ def export_model(
         raise ExportError(
             "export", f"choose quantization types from {', '.join(QUANT_TYPES)} (got {list(quant_types)})"
         )
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}", name):
+        # It names files inside `out_dir`: a path (`../x`) would put them elsewhere.
+        raise ExportError("export", f"the name {name!r} must be letters, digits, '.', '_' or '-'")
     report = progress or (lambda step, fraction: None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be, no permission
+        raise ExportError("export", f"cannot create the folder {out}: {exc.strerror or exc}") from exc
     # An export killed outright (OOM, a stop command) never ran its `finally`: its merged model and
     # F16 file would stay forever. One export writes into a folder at a time, so they are stale.
     for stale in out.glob(".export-*"):

@@ -27,8 +27,11 @@ MAX_MESSAGE = 2000
 
 
 def convert_to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f16") -> Path:
+    """Convert `hf_dir` to `out_file`, written beside it under a temporary name and moved into place
+    only once whole: a failure leaves whatever was at `out_file` before untouched."""
     out = Path(out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    part = _partial(out)
+    _make_folder(out.parent, "convert")
     command = [
         sys.executable,
         "-m",
@@ -36,18 +39,18 @@ def convert_to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f1
         "--outtype",
         outtype,
         "--outfile",
-        str(out),
+        str(part),
         str(hf_dir),
     ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        out.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
         raise ExportError("convert", f"the converter ran longer than {CONVERT_TIMEOUT_S} s") from exc
-    if done.returncode != 0 or not out.is_file():
-        out.unlink(missing_ok=True)
+    if done.returncode != 0 or not part.is_file():
+        part.unlink(missing_ok=True)
         raise ExportError("convert", _converter_message(done.stderr or done.stdout))
-    return out
+    return _into_place(part, out, "convert")
 
 
 def quantize_gguf(
@@ -62,14 +65,42 @@ def quantize_gguf(
             "quantize", f"unknown quantization type {quant_type!r}; choose from {', '.join(QUANT_TYPES)}"
         )
     out = Path(target)
+    if not Path(source).is_file():
+        raise ExportError("quantize", f"{source} is not a file")
+    if out.exists() and out.resolve() == Path(source).resolve():
+        # llama.cpp would truncate the file it is still reading (the process dies of SIGBUS).
+        raise ExportError("quantize", "the output file is the input file; write the result elsewhere")
+    _make_folder(out.parent, "quantize")
+    part = _partial(out)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_TYPES[quant_type])
     params.nthread = threads
     params.allow_requantize = allow_requantize
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
-    if status != 0 or not out.is_file():
-        out.unlink(missing_ok=True)
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(part).encode(), ctypes.byref(params))
+    if status != 0 or not part.is_file():
+        part.unlink(missing_ok=True)
         raise ExportError("quantize", f"llama.cpp's quantizer failed for {quant_type} (status {status})")
+    return _into_place(part, out, "quantize")
+
+
+def _partial(out: Path) -> Path:
+    """Where `out` is written until it is whole: beside it (one file system), hidden."""
+    return out.with_name(f".{out.name}.part")
+
+
+def _make_folder(folder: Path, step: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be, no permission
+        raise ExportError(step, f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
+
+
+def _into_place(part: Path, out: Path, step: str) -> Path:
+    try:
+        part.replace(out)
+    except OSError as exc:  # `out` is a folder, say
+        part.unlink(missing_ok=True)
+        raise ExportError(step, f"cannot write {out}: {exc.strerror or exc}") from exc
     return out
 
 

@@ -93,3 +93,36 @@ def test_the_cli_exports_a_base_model(tiny_model, tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert printed[0] == "Q8_0" and Path(printed[1]).is_file()
     assert cli(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 1
+
+
+def test_a_failed_step_leaves_an_existing_output_file_as_it_was(tmp_path, capsys):
+    existing = tmp_path / "model.gguf"
+    existing.write_bytes(b"my only copy")
+    assert cli(["quantize", str(tmp_path / "missing.gguf"), str(existing), "--type", "Q8_0"]) == 1
+    assert cli(["convert", str(tmp_path / "no_such_dir"), str(existing)]) == 1
+    assert existing.read_bytes() == b"my only copy"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.gguf"]  # no partial file left
+
+
+def test_quantizing_a_file_onto_itself_is_refused_before_llama_cpp_truncates_it(tmp_path, capsys):
+    import shutil
+
+    from app.serving.default_model import default_gguf_path
+
+    source = tmp_path / "a.gguf"
+    shutil.copyfile(default_gguf_path(), source)
+    size = source.stat().st_size
+    assert cli(["quantize", str(source), str(tmp_path / "." / "a.gguf"), "--type", "Q8_0"]) == 1
+    assert "the output file is the input file" in capsys.readouterr().err
+    assert source.stat().st_size == size
+
+
+def test_a_file_where_a_folder_should_be_and_a_path_as_a_name_are_clear_errors(tiny_model, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli(["export", str(tiny_model), str(blocker)]) == 1
+    assert cli(["convert", str(tiny_model), str(blocker / "x.gguf")]) == 1
+    assert cli(["export", str(tiny_model), str(tmp_path / "out"), "--name", "../escape"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err and "must be letters, digits" in err
+    assert "Traceback" not in err and not (tmp_path / "escape-F16.gguf").exists()
