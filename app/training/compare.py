@@ -176,15 +176,26 @@ def run_columns(runs: list[TrainingRun]) -> list[RunColumn]:
     model_ids = {model_id for run in runs for model_id in (run.model_ids or [])}
     models = {}
     if model_ids:
-        query = visible(LLMModel).where(LLMModel.id.in_(model_ids))
+        # Only the models each run registered: SQLite gives a deleted model's id to the next model
+        # (anyone's global one), which `model_ids` would otherwise name as the run's.
+        query = visible(LLMModel).where(
+            LLMModel.id.in_(model_ids), LLMModel.training_run_id.in_([run.id for run in runs])
+        )
         models = {m.id: m for m in db.session.execute(query).scalars()}
+
+    def registered_by(run: TrainingRun) -> list[LLMModel]:
+        mine = (models.get(i) for i in run.model_ids or [])
+        return [
+            m for m in mine if m is not None and m.training_run_id == run.id and m.owner_id == run.owner_id
+        ]
+
     return [
         RunColumn(
             run=run,
             points=points[run.id],
             summary=summarise_metrics(points[run.id]),
             duration=format_duration(run.started_at, run.finished_at),
-            models=[models[i] for i in (run.model_ids or []) if i in models],
+            models=registered_by(run),
         )
         for run in runs
     ]

@@ -121,8 +121,11 @@ def cancel_run(run: TrainingRun) -> None:
         return
     run.cancel_requested = True
     db.session.commit()
-    if job is not None and job.status == JobStatus.QUEUED:
-        request_cancel(job)
+    # Queued, or with no job at all (a sweep's web request died between saving its runs and queueing
+    # them): nothing would ever see the flag, so the run ends here.
+    if job is None or job.status == JobStatus.QUEUED:
+        if job is not None:
+            request_cancel(job)
         run.stage = RunStage.CANCELLED.value
         run.finished_at = utcnow()
         db.session.commit()

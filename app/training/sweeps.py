@@ -218,6 +218,10 @@ def start_sweep(
         except EnqueueError as exc:
             _drop_unqueued(sweep, config, runs[queued:])
             raise EnqueueError(f"{exc} {queued} of the sweep's {len(runs)} runs were queued.") from exc
+        except Exception:  # a database error, say: the runs not queued must not wait forever either
+            db.session.rollback()
+            _drop_unqueued(sweep, config, [db.session.merge(run) for run in runs[queued:]])
+            raise
     return sweep
 
 

@@ -459,3 +459,47 @@ def test_an_export_attempt_clears_ggufs_earlier_attempts_left_unregistered(app, 
         _remove_unregistered_ggufs(gguf.parent, alice.id, logging.getLogger("test"))
     assert gguf.read_bytes() == b"GGUF registered" and not left.exists()
     assert export_name(gguf.parent, run_id) == f"run{run_id}-2"  # still never the registered file's name
+
+
+def test_a_queued_run_that_never_got_a_job_cancels_at_once_and_can_be_deleted(app, signed_in):
+    from tests.conftest import csrf_token
+
+    client, alice = signed_in()
+    with app.app_context():
+        run = TrainingRun(owner_id=alice.id, name="orphan", config=TEMPLATES_BY_KEY["sft_toolbench"].build(),
+                          dataset_name="d", stage="queued", job_id=None)  # fmt: skip
+        db.session.add(run)
+        db.session.commit()
+        run_id = run.id
+    token = csrf_token(client, f"/runs/{run_id}")
+    client.post(f"/runs/{run_id}/cancel", data={"csrf_token": token})
+    with app.app_context():
+        assert db.session.get(TrainingRun, run_id).stage == RunStage.CANCELLED.value
+    client.post(f"/runs/{run_id}/delete", data={"csrf_token": token})
+    with app.app_context():
+        assert db.session.get(TrainingRun, run_id) is None
+
+
+def test_compare_lists_only_the_models_each_run_registered(app, signed_in):
+    client, alice = signed_in()
+    with app.app_context():
+        ids = []
+        for name in ("a", "b"):
+            run = TrainingRun(owner_id=alice.id, name=name, config=TEMPLATES_BY_KEY["sft_toolbench"].build(),
+                              dataset_name="d", stage="done")  # fmt: skip
+            db.session.add(run)
+            db.session.flush()
+            ids.append(run.id)
+        mine = LLMModel(
+            owner_id=alice.id, name="run a Q4", provider=Provider.LOCAL_GGUF, training_run_id=ids[0]
+        )
+        db.session.add(mine)
+        db.session.flush()
+        reused = mine.id + 1  # a deleted model's id, now another (global) model's
+        db.session.get(TrainingRun, ids[0]).model_ids = [mine.id, reused]
+        db.session.add(
+            LLMModel(id=reused, owner_id=None, name="unrelated global model", provider=Provider.LOCAL_GGUF)
+        )
+        db.session.commit()
+    page = client.get("/runs/compare", query_string={"run": [str(i) for i in ids]}).get_data(as_text=True)
+    assert "run a Q4" in page and "unrelated global model" not in page
