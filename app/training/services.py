@@ -78,6 +78,7 @@ def enqueue_run(run: TrainingRun, resume: bool) -> None:
     run.error = None
     run.cancel_requested = False
     run.finished_at = None
+    run.eta_seconds = None  # the earlier attempt's: the job sets its own from its first steps
     db.session.commit()
 
 
@@ -96,6 +97,7 @@ def enqueue_export(run: TrainingRun) -> BackgroundJob:
     run.stage = RunStage.EXPORTING.value
     run.error = None
     run.finished_at = None
+    run.eta_seconds = None  # training's ETA: nothing is left of it
     db.session.commit()
     return job
 

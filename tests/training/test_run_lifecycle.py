@@ -503,3 +503,25 @@ def test_compare_lists_only_the_models_each_run_registered(app, signed_in):
         db.session.commit()
     page = client.get("/runs/compare", query_string={"run": [str(i) for i in ids]}).get_data(as_text=True)
     assert "run a Q4" in page and "unrelated global model" not in page
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["resume training", "resume the export"])
+def test_a_resumed_run_shows_no_eta_from_its_earlier_attempt(app, finished_run, trained):
+    from app.training.files import mark_trained
+    from app.training.services import resume_run
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        run.stage, run.eta_seconds, run.step = RunStage.CANCELLED.value, 1234.0, 3
+        if trained:
+            adapter = run_dir(alice.id, run_id) / "trainer" / "adapter"
+            adapter.mkdir(parents=True)
+            mark_trained(adapter, step=3)
+        run.last_checkpoint = str(run_dir(alice.id, run_id) / "trainer" / "checkpoint-5")
+        db.session.commit()
+        resume_run(run)
+        run = db.session.get(TrainingRun, run_id)
+        assert run.stage == (RunStage.EXPORTING.value if trained else RunStage.QUEUED.value)
+        assert run.eta_seconds is None
+    assert "ETA" not in client.get(f"/runs/{run_id}").get_data(as_text=True)
