@@ -32,6 +32,7 @@ from app.training.files import eval_items, log_tail, run_log_path
 from app.training.forms import PushForm, RunActionForm, StartRunForm
 from app.training.services import (
     RunRefused,
+    asks_for_export,
     cancel_run,
     check_submit,
     delete_run,
@@ -226,6 +227,7 @@ def _status_context(run: TrainingRun) -> dict:
         "evaluation_parts": metric_parts(run.evaluation),
         "log_lines": log_tail(run_log_path(run.owner_id, run.id), LOG_LINES_SHOWN),
         "export_left": run.is_final and run.stage != "done" and training_finished(run),
+        "asks_for_export": asks_for_export(run),
         "models": models,
         "base_model": _registered_base(run) if models else None,
         "action_form": RunActionForm(),

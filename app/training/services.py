@@ -144,11 +144,23 @@ def resume_run(run: TrainingRun) -> None:
     if not training_finished(run) and not run.last_checkpoint:
         raise RunRefused(None, "The run has no checkpoint to resume from: retry it instead.")
     with _claimed(run, RESUMABLE, "The run was resumed or retried already."):
-        if training_finished(run):
+        if training_finished(run) and not asks_for_export(run):
+            # Trained, and no GGUF was asked for: there is nothing left to do (an export would make a
+            # Q4_K_M nobody wanted).
+            run.cancel_requested = False
+            run.stage, run.error, run.finished_at = RunStage.DONE.value, None, utcnow()
+            db.session.commit()
+        elif training_finished(run):
             run.cancel_requested = False
             enqueue_export(run)
         else:
             enqueue_run(run, resume=True)
+
+
+def asks_for_export(run: TrainingRun) -> bool:
+    """Whether the run's config asks for any GGUF (an empty `export.quantization_types` asks for none)."""
+    export = (run.config or {}).get("export")
+    return not isinstance(export, dict) or bool(export.get("quantization_types", ["Q4_K_M"]))
 
 
 @contextmanager

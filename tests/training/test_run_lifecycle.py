@@ -525,3 +525,25 @@ def test_a_resumed_run_shows_no_eta_from_its_earlier_attempt(app, finished_run, 
         assert run.stage == (RunStage.EXPORTING.value if trained else RunStage.QUEUED.value)
         assert run.eta_seconds is None
     assert "ETA" not in client.get(f"/runs/{run_id}").get_data(as_text=True)
+
+
+def test_a_trained_run_that_asked_for_no_export_finishes_on_resume_without_making_one(app, finished_run):
+    from app.training.files import mark_trained
+
+    client, alice, run_id, model_id, gguf = finished_run
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        run.config = {**run.config, "export": {**run.config["export"], "quantization_types": []}}
+        run.stage, run.error = RunStage.FAILED.value, "Writing the held-out rows failed."
+        adapter = run_dir(alice.id, run_id) / "trainer" / "adapter"
+        adapter.mkdir(parents=True)
+        mark_trained(adapter, step=5)
+        db.session.commit()
+    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "Finish the run (no export asked for)" in page
+    from tests.conftest import csrf_token
+
+    client.post(f"/runs/{run_id}/resume", data={"csrf_token": csrf_token(client, f"/runs/{run_id}")})
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        assert run.stage == RunStage.DONE.value and run.error is None and run.job_id is None
