@@ -57,7 +57,7 @@ def cancel(job_id: int):
     """Cancel a queued job or ask a running one to stop."""
     job = get_owned_or_404(BackgroundJob, job_id)
     form = JobActionForm()
-    if form.validate_on_submit() and job.is_active:
+    if form.validate_on_submit() and job.can_cancel:
         request_cancel(job)
     if htmx:
         return render_template("background/_job.html", job=job, form=JobActionForm())

@@ -29,6 +29,9 @@ ACTIVE_JOB_STATES = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINAL_JOB_STATES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+UNSTOPPABLE_WHILE_RUNNING = ("hub_push", "dataset_push")
+
+
 class BackgroundJob(OwnedMixin, db.Model):
     """One RQ job, owned by the user who started it."""
 
@@ -56,6 +59,14 @@ class BackgroundJob(OwnedMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_JOB_STATES
+
+    @property
+    def can_cancel(self) -> bool:
+        """Active, and not a push to the Hub under way: stopped halfway, it would leave the repo with
+        some files of the new version and not others (a queued push can still be cancelled)."""
+        if not self.is_active or self.cancel_requested:
+            return False
+        return not (self.kind in UNSTOPPABLE_WHILE_RUNNING and self.status == JobStatus.RUNNING)
 
     @property
     def duration(self) -> timedelta | None:

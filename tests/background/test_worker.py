@@ -338,3 +338,20 @@ def test_a_job_marked_failed_while_it_still_runs_stops_at_its_next_update(app, s
     worker.join(10)
     assert not worker.is_alive() and outcome and isinstance(outcome[0], JobLost)
     assert "stopped responding" in _job(app, job_id).error  # the reconciler's reason stays
+
+
+def test_a_running_push_cannot_be_stopped_halfway_from_the_jobs_page_but_a_queued_one_can(app, signed_in):
+    client, user = signed_in()
+    running = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    queued = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    with app.app_context():
+        for job_id in (running, queued):
+            db.session.get(BackgroundJob, job_id).kind = "hub_push"
+        db.session.get(BackgroundJob, running).status = JobStatus.RUNNING
+        db.session.commit()
+    card = client.get(f"/jobs/{running}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "cannot be stopped halfway" in card and "/cancel" not in card
+    post_form(client, f"/jobs/{running}/cancel")
+    assert _job(app, running).status == JobStatus.RUNNING and not _job(app, running).cancel_requested
+    post_form(client, f"/jobs/{queued}/cancel")
+    assert _job(app, queued).status == JobStatus.CANCELLED
