@@ -175,8 +175,13 @@ def fail_lost_queued_jobs(min_age_seconds: float = 60.0) -> list[int]:
     return lost
 
 
-def request_cancel(job: BackgroundJob) -> None:
-    """Cancel a queued job at once; ask a running one to stop (cooperatively, then by RQ's stop command)."""
+QUEUED = (JobStatus.QUEUED,)
+
+
+def request_cancel(job: BackgroundJob) -> bool:
+    """Cancel a queued job at once; ask a running one to stop (cooperatively, then by RQ's stop command).
+    True when the job ended here (cancelled before it started); False when it is running and will stop
+    itself (it may have started between the caller's read and now)."""
     from rq.command import send_stop_job_command
     from rq.exceptions import InvalidJobOperation, NoSuchJobError
     from rq.job import Job
@@ -193,11 +198,17 @@ def request_cancel(job: BackgroundJob) -> None:
             pass
         except redis.RedisError:  # a worker that still gets it finds its row cancelled and skips it
             current_app.logger.warning("Redis unreachable: job %s cancelled in the database only", job.id)
-        mark_finished(job.id, JobStatus.CANCELLED, message="Cancelled before it started")
-    elif job.status == JobStatus.RUNNING:
+        # Only while it is still queued: a worker may have taken it since it was read.
+        before_start = "Cancelled before it started"
+        if mark_finished(job.id, JobStatus.CANCELLED, message=before_start, only_from=QUEUED):
+            db.session.refresh(job)
+            return True
+        db.session.refresh(job)
+    if job.status == JobStatus.RUNNING:
         try:
             send_stop_job_command(connection, job.rq_job_id, serializer=JSONSerializer)
         except (InvalidJobOperation, NoSuchJobError):
             pass
         except redis.RedisError:  # the flag committed above still stops it at its next progress check
             current_app.logger.warning("Redis unreachable: job %s asked to stop by its flag only", job.id)
+    return False

@@ -123,8 +123,10 @@ def mark_finished(
     error: str | None = None,
     message: str | None = None,
     result: dict[str, Any] | None = None,
+    only_from: tuple[JobStatus, ...] = ACTIVE_JOB_STATES,
 ) -> bool:
-    """Move an active job to a final state; a job already final is left alone."""
+    """Move an active job (one in `only_from`) to a final state; True when it moved. A job already final
+    (or, with `only_from`, in another state) is left alone."""
     assert status in FINAL_JOB_STATES
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if status is JobStatus.SUCCEEDED:
@@ -135,7 +137,7 @@ def mark_finished(
         values["message"] = message[:500]
     if result is not None:
         values["result"] = result
-    return _update_if(job_id, ACTIVE_JOB_STATES, **values)
+    return _update_if(job_id, only_from, **values)
 
 
 def is_cancel_requested(job_id: int) -> bool:

@@ -115,9 +115,9 @@ def cancel_run(run: TrainingRun) -> None:
         raise RunRefused(None, f"The run has already ended ({run.stage}).")
     job = db.session.get(BackgroundJob, run.job_id) if run.job_id else None
     if run.stage == RunStage.PUSHING.value and run.model_ids:
-        if job is None or job.status != JobStatus.QUEUED:
+        if job is None or job.status != JobStatus.QUEUED or not request_cancel(job):
+            # (request_cancel returns False when a worker took the push since it was read.)
             raise RunRefused(None, "The push is under way and cannot be stopped halfway.")
-        request_cancel(job)
         _end_push(run, "Cancelled before it started.")
         db.session.commit()
         return
@@ -126,8 +126,8 @@ def cancel_run(run: TrainingRun) -> None:
     # Queued, or with no job at all (a sweep's web request died between saving its runs and queueing
     # them): nothing would ever see the flag, so the run ends here.
     if job is None or job.status == JobStatus.QUEUED:
-        if job is not None:
-            request_cancel(job)
+        if job is not None and not request_cancel(job):
+            return  # a worker took it since it was read: the trainer sees the flag at its next step
         run.stage = RunStage.CANCELLED.value
         run.finished_at = utcnow()
         db.session.commit()

@@ -355,3 +355,19 @@ def test_a_running_push_cannot_be_stopped_halfway_from_the_jobs_page_but_a_queue
     assert _job(app, running).status == JobStatus.RUNNING and not _job(app, running).cancel_requested
     post_form(client, f"/jobs/{queued}/cancel")
     assert _job(app, queued).status == JobStatus.CANCELLED
+
+
+def test_cancelling_a_job_a_worker_took_since_it_was_read_asks_it_to_stop_instead(app, signed_in):
+    from app.queueing import request_cancel
+
+    client, user = signed_in()
+    job_id = _enqueue(app, user.id, "tests.background.job_functions.count_slowly", 60)
+    with app.app_context():
+        read = db.session.get(BackgroundJob, job_id)  # the page read it queued...
+        assert read.status == JobStatus.QUEUED
+        db.session.execute(  # ...and a worker took it a moment later
+            sa.update(BackgroundJob).where(BackgroundJob.id == job_id).values(status=JobStatus.RUNNING)
+        )
+        assert request_cancel(read) is False
+        row = db.session.get(BackgroundJob, job_id)
+        assert row.status == JobStatus.RUNNING and row.cancel_requested
