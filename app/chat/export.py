@@ -6,6 +6,7 @@ Only the conversation as shown is exported: replies replaced by a regenerated on
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from app.chat.examples import reply_text
@@ -85,7 +86,8 @@ def session_markdown(session: ChatSession, messages: list[ChatMessage]) -> str:
         if m.role == "user":
             lines += ["## User", "", m.content, ""]
         elif m.role == "tool":
-            lines += [f"## Tool result ({m.tool_name or 'tool'})", "", "```json", m.content, "```", ""]
+            fence = _fence(m.content)
+            lines += [f"## Tool result ({m.tool_name or 'tool'})", "", fence + "json", m.content, fence, ""]
         else:
             lines += [f"## {m.model_name or 'Model'}", ""]
             text = reply_text(m.content)
@@ -94,7 +96,8 @@ def session_markdown(session: ChatSession, messages: list[ChatMessage]) -> str:
             for call in m.tool_calls or []:
                 verdict = "valid" if not call["issues"] else "; ".join(i["message"] for i in call["issues"])
                 arguments = json.dumps(call["arguments"], indent=2, ensure_ascii=False)
-                lines += [f"Call `{call['name']}` ({verdict}):", "", "```json", arguments, "```", ""]
+                fence = _fence(arguments)
+                lines += [f"Call `{call['name']}` ({verdict}):", "", fence + "json", arguments, fence, ""]
             if m.error:
                 lines += [f"_Error: {m.error}_", ""]
             figures = []
@@ -105,3 +108,10 @@ def session_markdown(session: ChatSession, messages: list[ChatMessage]) -> str:
             if figures:
                 lines += ["_" + " · ".join(figures) + "_", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so a result holding a ``` line (or a
+    `## User` line inside the fence) cannot end the block early and pose as a turn of its own."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
