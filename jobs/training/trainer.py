@@ -200,6 +200,16 @@ def _early_stopping_args(config: TrainingConfigSpec, has_eval: bool) -> dict[str
     return {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
 
 
+def dpo_tokens(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> int:
+    """The tokens one epoch of DPO reads: each row is two sequences, prompt + chosen and prompt +
+    rejected, each cut at max length (tokens/s counts what the model actually processed)."""
+    return sum(
+        min(len(tokenizer(row["prompt"] + row[side]).input_ids), max_length)
+        for row in rows
+        for side in ("chosen", "rejected")
+    )
+
+
 def train(
     base_dir: Path,
     output_dir: Path,
@@ -219,7 +229,7 @@ def train(
         from trl import DPOConfig, DPOTrainer
 
         train_rows, eval_rows = render_dpo(splits.train, tokenizer), render_dpo(splits.eval, tokenizer)
-        tokens = sum(len(tokenizer(r["prompt"] + r["chosen"]).input_ids) for r in train_rows)
+        tokens = dpo_tokens(train_rows, tokenizer, config.tokenizer.max_length)
         args = DPOConfig(
             **common_args(config, output_dir, settings, has_eval),
             beta=config.training.dpo_beta,

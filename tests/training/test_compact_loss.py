@@ -163,3 +163,17 @@ def test_the_compact_sft_loss_computes_in_bf16_when_the_worker_autocasts(tiny_mo
     loss = trainer.compute_loss(trainer.model, inputs)
     assert seen == [torch.bfloat16 if dtype == "auto" else torch.float32]
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_dpo_tokens_count_both_sequences_of_a_pair_each_cut_at_max_length(tiny_model):
+    from transformers import AutoTokenizer
+
+    from jobs.training.trainer import dpo_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    row = {"prompt": "Weather in Oslo? ", "chosen": "It is sunny in Oslo today.", "rejected": "No."}
+    chosen = len(tokenizer(row["prompt"] + row["chosen"]).input_ids)
+    rejected = len(tokenizer(row["prompt"] + row["rejected"]).input_ids)
+    assert chosen > rejected
+    assert dpo_tokens([row, row], tokenizer, 512) == 2 * (chosen + rejected)
+    assert dpo_tokens([row], tokenizer, rejected) == 2 * rejected  # the longer one is cut
