@@ -13,8 +13,9 @@ LoRA r=16 on all linear layers, beta 0.1, one epoch, max length 768.
   takes on Triton devices, the answer's tokens only. Same loss and gradients
   (tests/training/test_compact_loss.py).
 
-Each mode runs in a fresh process. Reported: prompt + chosen tokens per second over the epoch (the count
-the run page shows), seconds, the last logged training loss, and app / trl-head.
+Each mode runs in a fresh process. Reported: tokens per second over the epoch (the count the run page
+shows: both sequences of each pair, prompt + chosen and prompt + rejected, each cut at max length),
+seconds, the last logged training loss, and app / trl-head.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def main() -> None:
         f"SmolLM2-135M-Instruct, DPO LoRA r16, {args.pairs} Petstore pairs, batch {args.batch}, "
         f"1 epoch, float32, {args.threads} threads\n"
     )
-    print("| mode | prompt + chosen tokens | seconds | tokens/s | step losses |")
+    print("| mode | tokens (both sequences) | seconds | tokens/s | step losses |")
     print("|---|---|---|---|---|")
     for mode, r in results.items():
         losses = ", ".join(f"{x:.4f}" for x in r["losses"])
