@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import warnings
 from typing import Any, Literal
 
 from app.serving.tool_schema import close_object_schemas, function_of
@@ -230,18 +231,27 @@ def within_grammar_limits(schema: Any) -> Any:
 # Shorthand classes spelled out: llama-cpp-python's converter copies `\d` or `\.` into GBNF as it is,
 # which llama.cpp then rejects (so a tool whose schema had `^\d+\.\d+$` lost its whole grammar).
 _CLASS_BODIES = {"d": "0-9", "w": "a-zA-Z0-9_", "s": " \\t\\n\\r"}
+# Everything Python's `\s` matches: a negated class (`\S`, `[^\s]`) must leave out all of it, or the
+# grammar would let through characters the checker then refuses. (`\d` and `\w` are far larger in
+# Unicode; a grammar that negates them is left to the checker.)
+_ALL_SPACE = (
+    " \\t\\n\\r\\x0B\\x0C\\x1C-\\x1F\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000"
+)
+_COUNT = re.compile(r"\{\d*(?:,\d*)?\}")
+_POSSESSIVE = re.compile(r"(?<!\\)[*+?}]\+")
 # Escapes GBNF reads as they are, and those the converter already turns into literals.
 _KEPT_ESCAPES = frozenset("tnrxu\\") | frozenset("[]()|{}*+?")
 
 
 def grammar_pattern(pattern: str) -> str | None:
     """`pattern` in the subset of regular expressions the grammar converter spells correctly: `\\d`,
-    `\\w`, `\\s` (and their negations outside a class) become classes, an escaped punctuation mark
-    its literal. None when it uses what a grammar cannot say (a word boundary, a back-reference, a
-    negated shorthand inside a class, a Unicode property): the grammar then leaves the pattern out,
-    and the checker still holds the reply to it."""
+    `\\w`, `\\s` become ASCII classes (a subset of what they match: the grammar may be narrower than
+    the pattern, never wider), `\\S` the class of every non-space, an escaped punctuation mark its
+    literal. None when it uses what a grammar cannot say exactly (a word boundary, a back-reference,
+    `\\D` or `\\W`, a Unicode property): the grammar then leaves the pattern out, and the checker still
+    holds the reply to it."""
     out: list[str] = []
-    in_class = False
+    in_class = negated = False
     index = 0
     while index < len(pattern):
         char = pattern[index]
@@ -249,12 +259,23 @@ def grammar_pattern(pattern: str) -> str | None:
             escaped = pattern[index + 1]
             index += 2
             if escaped in _CLASS_BODIES:
-                body = _CLASS_BODIES[escaped]
-                out.append(body if in_class else f"[{body}]")
-            elif escaped.lower() in _CLASS_BODIES and not in_class:
-                out.append(f"[^{_CLASS_BODIES[escaped.lower()]}]")
-            elif in_class and escaped in "-^":
+                if in_class and negated:  # `[^\\d]`: the class must leave out every digit there is
+                    if escaped != "s":
+                        return None
+                    out.append(_ALL_SPACE)
+                else:  # a subset of what it matches: the grammar is narrower, never wider
+                    body = _CLASS_BODIES[escaped]
+                    out.append(body if in_class else f"[{body}]")
+            elif escaped == "S" and not in_class:
+                out.append(f"[^{_ALL_SPACE}]")
+            elif escaped in "DWS":
+                return None
+            elif escaped == "^" and not in_class:
+                out.append("[\\x5E]")  # `[^]` would be a negated class
+            elif in_class and escaped in "-^[":
                 out.append(f"\\x{ord(escaped):02X}")  # GBNF has no `\\^` (nor, safely, `\\-`) escape
+            elif in_class and escaped in "{}()|*+?.$/":
+                out.append(escaped)  # a literal inside a class, where GBNF has no escape for it
             elif escaped in _KEPT_ESCAPES:
                 out.append("\\" + escaped)
             elif not escaped.isalnum():
@@ -263,22 +284,39 @@ def grammar_pattern(pattern: str) -> str | None:
                 return None
             continue
         if char == "[" and not in_class:
-            in_class = True
+            in_class, negated = True, pattern[index + 1 : index + 2] == "^"
             out.append(char)
             index += 1
             # A `]` (after an optional `^`) first in a class is a literal, not its end.
-            if pattern[index : index + 1] == "^":
+            if negated:
                 out.append("^")
                 index += 1
             if pattern[index : index + 1] == "]":
                 out.append("\\]")
                 index += 1
             continue
-        if char == "]" and in_class:
+        if not in_class and char == "{":
+            count = _COUNT.match(pattern, index)
+            if count:  # a quantifier, copied whole
+                out.append(count[0])
+                index = count.end()
+                continue
+            char = "\\{"
+        elif not in_class and char in "]}":
+            char = "\\" + char  # a literal (llama-cpp-python's converter loops for ever on a stray one)
+        elif char == "]" and in_class:
             in_class = False
         out.append(char)
         index += 1
-    return "".join(out)
+    spelled = "".join(out)
+    try:  # what Python cannot read is no pattern the converter should be handed either
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": still a pattern
+            re.compile(spelled)
+    except (re.error, OverflowError, RecursionError):
+        return None
+    # Possessive repeats (`a*+`) have no grammar spelling; the converter writes one llama.cpp refuses.
+    return None if _POSSESSIVE.search(spelled) else spelled
 
 
 def _pattern_too_long(pattern: str) -> bool:
