@@ -19,7 +19,7 @@ from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
 from app.openapi.path_styles import is_object, property_schema, read_styled
 from app.openapi.tools import ARRAY_DELIMITERS, find_operation, tool_call_to_request
-from app.openapi.values import from_text, scalar_from_text, schema_errors, types_of
+from app.openapi.values import from_text, scalar_from_text, schema_errors, value_types
 
 CHECK_NAMES = (
     "operation_exists",
@@ -189,12 +189,18 @@ def _operation_checks(
     )
     problems = []
     for label, text, parameter in given:
-        if isinstance(text, list) and len(text) > 1 and "array" not in types_of(parameter.schema):
+        if isinstance(text, list) and len(text) > 1 and "array" not in value_types(parameter.schema):
             problems.append(f"{label} is given {len(text)} times")
             continue
-        if isinstance(text, _Properties):
+        if parameter.style == "json":  # a `content` parameter: one JSON text, commas and all
+            value = scalar_from_text(text[0] if isinstance(text, list) else text, parameter.schema)
+        elif isinstance(text, _Properties):
+            # A property's array is one text joined by commas (`tools.query_items`), as in `q[tags]=1,2`.
             schema = parameter.schema
-            value = {key: from_text(texts, property_schema(schema, key)) for key, texts in text.items()}
+            value = {
+                key: from_text(texts, property_schema(schema, key), explode=False)
+                for key, texts in text.items()
+            }
         elif parameter.location == "query" and is_object(parameter) and not parameter.explode:
             value = _unexploded_object(text, parameter.schema)
         elif parameter.location == "query":
@@ -281,7 +287,7 @@ def _body_check(op: Operation, content_type: str | None, body: Any, parsed: bool
         )
     base = media_type.split(";")[0].strip().lower()
     if not (base.endswith("json") or base == "*/*" or base in _FORM_TYPES) and isinstance(body, bytes | str):
-        if isinstance(body, str) and "string" in types_of(spec_body.schema):
+        if isinstance(body, str) and "string" in value_types(spec_body.schema):
             # A text/plain (or XML, CSV…) body whose schema is a string: its length, pattern or enum
             # still hold, and the tool offered the model that same schema.
             errors = schema_errors(body, spec_body.schema, "body")

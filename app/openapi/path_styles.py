@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from app.openapi.normalise import Parameter
-from app.openapi.values import from_text, scalar_from_text, types_of
+from app.openapi.values import from_text, scalar_from_text, value_types
 
 PATH_STYLES = ("simple", "label", "matrix")
 
@@ -41,6 +41,8 @@ def styled_text(parameter: Parameter, value: Any, encode: Callable[[str], str] =
         return "." + ("." if explode else ",").join(items)
     if style == "matrix":
         name = encode(parameter.name)
+        if explode and isinstance(value, dict | list) and not items:
+            return f";{name}"  # RFC 6570's empty list: the name alone
         if explode and isinstance(value, dict):
             return "".join(f";{item}" for item in items)
         if explode and isinstance(value, list):
@@ -69,7 +71,7 @@ def read_styled(
         body = text[1:] if style == "label" else text
         separator = "." if style == "label" and parameter.explode else ","
         parts = body.split(separator) if body else []
-    if "array" in types_of(parameter.schema):
+    if "array" in value_types(parameter.schema):
         return from_text([unescape(part) for part in parts], parameter.schema), None
     if is_object(parameter):
         whole = unescape(text)
@@ -84,6 +86,8 @@ def _matrix_parts(parameter: Parameter, text: str) -> tuple[list[str], str | Non
     name = parameter.name
     if not text.startswith(";"):
         return [], f"should start with ';' (matrix style), as in ';{name}=…'"
+    if unquote(text) == f";{name}" and parameter.explode:
+        return [], None  # an empty list or object
     if parameter.explode and is_object(parameter):
         return text[1:].split(";"), None
     parts: list[str] = []
@@ -124,7 +128,7 @@ def property_schema(schema: dict[str, Any], key: str) -> Any:
 
 def is_object(parameter: Parameter) -> bool:
     """Whether the parameter holds an object (not one sent as JSON text)."""
-    types = types_of(parameter.schema)
+    types = value_types(parameter.schema)
     return "object" in types and "array" not in types and parameter.style != "json"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -151,7 +152,7 @@ def tool_call_to_request(
             continue
         if parameter.location == "path":
             path_params[parameter.name] = styled_text(parameter, value)
-            in_url[parameter.name] = styled_text(parameter, value, lambda text: quote(text, safe=""))
+            in_url[parameter.name] = styled_text(parameter, value, _path_escape(parameter))
         elif parameter.location == "query":
             query.update(query_items(parameter, value))
         elif parameter.location == "header":
@@ -178,6 +179,14 @@ def tool_call_to_request(
         path_segments=in_url,
         extra_arguments=remaining,
     )
+
+
+def _path_escape(parameter: Parameter) -> Callable[[str], str]:
+    """How each name and value of a path parameter is escaped: everything but unreserved characters,
+    and `.` too in label style, where it separates the items (`.a.b`) and must not split `a.b`."""
+    if parameter.style == "label":
+        return lambda text: quote(text, safe="").replace(".", "%2E")
+    return lambda text: quote(text, safe="")
 
 
 # The separator of an unexploded array in the query, by style.

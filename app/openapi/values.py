@@ -73,12 +73,41 @@ def types_of(schema: Any) -> list[str]:
     return [item for item in kind if isinstance(item, str)] if isinstance(kind, list) else []
 
 
+_BRANCHES = ("allOf", "anyOf", "oneOf")
+
+
+def value_types(schema: Any) -> list[str]:
+    """`types_of`, or, for a schema without `type`, the types its `allOf` / `anyOf` / `oneOf` branches
+    allow: OpenAPI 3.1 writes a nullable integer as `anyOf: [{type: integer}, {type: null}]`, and a
+    `$ref` with a description beside it becomes `allOf: [{...}]`."""
+    types = types_of(schema)
+    if types or not isinstance(schema, dict):
+        return types
+    for key in _BRANCHES:
+        branches = schema.get(key)
+        for branch in branches if isinstance(branches, list) else []:
+            types.extend(kind for kind in value_types(branch) if kind not in types)
+    return types
+
+
+def _array_items(schema: dict[str, Any]) -> Any:
+    """The `items` schema of an array schema, or of the first array branch of one without `type`."""
+    if isinstance(schema.get("items"), dict):
+        return schema["items"]
+    for key in _BRANCHES:
+        branches = schema.get(key)
+        for branch in branches if isinstance(branches, list) else []:
+            if isinstance(branch, dict) and "array" in value_types(branch):
+                return _array_items(branch)
+    return {}
+
+
 def from_text(value: str | list[str], schema: Any, explode: bool = True, delimiter: str = ",") -> Any:
     """A parameter's text (a list when repeated in the query string) → the value its schema describes.
     An array not exploded is one text, its items joined by `delimiter`."""
-    types = types_of(schema)
+    types = value_types(schema)
     if "array" in types:
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items = _array_items(schema)
         texts = list(value) if isinstance(value, list) else [value]
         if not explode:
             texts = [part for text in texts for part in (text.split(delimiter) if text else [])]
@@ -92,9 +121,24 @@ def scalar_from_text(text: Any, schema: Any) -> Any:
     """One text value → integer, number, boolean, null or object when the schema wants one of those."""
     if not isinstance(text, str):
         return text
-    types = types_of(schema)
-    if not types or "string" in types:
+    types = value_types(schema)
+    if not types:
         return text
+    if "string" not in types:
+        return _converted(text, types)
+    if types == ["string"] or not isinstance(schema, dict) or "type" in schema:
+        return text
+    # Branches of several types, text among them (`oneOf: [integer, {string, enum: [all]}]`): the text
+    # as it is when the schema takes it, else the other types' reading of it.
+    converted = _converted(text, [kind for kind in types if kind != "string"])
+    try:
+        text_fits = converted is text or SchemaValidator(schema, format_checker=FORMATS).is_valid(text)
+    except Exception:  # a schema that cannot be checked: the check of the value says so
+        return text
+    return text if text_fits else converted
+
+
+def _converted(text: str, types: list[str]) -> Any:
     try:  # int() refuses more than 4,300 digits (a tiny model's runaway "1111…"): then it stays text
         if "integer" in types and _INTEGER.fullmatch(text):
             return int(text)

@@ -1,0 +1,127 @@
+"""A tool call the offered tool's schema accepts becomes a request that the checks accept too, and reads
+back as the same values: schemas without a top-level `type` (3.1's nullable `anyOf`, `oneOf`, a `$ref`
+with a description as `allOf`), label values holding dots, empty exploded matrix values, JSON `content`
+query parameters holding arrays, and arrays inside query objects."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from app.openapi import (
+    CHECK_NAMES,
+    check_request,
+    check_tool_call,
+    load_document,
+    normalise,
+    operation_tool,
+    tool_call_to_request,
+)
+
+
+def spec_with(parameters: list[dict], path: str = "/h", version: str = "3.1.0"):
+    document = {
+        "openapi": version,
+        "info": {"title": "Round trips", "version": "1"},
+        "servers": [{"url": "https://rt.example"}],
+        "components": {"schemas": {"Id": {"type": "integer", "minimum": 1}}},
+        "paths": {path: {"get": {"operationId": "op", "parameters": parameters,
+                                 "responses": {"200": {"description": "ok"}}}}},
+    }  # fmt: skip
+    return normalise(load_document(json.dumps(document).encode(), "rt.json"))
+
+
+def failing(checks) -> dict[str, str]:
+    assert [check.name for check in checks] == list(CHECK_NAMES)
+    return {check.name: check.detail for check in checks if not check.ok}
+
+
+def round_trip(spec, arguments: dict) -> tuple[dict, dict]:
+    """(what the call's checks say, what the request's checks say), after the tool's own schema took it."""
+    tool = operation_tool(spec.operations[0])
+    assert not list(Draft202012Validator(tool["function"]["parameters"]).iter_errors(arguments))
+    request = tool_call_to_request(spec, "op", arguments)
+    return failing(check_tool_call(spec, "op", arguments)), failing(
+        check_request(spec, "GET", request.url, headers=request.headers)
+    )
+
+
+def query(name: str, schema: dict, **more) -> dict:
+    return {"name": name, "in": "query", "required": True, "schema": schema, **more}
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, 5),
+        ({"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["all"]}]}, 5),
+        ({"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["all"]}]}, "all"),
+        ({"allOf": [{"$ref": "#/components/schemas/Id"}], "description": "an id"}, 7),
+        ({"anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]}, [1, 2]),
+    ],
+)
+def test_schemas_without_a_top_level_type_read_text_by_their_branches(schema, value):
+    assert round_trip(spec_with([query("x", schema)]), {"x": value}) == ({}, {})
+
+
+def test_a_path_id_behind_an_all_of_ref_is_read_as_its_integer():
+    parameter = {"name": "id", "in": "path", "required": True,
+                 "schema": {"allOf": [{"$ref": "#/components/schemas/Id"}], "description": "id"}}  # fmt: skip
+    assert round_trip(spec_with([parameter], "/items/{id}", "3.0.3"), {"id": 42}) == ({}, {})
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"type": "array", "items": {"type": "string"}, "maxItems": 2}, ["a.b", "c"]),
+        ({"type": "object", "properties": {"v": {"type": "string"}}}, {"v": "a.b"}),
+    ],
+)
+def test_label_values_holding_dots_are_not_split(schema, value):
+    parameter = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "style": "label",
+        "explode": True,
+        "schema": schema,
+    }
+    spec = spec_with([parameter], "/items/{id}")
+    assert round_trip(spec, {"id": value}) == ({}, {})
+    assert "%2E" in tool_call_to_request(spec, "op", {"id": value}).url
+
+
+@pytest.mark.parametrize(("schema", "value"), [({"type": "array", "items": {"type": "string"}}, []),
+                                               ({"type": "object"}, {})])  # fmt: skip
+def test_an_empty_exploded_matrix_value_is_the_name_alone(schema, value):
+    parameter = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "style": "matrix",
+        "explode": True,
+        "schema": schema,
+    }
+    spec = spec_with([parameter], "/items/{id}")
+    assert tool_call_to_request(spec, "op", {"id": value}).url.endswith("/items/;id")
+    assert round_trip(spec, {"id": value}) == ({}, {})
+
+
+def test_a_json_content_query_parameter_holding_an_array_is_one_json_text():
+    integers = {"type": "array", "items": {"type": "integer"}}
+    parameter = {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "content": {"application/json": {"schema": integers}},
+    }
+    assert round_trip(spec_with([parameter]), {"q": [1, 2]}) == ({}, {})
+
+
+@pytest.mark.parametrize("style", ["form", "deepObject"])
+def test_an_array_inside_a_query_object_reads_back_as_its_items(style):
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "integer"}}}}
+    spec = spec_with([query("q", schema, style=style, explode=True)])
+    assert round_trip(spec, {"q": {"tags": [1, 2]}}) == ({}, {})
