@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 # Areas of the model store that belong to one user: `runs/<owner id>/...` and the GGUF uploads.
-PRIVATE_STORE_AREAS = ("runs", "uploads", ".incoming")
+# Areas a user cannot name as a base model folder: other users' runs and uploads, and the Hub cache
+# (reached by Hub id, through the owner's own token: a cache path would skip that check).
+PRIVATE_STORE_AREAS = ("runs", "uploads", ".incoming", "hub")
 
 
 def model_folder(store: str | Path, name: str, owner_id: int | None) -> Path | None:

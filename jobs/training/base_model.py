@@ -33,7 +33,7 @@ def resolve_base_model(name: str, model_store: str | Path, owner_id: int | None)
     folder = model_folder(store, name, owner_id)
     if folder is not None:
         return folder
-    return _from_hub(name, store)
+    return _from_hub(name, store, owner_id)
 
 
 def ensure_default_base(store: Path) -> Path:
@@ -70,16 +70,35 @@ def ensure_default_base(store: Path) -> Path:
     return folder
 
 
-def _from_hub(name: str, store: Path) -> Path:
-    """A Hub id: downloaded into MODEL_STORE/hub when the Hub is reachable (never with remote code)."""
+def _owner_hub_token(owner_id: int | None) -> str | None:
+    from app.extensions import db
+    from app.models import User
+
+    owner = db.session.get(User, owner_id) if owner_id is not None else None
+    try:
+        return owner.hub_token() if owner is not None else None
+    except Exception:  # a token this server can no longer decrypt: as if none were saved
+        return None
+
+
+def _from_hub(name: str, store: Path, owner_id: int | None) -> Path:
+    """A Hub id: downloaded when the Hub is reachable (never with remote code), with the run owner's
+    own Hub token or none at all: never the worker's (`HF_TOKEN`, a cached login), which would let any
+    user train from models only the server's account may read. What a token fetched is kept in the
+    owner's own cache folder, public downloads in the shared one."""
+    from flask import current_app
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    token = _owner_hub_token(owner_id)
+    cache = store / "hub" / f".user-{owner_id}" if token else store / "hub"
     try:
         return Path(
             snapshot_download(
                 name,
-                cache_dir=str(store / "hub"),
+                cache_dir=str(cache),
+                token=token or False,
+                endpoint=current_app.config["HF_ENDPOINT"],
                 allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.jinja"],
             )
         )

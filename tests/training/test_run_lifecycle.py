@@ -60,14 +60,55 @@ def test_a_user_trains_from_shared_folders_and_their_own_runs_only(tmp_path):
         assert model_folder(store, hostile, 1) is None, hostile
 
 
-def test_the_job_does_not_resolve_another_users_run_as_a_base(tmp_path):
+def test_the_job_does_not_resolve_another_users_run_as_a_base(app, tmp_path, dead_port):
     from jobs.training.base_model import BaseModelError, resolve_base_model
 
     store = tmp_path / "store"
     hf_folder(store / "runs" / "2" / "6" / "export" / "merged")
-    with pytest.raises(BaseModelError, match="neither a folder under the model store"):
-        resolve_base_model("runs/2/6/export/merged", store, owner_id=1)
-    assert resolve_base_model("runs/2/6/export/merged", store, owner_id=2).name == "merged"
+    app.config["HF_ENDPOINT"] = f"http://127.0.0.1:{dead_port}"
+    with app.app_context():
+        with pytest.raises(BaseModelError, match="neither a folder under the model store"):
+            resolve_base_model("runs/2/6/export/merged", store, owner_id=1)
+        assert resolve_base_model("runs/2/6/export/merged", store, owner_id=2).name == "merged"
+
+
+@pytest.mark.usefixtures("no_ambient_hub_settings")
+def test_a_hub_base_model_is_fetched_with_the_owners_token_never_the_workers(
+    app, signed_in, tmp_path, monkeypatch
+):
+    """The worker's own credentials (`HF_TOKEN`, a cached login) would let any user train from models
+    only the server's account may read."""
+    from jobs.training.base_model import BaseModelError, resolve_base_model
+    from tests.llama_server import HTTPAnswer, serve_http
+
+    monkeypatch.setenv("HF_TOKEN", "hf_OPERATORSECRET0123456789")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    _, alice = signed_in()
+    _, bob = signed_in("bob@example.com")
+    with app.app_context():
+        db.session.get(User, bob.id).set_hub_token("hf_BOBSOWNTOKEN0123456789")
+        db.session.commit()
+    seen = []
+    with serve_http(lambda request: HTTPAnswer(404, "{}", {"Content-Type": "application/json"}), seen) as url:
+        app.config["HF_ENDPOINT"] = url
+        with app.app_context():
+            for owner in (alice.id, bob.id):
+                with pytest.raises(BaseModelError):
+                    resolve_base_model("operator-org/private-model", tmp_path / "store", owner_id=owner)
+    sent = [request.headers.get("authorization") for request in seen]
+    assert sent, "the Hub was never asked"
+    assert not any("OPERATORSECRET" in (header or "") for header in sent)
+    assert None in sent and "Bearer hf_BOBSOWNTOKEN0123456789" in sent  # alice: none; bob: his own
+    assert not resolve_base_model_names_a_cache(tmp_path / "store")
+
+
+def resolve_base_model_names_a_cache(store) -> bool:
+    """Whether a Hub cache path under the store passes as a base model folder (it must not: it would
+    skip the owner's token)."""
+    from app.model_store import model_folder
+
+    hf_folder(store / "hub" / ".user-2" / "models--org--m" / "snapshots" / "abc")
+    return model_folder(store, "hub/.user-2/models--org--m/snapshots/abc", 1) is not None
 
 
 def test_the_linter_reads_no_facts_from_another_users_run(app, signed_in):
