@@ -87,6 +87,18 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
         stopped_early=False,
     )
     progress.update(0.02, "Preparing the base model and data")
+    if config.model.trust_remote_code:
+        # The linter let an admin's config through; a retry or resume after the owner lost admin rights
+        # (or a config saved by an admin, run by its owner) must not run a repository's code.
+        from app.models import User
+        from jobs.training.trainer import TrainingRefused
+
+        owner = db.session.get(User, owner_id)
+        if owner is None or not owner.is_admin:
+            raise TrainingRefused(
+                "Only an admin may run a model repository's own code (trust_remote_code); turn it off "
+                "in the config and start a new run."
+            )
     base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"], owner_id)
     rows = _load_rows(dataset_id)
     splits = split_rows(

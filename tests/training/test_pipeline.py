@@ -12,7 +12,7 @@ import pytest
 
 from app.configs.templates import TEMPLATES_BY_KEY
 from app.extensions import db
-from app.models import BackgroundJob, LLMModel, RunMetric, TrainingConfig, TrainingRun
+from app.models import BackgroundJob, LLMModel, RunMetric, TrainingConfig, TrainingRun, User
 from app.serving.gguf_header import read_gguf_header
 from tests.conftest import csrf_token, start_worker
 
@@ -357,6 +357,24 @@ def test_what_the_linter_only_warns_about_fails_the_run_in_the_worker_with_the_r
     assert "The split leaves no training row: 48 rows at a train split of 0.001" in empty_run.error
     assert "c_attn" in typo_run.error and "q_proj" in typo_run.error  # names the model's real modules
     assert empty_run.step == typo_run.step == 0 and not empty_run.model_ids and not typo_run.model_ids
+
+
+def test_a_run_whose_owner_lost_admin_never_runs_a_repositorys_code(app, setup, tmp_path):
+    """trust_remote_code passed the linter while its owner was an admin; the job checks again."""
+    client, user = setup
+    config_id = save_config(app, user, "tiny trusted", "sft_toolbench", max_steps=2)
+    response = start(client, config_id, dataset_id(app, "weather"))
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        run.config = {**run.config, "model": {**run.config["model"], "trust_remote_code": True}}
+        db.session.get(User, user.id).is_admin = False
+        db.session.commit()
+    run_worker(app, tmp_path)
+    run = the_run(app, run_id)
+    assert run.stage == "failed" and "Only an admin may run a model repository's own code" in run.error
+    assert run.step == 0
 
 
 def test_qlora_on_a_cpu_worker_is_refused_at_submit_with_the_reason(app, setup):
