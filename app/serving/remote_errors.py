@@ -72,7 +72,13 @@ def mask_secret(text: str, secret: str, shortest: int = 10) -> str:
             length += 1
         parts.append(text[start:found] + "***")
         start = found + length
-    return "".join(parts) + text[start:]
+    masked = "".join(parts) + text[start:]
+    # A key cut so short by truncation that fewer than `shortest` characters of it are left, at the end.
+    body = masked.rstrip("….")
+    for length in range(min(shortest, len(secret)) - 1, 3, -1):
+        if body.endswith(secret[:length]):
+            return body[:-length] + "***" + masked[len(body) :]
+    return masked
 
 
 def _describe(exc: BaseException, endpoint: RemoteEndpoint | None) -> str:

@@ -481,3 +481,13 @@ def test_a_finish_reason_that_is_no_text_is_ignored():
     with serve_http(lambda request: event_stream(*stream)) as base_url:
         result = remote.chat(openai_endpoint(f"{base_url}/v1", model_id="m"), PARIS_PROMPT, GREEDY)
     assert result.text == "Hi" and result.finish_reason is None
+
+
+def test_a_key_cut_to_fewer_than_ten_characters_at_the_end_of_an_error_is_masked_too():
+    from app.serving.remote_errors import mask_secret
+
+    for kept in range(4, 10):
+        text = "Request refused for key " + SECRET_KEY[:kept] + "…"
+        assert mask_secret(text, SECRET_KEY) == "Request refused for key ***…", kept
+    assert mask_secret("a plain sentence.", SECRET_KEY) == "a plain sentence."
+    assert mask_secret("ends in sk-", SECRET_KEY) == "ends in sk-"  # three characters say nothing
