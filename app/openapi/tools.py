@@ -166,7 +166,8 @@ def tool_call_to_request(
     )
     servers = op.servers or spec.base_urls
     base = (base_url if base_url is not None else (servers[0] if servers else "")).rstrip("/")
-    url = base + path + ("?" + urlencode(query, doseq=True, quote_via=quote) if query else "")
+    encoded = urlencode(query, doseq=True, quote_via=quote)  # "" for an empty exploded array alone
+    url = base + path + ("?" + encoded if encoded else "")
     return HttpRequest(
         method=op.method.upper(),
         url=url,

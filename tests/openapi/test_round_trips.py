@@ -125,3 +125,8 @@ def test_an_array_inside_a_query_object_reads_back_as_its_items(style):
     schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "integer"}}}}
     spec = spec_with([query("q", schema, style=style, explode=True)])
     assert round_trip(spec, {"q": {"tags": [1, 2]}}) == ({}, {})
+
+
+def test_an_empty_exploded_query_array_leaves_no_dangling_question_mark():
+    spec = spec_with([query("q", {"type": "array", "items": {"type": "string"}}, explode=True)])
+    assert tool_call_to_request(spec, "op", {"q": []}).url == "https://rt.example/h"
