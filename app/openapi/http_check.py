@@ -164,12 +164,18 @@ def _operation_checks(
     given: list[tuple[str, Any, Any]] = []  # (label, text, parameter)
     missing = []
     known: set[str] = set()  # the query keys the operation's parameters account for
+    # Keys an exploded form object that declares no properties (only `additionalProperties`) may take:
+    # those no other query parameter names, nor any declared property of another exploded object.
+    named = {p.name for p in op.parameters if p.location == "query"}
+    for other in op.parameters:
+        declared = other.schema.get("properties") if other.location == "query" else None
+        named |= set(declared) if isinstance(declared, dict) else set()
     for parameter in op.parameters:
         label = f"{parameter.location} parameter {parameter.name!r}"
         if parameter.location == "path":
             text = path_values.get(parameter.name)
         elif parameter.location == "query":
-            text, keys = _query_text(parameter, query)
+            text, keys = _query_text(parameter, query, named)
             known |= keys
         elif parameter.location == "header":
             text = header_values.get(parameter.name.lower())
@@ -234,10 +240,13 @@ class _Properties(dict):
     """An object parameter read back from query keys of its own: property → its texts."""
 
 
-def _query_text(parameter: Parameter, query: dict[str, list[str]]) -> tuple[Any, set[str]]:
+def _query_text(
+    parameter: Parameter, query: dict[str, list[str]], named: frozenset[str] | set[str] = frozenset()
+) -> tuple[Any, set[str]]:
     """A query parameter's texts as the request wrote them (None when absent), and the query keys they
     took: an object is read from `name[key]` keys (deepObject) or from its declared properties' own keys
-    (form, exploded), as `tool_call_to_request` writes it."""
+    (form, exploded), as `tool_call_to_request` writes it; an object that declares none but allows
+    others (`additionalProperties`) takes the keys no parameter or declared property names."""
     name = parameter.name
     if not is_object(parameter) or (parameter.style != "deepObject" and not parameter.explode):
         return query.get(name), {name}
@@ -246,7 +255,12 @@ def _query_text(parameter: Parameter, query: dict[str, list[str]]) -> tuple[Any,
         found = _Properties({key[len(name) + 1 : -1]: query[key] for key in keys})
     else:
         declared = parameter.schema.get("properties")
-        keys = {key for key in query if isinstance(declared, dict) and key in declared}
+        if isinstance(declared, dict) and declared:
+            keys = {key for key in query if key in declared}
+        elif parameter.schema.get("additionalProperties", False) not in (False, None):
+            keys = {key for key in query if key not in named and "[" not in key}
+        else:
+            keys = set()
         found = _Properties({key: query[key] for key in keys})
     if found:
         return found, keys

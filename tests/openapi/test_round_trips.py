@@ -130,3 +130,16 @@ def test_an_array_inside_a_query_object_reads_back_as_its_items(style):
 def test_an_empty_exploded_query_array_leaves_no_dangling_question_mark():
     spec = spec_with([query("q", {"type": "array", "items": {"type": "string"}}, explode=True)])
     assert tool_call_to_request(spec, "op", {"q": []}).url == "https://rt.example/h"
+
+
+def test_an_exploded_object_with_only_additional_properties_takes_the_keys_no_parameter_names():
+    schema = {"type": "object", "additionalProperties": {"type": "string"}}
+    spec = spec_with([query("q", schema, explode=True), query("limit", {"type": "integer"})])
+    assert round_trip(spec, {"q": {"foo": "x", "bar": "y"}, "limit": 3}) == ({}, {})
+    request = tool_call_to_request(spec, "op", {"q": {"foo": "x"}, "limit": 3})
+    assert request.url == "https://rt.example/h?foo=x&limit=3"
+    strict = spec_with(
+        [query("q", {"type": "object", "properties": {"a": {"type": "string"}}}, explode=True)]
+    )
+    unknown = failing(check_request(strict, "GET", "https://rt.example/h?a=1&zzz=2"))
+    assert unknown == {"no_unknown_parameters": "Not in the spec: query parameter 'zzz'."}
