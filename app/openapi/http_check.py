@@ -198,6 +198,10 @@ def _operation_checks(
         if isinstance(text, list) and len(text) > 1 and "array" not in value_types(parameter.schema):
             problems.append(f"{label} is given {len(text)} times")
             continue
+        if parameter.location == "path" and text == "":
+            # `/items/{id}` with nothing for `id` is `/items/`: no URL of this operation carries it.
+            problems.append(f"{label} is empty, and a path segment cannot be")
+            continue
         if parameter.style == "json":  # a `content` parameter: one JSON text, commas and all
             value = scalar_from_text(text[0] if isinstance(text, list) else text, parameter.schema)
         elif isinstance(text, _Properties):

@@ -143,3 +143,14 @@ def test_an_exploded_object_with_only_additional_properties_takes_the_keys_no_pa
     )
     unknown = failing(check_request(strict, "GET", "https://rt.example/h?a=1&zzz=2"))
     assert unknown == {"no_unknown_parameters": "Not in the spec: query parameter 'zzz'."}
+
+
+@pytest.mark.parametrize("value", ["", [""], []])
+def test_an_empty_simple_path_value_is_refused_as_the_url_cannot_carry_it(value):
+    schema = {"type": "array", "items": {"type": "string"}} if isinstance(value, list) else {"type": "string"}
+    parameter = {"name": "id", "in": "path", "required": True, "schema": schema}
+    spec = spec_with([parameter], "/items/{id}")
+    problems = failing(check_tool_call(spec, "op", {"id": value}))
+    assert problems == {"parameter_values": "path parameter 'id' is empty, and a path segment cannot be."}
+    url = tool_call_to_request(spec, "op", {"id": value}).url
+    assert "operation_exists" in failing(check_request(spec, "GET", url))  # the request agrees: no match
