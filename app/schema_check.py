@@ -37,11 +37,7 @@ _REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT",
 
 
 class PatternTimeout(Exception):
-    """A pattern took longer than `PATTERN_SECONDS` on one value."""
-
-
-class PatternTooLarge(Exception):
-    """A pattern too large for `regex` that could also backtrack without limit in `re`."""
+    """A pattern took longer than `PATTERN_SECONDS` on one value, or is too large to run safely."""
 
 
 @lru_cache(maxsize=512)
@@ -51,8 +47,8 @@ def _compiled(pattern: str) -> Any:
     except (re.error, OverflowError, RecursionError):
         parsed = None  # `regex` may read what `re` cannot (and its own error then speaks for it)
     if parsed is not None and _spelled_out(parsed.data) > MAX_SPELLED_OUT:
-        if _may_backtrack(parsed.data):
-            raise PatternTooLarge(pattern)
+        if _may_backtrack(parsed.data):  # too large for `regex`, and `re` could run for ever on it
+            raise PatternTimeout(pattern)
         return re.compile(pattern)
     try:
         return regex.compile(pattern)
@@ -105,11 +101,9 @@ def _may_backtrack(nodes: Any, under_repeat: bool = False) -> bool:
 
 def pattern_search(pattern: str, text: str) -> bool:
     """Whether `pattern` finds a match in `text`; `PatternTimeout` when it takes too long or is too
-    large to run safely, `re.error` (or `regex.error`) when it is no regular expression."""
-    try:
-        compiled = _compiled(pattern)
-    except PatternTooLarge as exc:
-        raise PatternTimeout(pattern) from exc
+    large to run safely, `re.error` when it is no regular expression (what `regex` cannot read goes to
+    `re`, whose error is the one raised)."""
+    compiled = _compiled(pattern)
     if isinstance(compiled, re.Pattern):
         return compiled.search(text) is not None
     try:

@@ -27,16 +27,16 @@ def styled_text(parameter: Parameter, value: Any, encode: Callable[[str], str] =
     """`value` as the parameter's style writes it; `encode` escapes each name and value (not the
     separators), so the same call gives the URL's text and the plain text."""
     if parameter.style == "json":
-        return encode(_text(value))
+        return encode(as_text(value))
     style = parameter.style if parameter.style in PATH_STYLES and parameter.location == "path" else "simple"
     explode = parameter.explode
     if isinstance(value, dict):
-        pairs = [(encode(str(key)), encode(_text(item))) for key, item in value.items()]
+        pairs = [(encode(str(key)), encode(as_text(item))) for key, item in value.items()]
         items = [f"{key}={item}" if explode else f"{key},{item}" for key, item in pairs]
     elif isinstance(value, list):
-        items = [encode(_text(item)) for item in value]
+        items = [encode(as_text(item)) for item in value]
     else:
-        items = [encode(_text(value))]
+        items = [encode(as_text(value))]
     if style == "label":
         return "." + ("." if explode else ",").join(items)
     if style == "matrix":
@@ -132,12 +132,14 @@ def is_object(parameter: Parameter) -> bool:
     return "object" in types and "array" not in types and parameter.style != "json"
 
 
-def _text(value: Any) -> str:
-    """A scalar as it travels in a URL or header: booleans `true`/`false`, null as nothing."""
+def as_text(value: Any, explode: bool = True) -> str:
+    """A JSON value as it travels in a URL or header: booleans `true`/`false`, lists comma-separated."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return ""
+    if isinstance(value, list) and not explode:
+        return ",".join(as_text(item) for item in value)
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return str(value)

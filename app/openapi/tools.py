@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
-from app.openapi.path_styles import styled_text
+from app.openapi.path_styles import as_text, styled_text
 
 MAX_DESCRIPTION = 300
 BODY = "body"
@@ -213,16 +213,3 @@ def query_items(parameter: Parameter, value: Any) -> dict[str, str | list[str]]:
             return {name: [as_text(item) for item in value]}
         return {name: ARRAY_DELIMITERS.get(parameter.style, ",").join(as_text(item) for item in value)}
     return {name: as_text(value, explode=False)}
-
-
-def as_text(value: Any, explode: bool = True) -> str:
-    """A JSON value as it travels in a URL or header: booleans `true`/`false`, lists comma-separated."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, list) and not explode:
-        return ",".join(as_text(item) for item in value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)

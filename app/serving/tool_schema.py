@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import regex
 from jsonschema import Draft202012Validator
 
 from app.json_input import nesting_depth
@@ -321,7 +320,7 @@ def _issues_from(error: Any) -> list[CallIssue]:
 def _matches_any(patterns: list[str], key: str) -> bool:
     try:
         return any(pattern_search(pattern, key) for pattern in patterns)
-    except (PatternTimeout, re.error, regex.error):
+    except (PatternTimeout, re.error):
         return False
 
 
