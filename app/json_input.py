@@ -27,8 +27,7 @@ def loads(text: str | bytes, *, allow_constants: bool = True, text_only: bool = 
     if text_only:
         bad = lone_surrogate_text(value)
         if bad is not None:
-            shown = bad.encode("utf-8", "backslashreplace").decode("utf-8")  # printable, escapes and all
-            raise ValueError(f'"{shown[:80]}" holds half a UTF-16 surrogate pair, which is not text')
+            raise ValueError(f'"{printable(bad)[:80]}" holds half a UTF-16 surrogate pair, which is not text')
     return value
 
 
@@ -62,6 +61,12 @@ def lone_surrogate_text(value: Any) -> str | None:
             except UnicodeEncodeError:
                 return item
     return None
+
+
+def printable(text: str) -> str:
+    """`text` with any lone UTF-16 surrogate (a `\\ud800` escape in the JSON) spelled as its escape: a
+    name quoted in a problem must not make the page that shows it unencodable."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def whole_text(text: str) -> str:

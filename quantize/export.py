@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantize.errors import ExportError
-from quantize.gguf import QUANT_TYPES, check_gguf, convert_to_gguf, quantize_gguf
+from quantize.gguf import QUANT_TYPES, check_gguf, convert_to_gguf, make_folder, quantize_gguf
 from quantize.merge import merge_adapter
 
 Progress = Callable[[str, float], None]
@@ -49,10 +49,7 @@ def export_model(
         raise ExportError("export", f"the name {name!r} must be letters, digits, '.', '_' or '-'")
     report = progress or (lambda step, fraction: None)
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file where the folder should be, no permission
-        raise ExportError("export", f"cannot create the folder {out}: {exc.strerror or exc}") from exc
+    make_folder(out, "export")
     # An export killed outright (OOM, a stop command) never ran its `finally`: its merged model and
     # F16 file would stay forever. One export writes into a folder at a time, so they are stale.
     for stale in out.glob(".export-*"):

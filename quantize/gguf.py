@@ -31,7 +31,7 @@ def convert_to_gguf(hf_dir: str | Path, out_file: str | Path, outtype: str = "f1
     only once whole: a failure leaves whatever was at `out_file` before untouched."""
     out = Path(out_file)
     part = _partial(out)
-    _make_folder(out.parent, "convert")
+    make_folder(out.parent, "convert")
     command = [
         sys.executable,
         "-m",
@@ -70,7 +70,7 @@ def quantize_gguf(
     if out.exists() and out.resolve() == Path(source).resolve():
         # llama.cpp would truncate the file it is still reading (the process dies of SIGBUS).
         raise ExportError("quantize", "the output file is the input file; write the result elsewhere")
-    _make_folder(out.parent, "quantize")
+    make_folder(out.parent, "quantize")
     part = _partial(out)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_TYPES[quant_type])
@@ -88,7 +88,8 @@ def _partial(out: Path) -> Path:
     return out.with_name(f".{out.name}.part")
 
 
-def _make_folder(folder: Path, step: str) -> None:
+def make_folder(folder: Path, step: str) -> None:
+    """`folder` and its parents; ExportError naming `step` when it cannot be made."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file where the folder should be, no permission

@@ -41,13 +41,13 @@ from app.datasets.rows import (
     called_functions,
     json_kind,
     normalise_tools,
-    printable,
     row_has_call,
     row_tools,
     validate_dpo_row,
     validate_sft_row,
 )
 from app.json_input import loads as loads_json
+from app.json_input import printable
 from app.serving.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from app.serving.tool_schema import function_of
 

@@ -25,6 +25,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from app.json_input import printable
 from app.serving.tool_schema import function_of, validate_tool_definitions
 from app.serving.tool_schema import json_kind as tool_json_kind
 
@@ -295,12 +296,6 @@ def _extra_problems(row: dict[str, Any]) -> list[str]:
 def json_kind(value: Any) -> str:
     """`tool_schema.json_kind`, telling an empty list apart (a row's lists must not be empty)."""
     return "an empty list" if value == [] else tool_json_kind(value)
-
-
-def printable(text: str) -> str:
-    """`text` with any lone UTF-16 surrogate (a `\\ud800` escape in the JSON) spelled as its escape: a
-    name quoted in a problem must not make the page that shows it unencodable."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _short(value: Any, limit: int = 40) -> str:

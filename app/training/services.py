@@ -141,20 +141,19 @@ def resume_run(run: TrainingRun) -> None:
     """From the last checkpoint; a run that failed or was stopped in its export redoes only that."""
     if run.stage not in RESUMABLE:
         raise RunRefused(None, "Only a cancelled or failed run can resume.")
-    if not training_finished(run) and not run.last_checkpoint:
+    trained = training_finished(run)
+    if not trained and not run.last_checkpoint:
         raise RunRefused(None, "The run has no checkpoint to resume from: retry it instead.")
     with _claimed(run, RESUMABLE, "The run was resumed or retried already."):
-        if training_finished(run) and not asks_for_export(run):
-            # Trained, and no GGUF was asked for: there is nothing left to do (an export would make a
-            # Q4_K_M nobody wanted).
-            run.cancel_requested = False
+        if not trained:
+            enqueue_run(run, resume=True)
+            return
+        run.cancel_requested = False
+        if asks_for_export(run):
+            enqueue_export(run)
+        else:  # no GGUF was asked for: nothing is left (an export would make a Q4_K_M nobody wanted)
             run.stage, run.error, run.finished_at = RunStage.DONE.value, None, utcnow()
             db.session.commit()
-        elif training_finished(run):
-            run.cancel_requested = False
-            enqueue_export(run)
-        else:
-            enqueue_run(run, resume=True)
 
 
 def asks_for_export(run: TrainingRun) -> bool:
