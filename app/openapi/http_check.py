@@ -18,7 +18,8 @@ from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
 from app.openapi.path_styles import is_object, property_schema, read_styled
-from app.openapi.tools import ARRAY_DELIMITERS, find_operation, tool_call_to_request
+from app.openapi.query_text import ARRAY_DELIMITERS, parse_query, split_items
+from app.openapi.tools import find_operation, tool_call_to_request
 from app.openapi.values import from_text, scalar_from_text, schema_errors, value_types
 
 CHECK_NAMES = (
@@ -53,7 +54,7 @@ def check_request(
     """Check one HTTP request. `url` may be absolute or a path; a base URL's path prefix is stripped."""
     parts = urlsplit(url)
     path = parts.path or "/"
-    query = parse_qs(parts.query, keep_blank_values=True)
+    query = parse_query(parts.query)
     match = match_path(spec, path, base_url)
     if match is None:
         templates = sorted({op.path for op in spec.operations})
@@ -277,7 +278,7 @@ def _unexploded_object(text: Any, schema: dict[str, Any]) -> Any:
     joined = text[0] if isinstance(text, list) and len(text) == 1 else text
     if not isinstance(joined, str):
         return joined
-    parts = joined.split(",") if joined else []
+    parts = split_items(joined)
     if len(parts) % 2 or joined.lstrip().startswith("{"):
         return from_text(joined, schema)
     pairs = zip(parts[::2], parts[1::2], strict=True)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from app.openapi.normalise import Parameter
+from app.openapi.query_text import ARRAY_DELIMITERS
 from app.openapi.values import from_text, scalar_from_text, value_types
 
 PATH_STYLES = ("simple", "label", "matrix")
@@ -35,6 +36,8 @@ def styled_text(parameter: Parameter, value: Any, encode: Callable[[str], str] =
         items = [f"{key}={item}" if explode else f"{key},{item}" for key, item in pairs]
     elif isinstance(value, list):
         items = [encode(as_text(item)) for item in value]
+        if style == "simple" and parameter.style in ARRAY_DELIMITERS:
+            return _array_separator(parameter, escaped=encode is not _as_is).join(items)
     else:
         items = [encode(as_text(value))]
     if style == "label":
@@ -70,6 +73,9 @@ def read_styled(
     else:
         body = text[1:] if style == "label" else text
         separator = "." if style == "label" and parameter.explode else ","
+        swagger_array = parameter.style in ARRAY_DELIMITERS and "array" in value_types(parameter.schema)
+        if style == "simple" and swagger_array:
+            separator = _array_separator(parameter, escaped=unescape is not _as_is)
         parts = body.split(separator) if body else []
     if "array" in value_types(parameter.schema):
         return from_text([unescape(part) for part in parts], parameter.schema), None
@@ -79,6 +85,16 @@ def read_styled(
             return scalar_from_text(whole, parameter.schema), None
         return _object(parts, parameter.schema, parameter.explode, unescape), None
     return scalar_from_text(",".join(unescape(part) for part in parts), parameter.schema), None
+
+
+def _array_separator(parameter: Parameter, escaped: bool) -> str:
+    """The separator of a Swagger 2.0 path or header array (`collectionFormat` pipes, ssv or tsv): a pipe
+    travels bare (an item's own is escaped), a space or tab escaped in a URL, like an item's own (so
+    those stay ambiguous, as in the query)."""
+    delimiter = ARRAY_DELIMITERS[parameter.style]
+    if not escaped or delimiter == "|":
+        return delimiter
+    return "%20" if delimiter == " " else "%09"
 
 
 def _matrix_parts(parameter: Parameter, text: str) -> tuple[list[str], str | None]:

@@ -13,12 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from app.json_input import loads as loads_json
 from app.openapi.errors import SpecError, UnknownOperation
 from app.openapi.normalise import NormalisedSpec, Operation, Parameter
 from app.openapi.path_styles import as_text, styled_text
+from app.openapi.query_text import ARRAY_DELIMITERS, QueryText, encode_query
 
 MAX_DESCRIPTION = 300
 BODY = "body"
@@ -166,7 +167,7 @@ def tool_call_to_request(
     )
     servers = op.servers or spec.base_urls
     base = (base_url if base_url is not None else (servers[0] if servers else "")).rstrip("/")
-    encoded = urlencode(query, doseq=True, quote_via=quote)  # "" for an empty exploded array alone
+    encoded = encode_query(query)  # "" for an empty exploded array alone
     url = base + path + ("?" + encoded if encoded else "")
     return HttpRequest(
         method=op.method.upper(),
@@ -190,10 +191,6 @@ def _path_escape(parameter: Parameter) -> Callable[[str], str]:
     return lambda text: quote(text, safe="")
 
 
-# The separator of an unexploded array in the query, by style.
-ARRAY_DELIMITERS = {"spaceDelimited": " ", "pipeDelimited": "|", "tabDelimited": "\t"}
-
-
 def query_items(parameter: Parameter, value: Any) -> dict[str, str | list[str]]:
     """A query parameter's value as query-string keys, as its OpenAPI style writes it: an array repeated
     (exploded) or joined; an object as `name[key]=value` (deepObject), as its own keys (form, exploded),
@@ -204,12 +201,21 @@ def query_items(parameter: Parameter, value: Any) -> dict[str, str | list[str]]:
         return {name: text}
     if isinstance(value, dict):
         if parameter.style == "deepObject":
-            return {f"{name}[{key}]": as_text(item, explode=False) for key, item in value.items()}
+            return {f"{name}[{key}]": _property_text(item) for key, item in value.items()}
         if parameter.explode:
-            return {str(key): as_text(item, explode=False) for key, item in value.items()}
-        return {name: ",".join(f"{key},{as_text(item, explode=False)}" for key, item in value.items())}
+            return {str(key): _property_text(item) for key, item in value.items()}
+        pairs = [text for key, item in value.items() for text in (str(key), as_text(item, explode=False))]
+        return {name: QueryText.joined(pairs)}
     if isinstance(value, list):
         if parameter.explode:
             return {name: [as_text(item) for item in value]}
-        return {name: ARRAY_DELIMITERS.get(parameter.style, ",").join(as_text(item) for item in value)}
+        items = [as_text(item) for item in value]
+        return {name: QueryText.joined(items, ARRAY_DELIMITERS.get(parameter.style, ","))}
     return {name: as_text(value, explode=False)}
+
+
+def _property_text(value: Any) -> str:
+    """A query object's property as one text; an array's items joined by commas (`q[tags]=1,2`)."""
+    if isinstance(value, list):
+        return QueryText.joined([as_text(item) for item in value])
+    return as_text(value, explode=False)

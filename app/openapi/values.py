@@ -17,6 +17,7 @@ from jsonschema import FormatChecker
 from jsonschema.exceptions import ValidationError, relevance
 
 from app.json_input import loads as loads_json
+from app.openapi.query_text import split_items
 from app.schema_check import SchemaValidator
 
 FORMATS = FormatChecker()
@@ -110,7 +111,7 @@ def from_text(value: str | list[str], schema: Any, explode: bool = True, delimit
         items = _array_items(schema)
         texts = list(value) if isinstance(value, list) else [value]
         if not explode:
-            texts = [part for text in texts for part in (text.split(delimiter) if text else [])]
+            texts = [part for text in texts for part in split_items(text, delimiter)]
         return [scalar_from_text(text, items) for text in texts]
     if isinstance(value, list):
         return scalar_from_text(value[0], schema) if len(value) == 1 else value

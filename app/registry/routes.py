@@ -36,6 +36,7 @@ from app.registry.services import (
     list_models,
     new_model,
     record_connection_test,
+    shown_base_url,
 )
 from app.serving import SamplingParams, ServingError, generate, user_may_use_private_endpoints
 from app.uploads import streams_uploads
@@ -48,6 +49,7 @@ def _page_context(**extra):
         "providers": PROVIDER_TEMPLATES,
         "owner_filters": OWNER_FILTERS,
         "can_manage": can_manage,
+        "shown_base_url": shown_base_url,
         "is_loaded": is_loaded,
         "action_form": ModelActionForm(),
         **extra,

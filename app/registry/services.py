@@ -64,6 +64,20 @@ def can_manage(model: LLMModel, user: User | None = None) -> bool:
     return model.owner_id == user.id or (model.owner_id is None and user.is_admin)
 
 
+def shown_base_url(model: LLMModel, user: User | None = None) -> str | None:
+    """The endpoint address as this user may read it: whole for whoever manages the model, only its
+    origin (scheme, host, port) on another's global model, because the path or query an admin typed
+    (a deployment name, a key some gateways take as `?key=`) is not every user's to read."""
+    if not model.base_url or can_manage(model, user):
+        return model.base_url
+    try:
+        parts = urlsplit(model.base_url)
+        host = parts.netloc.rpartition("@")[2]  # credentials are refused on save; older rows, too
+        return f"{parts.scheme}://{host}" if parts.scheme and host else None
+    except ValueError:
+        return None
+
+
 def endpoint_address_error(url: str | None, allow_private: bool) -> str | None:
     """Why a base URL may not be saved (a refused address), or None. Unresolvable hosts are allowed:
     DNS may differ where the model is used, and "Test connection" reports it clearly."""

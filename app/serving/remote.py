@@ -75,9 +75,10 @@ class RemoteEndpoint:
 
     @property
     def display_url(self) -> str:
-        """The address users recognise, for messages."""
+        """The address users recognise, for messages. Without its query: messages reach every user of a
+        global model, and some gateways take a key there (`?key=…`)."""
         if self.base_url:
-            return self.base_url
+            return self.base_url.split("?", 1)[0].split("#", 1)[0]
         return HF_ROUTER_NAME if self.provider == HF_INFERENCE else OPENAI_DEFAULT_BASE_URL
 
 

@@ -220,3 +220,27 @@ def test_key_never_reaches_the_logs(app, signed_in, caplog, dead_port):
         client.get(f"/models/{model.id}/edit")
     assert model_rows(app)[0].last_test_ok is False
     assert SECRET not in caplog.text
+
+
+def test_users_of_a_global_endpoint_see_its_origin_only(app, signed_in):
+    admin, _ = signed_in("admin@example.com")
+    bob, _ = signed_in("bob@example.com")
+    address = "https://gateway.example.com/openai/deployments/team?key=QUERY-KEY-123"
+    add_model(
+        admin,
+        {"provider": "openai_compatible", "name": "Team gateway", "base_url": address, "model_id": "m",
+         "shared": "y"},
+    )  # fmt: skip
+    (model,) = model_rows(app)
+    for page in (bob.get("/models/"), bob.get(f"/models/{model.id}")):
+        text = page.get_data(as_text=True)
+        assert "https://gateway.example.com" in text
+        assert "QUERY-KEY-123" not in text and "deployments/team" not in text
+    assert "QUERY-KEY-123" in admin.get(f"/models/{model.id}").get_data(as_text=True).replace("&amp;", "&")
+
+
+def test_messages_name_an_endpoint_without_its_query():
+    from app.serving.remote import RemoteEndpoint
+
+    endpoint = RemoteEndpoint("openai_compatible", "https://h.example/v1?key=QUERY-KEY-123#x", "m")
+    assert endpoint.display_url == "https://h.example/v1"
