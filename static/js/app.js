@@ -10,3 +10,32 @@ document.addEventListener("keydown", function (event) {
     box.form.requestSubmit();
   }
 });
+
+// A plain (non-htmx) form goes once: a second click before the next page arrives would send it again
+// (two chats, two runs). Its submit buttons are disabled a tick after the submit, so the clicked one's
+// name and value still travel, and enabled again after a few seconds (a download leaves the page in
+// place) or when the browser shows the page again from its back-forward cache.
+function setSentOnce(buttons, sent) {
+  buttons.forEach(function (button) {
+    button.disabled = sent;
+    button.toggleAttribute("data-sent-once", sent);
+  });
+}
+
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (event.defaultPrevented || (form.getAttribute("method") || "").toLowerCase() !== "post") {
+    return;
+  }
+  var buttons = Array.prototype.filter.call(form.elements, function (element) {
+    return element.type === "submit" && !element.disabled;
+  });
+  setTimeout(function () { setSentOnce(buttons, true); }, 0);
+  setTimeout(function () { setSentOnce(buttons, false); }, 5000);
+});
+
+window.addEventListener("pageshow", function (event) {
+  if (event.persisted) {
+    setSentOnce(Array.prototype.slice.call(document.querySelectorAll("[data-sent-once]")), false);
+  }
+});
