@@ -232,3 +232,58 @@ def test_a_file_deleted_between_the_check_and_the_read_is_a_404(app, signed_in, 
     for page in (f"/datasets/{dataset_id}", f"/datasets/{dataset_id}/download?q=hi"):
         response = client.get(page)
         assert response.status_code == 404 and "deleted meanwhile" in response.get_data(as_text=True), page
+
+
+@pytest.mark.parametrize(
+    "body", [{"email": 5, "password": "x"}, [1], {"email": ["a@b.c"], "password": {"x": 1}}, None]
+)
+def test_a_json_body_on_a_form_route_is_no_form_at_all(app, client, body):
+    """Flask-WTF read a JSON body as the form: numbers, lists and deep arrays reached text validators."""
+    token = csrf_token(client)
+    text = "[" * 20_000 + "]" * 20_000 if body is None else json.dumps(body)
+    headers = {"X-CSRFToken": token, "Content-Type": "application/json"}
+    response = client.post("/auth/login", data=text, headers=headers)
+    assert response.status_code < 500
+    assert "Sign out" not in client.get("/", follow_redirects=True).get_data(as_text=True)
+
+
+def test_a_json_body_on_the_config_linter_is_no_form_either(signed_in):
+    client, _ = signed_in()
+    headers = {"X-CSRFToken": csrf_token(client), "HX-Request": "true"}
+    assert client.post("/configs/lint", json={"seed": {"a": 1}}, headers=headers).status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("path", "field"), [("/auth/login", "email"), ("/specs/", "text"), ("/configs/lint", "seed")]
+)
+def test_a_file_sent_as_a_text_field_is_ignored(signed_in, path, field):
+    import io
+
+    client, _ = signed_in()
+    data = {"csrf_token": csrf_token(client), field: (io.BytesIO(b"x" * 10), "field.txt")}
+    response = client.post(
+        path, data=data, content_type="multipart/form-data", headers={"HX-Request": "true"}
+    )
+    assert response.status_code < 500
+
+
+def test_every_form_reads_only_what_a_browser_sends():
+    """Every form takes its data through `app.form_base.Form` (a form on FlaskForm alone would read
+    JSON bodies and file parts into text fields again)."""
+    import importlib
+    import pkgutil
+
+    from flask_wtf import FlaskForm
+
+    import app as package
+    from app.form_base import Form
+
+    for module in pkgutil.walk_packages(package.__path__, "app."):
+        importlib.import_module(module.name)
+    pending, forms = list(FlaskForm.__subclasses__()), []
+    while pending:
+        form = pending.pop()
+        forms.append(form)
+        pending.extend(form.__subclasses__())
+    outside = sorted(f"{form.__module__}.{form.__qualname__}" for form in forms if not issubclass(form, Form))
+    assert len(forms) > 40 and outside == []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import AnyOf, InputRequired
+
+from app.form_base import Form
 
 USER_ACTIONS = ("disable", "enable", "make_admin", "revoke_admin")
 
 
-class UserActionForm(FlaskForm):
+class UserActionForm(Form):
     action = HiddenField(validators=[InputRequired(), AnyOf(USER_ACTIONS, message="Unknown action.")])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SelectMultipleField
 from wtforms.validators import Optional
 
+from app.form_base import Form
 from app.models.base import utcnow
 
 DEFAULT_DAYS = 30
@@ -20,7 +20,7 @@ def today() -> date:
     return utcnow().date()
 
 
-class AnalyticsFilterForm(FlaskForm):
+class AnalyticsFilterForm(Form):
     class Meta:
         csrf = False
 

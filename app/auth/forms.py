@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, ValidationError
 
 from app.extensions import db
+from app.form_base import Form
 from app.models import User
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
@@ -17,7 +17,7 @@ def normalise_email(value: str | None) -> str:
     return (value or "").strip().lower()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         "Email",
         validators=[InputRequired(), Length(max=254)],
@@ -33,7 +33,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Sign in")
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     email = EmailField(
         "Email",
         validators=[InputRequired(), Length(max=254), Email(check_deliverability=False)],
@@ -59,7 +59,7 @@ class RegisterForm(FlaskForm):
             raise ValidationError("An account with this email already exists.")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         "Current password",
         validators=[InputRequired(), Length(max=PASSWORD_MAX)],
@@ -79,7 +79,7 @@ class ChangePasswordForm(FlaskForm):
     submit = SubmitField("Change password")
 
 
-class HubTokenForm(FlaskForm):
+class HubTokenForm(Form):
     """Save (or remove) the Hugging Face token used to push trained models; it is never shown again."""
 
     token = PasswordField(
@@ -100,7 +100,7 @@ class HubTokenForm(FlaskForm):
             raise ValidationError("A Hugging Face token starts with hf_ (create one with write access).")
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(Form):
     """Create a token for the OpenAI-compatible API; its value is shown once."""
 
     name = StringField(
@@ -111,5 +111,5 @@ class ApiTokenForm(FlaskForm):
     )
 
 
-class RevokeApiTokenForm(FlaskForm):
+class RevokeApiTokenForm(Form):
     """CSRF only."""

@@ -1,7 +1,7 @@
 """Job forms (CSRF-carrying POSTs)."""
 
-from flask_wtf import FlaskForm
+from app.form_base import Form
 
 
-class JobActionForm(FlaskForm):
+class JobActionForm(Form):
     """Start a system check, or cancel a job: no fields beyond the CSRF token."""

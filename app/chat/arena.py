@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import AnyOf, InputRequired, Length, ValidationError
 
@@ -27,6 +26,7 @@ from app.chat.examples import answer_of, answer_problems, offered_tools, pair_ro
 from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
 from app.chat.rated import save_chat_dataset
 from app.extensions import db
+from app.form_base import Form
 from app.models import ArenaBattle, ChatMessage, ChatSession, DatasetKind, MessageStatus, Verdict, utcnow
 from app.ownership import owned
 
@@ -53,11 +53,11 @@ class ArenaForm(CompareForm):
             raise ValidationError("Pick at least two models: each battle draws two of them.")
 
 
-class VoteForm(FlaskForm):
+class VoteForm(Form):
     verdict = StringField(validators=[InputRequired("Pick a verdict."), AnyOf(list(VERDICTS))])
 
 
-class SavePairsForm(FlaskForm):
+class SavePairsForm(Form):
     name = StringField("Dataset name", validators=[InputRequired("Name the dataset."), Length(max=100)])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     FloatField,
@@ -16,6 +15,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Option
 from wtforms.widgets import NumberInput
 
 from app.chat.services import MAX_MESSAGE_CHARS
+from app.form_base import Form
 from app.form_fields import CheckboxesField, LinesField
 from app.models import ChatMode
 from app.serving.types import MAX_STOP_CHARS, MAX_STOP_SEQUENCES, PENALTY_RANGE
@@ -32,7 +32,7 @@ def _optional_int(value):
     return int(value) if value not in (None, "", "None") else None
 
 
-class NewSessionForm(FlaskForm):
+class NewSessionForm(Form):
     model = SelectField("Model", coerce=_optional_int, validators=[InputRequired("Pick a model.")])
     mode = SelectField("Mode", choices=MODES, default=ChatMode.CHAT.value)
     spec = SelectField("Spec (NL → API mode)", coerce=_optional_int, validators=[Optional()])
@@ -46,7 +46,7 @@ class NewSessionForm(FlaskForm):
         return True
 
 
-class MessageForm(FlaskForm):
+class MessageForm(Form):
     content = TextAreaField(
         "Message",
         validators=[
@@ -56,7 +56,7 @@ class MessageForm(FlaskForm):
     )
 
 
-class ToolResultForm(FlaskForm):
+class ToolResultForm(Form):
     call_id = HiddenField(validators=[InputRequired(), Length(max=64)])
     content = TextAreaField(
         "Tool result",
@@ -75,7 +75,7 @@ def _penalty_field(label: str, description: str) -> FloatField:
     )
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(Form):
     model = SelectField("Model", coerce=_optional_int, validators=[InputRequired("Pick a model.")])
     system_prompt = TextAreaField("System prompt", validators=[Optional(), Length(max=8000)])
     temperature = FloatField("Temperature", validators=[InputRequired(), NumberRange(0.0, 2.0)])
@@ -98,7 +98,7 @@ class SettingsForm(FlaskForm):
     )
 
 
-class ToolsForm(FlaskForm):
+class ToolsForm(Form):
     source = SelectField("Source", choices=[("spec", "Operations of a spec"), ("json", "Pasted JSON")])
     spec = SelectField("Spec", coerce=_optional_int, validators=[Optional()])
     tools_json = TextAreaField(
@@ -108,37 +108,37 @@ class ToolsForm(FlaskForm):
     )
 
 
-class RenameForm(FlaskForm):
+class RenameForm(Form):
     title = StringField("Title", validators=[InputRequired("A title is required."), Length(max=120)])
 
 
-class TagsForm(FlaskForm):
+class TagsForm(Form):
     tags = StringField(
         "Tags", description="Comma-separated, e.g. eval, petstore", validators=[Length(max=500)]
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """CSRF only: stop, delete, remove tools."""
 
 
 RATINGS = {"good": 1, "bad": -1, "none": None}
 
 
-class RatingForm(FlaskForm):
+class RatingForm(Form):
     """Rate a reply good or bad; "none" takes the rating back."""
 
     rating = StringField(validators=[InputRequired(), AnyOf(list(RATINGS))])
 
 
-class ModeForm(FlaskForm):
+class ModeForm(Form):
     mode = SelectField(choices=MODES, validators=[AnyOf([m for m, _ in MODES])])
 
 
 MAX_COMPARED_MODELS = 4  # each answer streams on its own connection; browsers allow six per host
 
 
-class CompareForm(FlaskForm):
+class CompareForm(Form):
     """One prompt to several models, answered side by side (one chat session per model)."""
 
     models = CheckboxesField("Models", coerce=int)
@@ -175,7 +175,7 @@ class CompareForm(FlaskForm):
             raise ValidationError("Type a prompt.")
 
 
-class SaveExampleForm(FlaskForm):
+class SaveExampleForm(Form):
     """Save a reply, as corrected, to a dataset of its kind. `dataset` is "new" or one of the user's ids."""
 
     kind = SelectField(

@@ -12,7 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
@@ -28,6 +27,7 @@ from app.chat.examples import (
 from app.chat.forms import RATINGS
 from app.datasets.services import DatasetError, store_rows, unique_name
 from app.extensions import db
+from app.form_base import Form
 from app.models import ChatMessage, ChatSession, Dataset, DatasetKind
 
 SHOWN = 100  # rows on the page; saving takes every good reply up to MAX_SAVED
@@ -35,7 +35,7 @@ MAX_SAVED = 5000
 UNPROCESSABLE = 422
 
 
-class SaveRatedForm(FlaskForm):
+class SaveRatedForm(Form):
     name = StringField("Dataset name", validators=[InputRequired("Name the dataset."), Length(max=100)])
 
 

@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
@@ -26,6 +25,7 @@ from app.configs.schema import (
     Strategy,
     TrainingConfigSpec,
 )
+from app.form_base import Form
 from app.form_fields import CheckboxesField
 from app.json_input import loads as loads_json
 
@@ -133,7 +133,7 @@ def _make_field(spec: FieldSpec):
     return StringField(spec.label, validators=[Optional(), Length(max=500)])
 
 
-class ConfigEditorForm(FlaskForm):
+class ConfigEditorForm(Form):
     name = StringField("Config name", validators=[Length(max=120)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
 
@@ -142,12 +142,12 @@ for _spec in FIELDS:
     setattr(ConfigEditorForm, _spec.form_name, _make_field(_spec))
 
 
-class ConfigUploadForm(FlaskForm):
+class ConfigUploadForm(Form):
     file = FileField("Config JSON file")
     name = StringField("Name", validators=[Optional(), Length(max=120)])
 
 
-class ConfigActionForm(FlaskForm):
+class ConfigActionForm(Form):
     """CSRF only (duplicate, delete)."""
 
 

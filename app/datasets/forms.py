@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -15,19 +14,20 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from app.form_base import Form
 from app.form_fields import CheckboxesField, hub_repo_id_field
 
 MAX_SAMPLES_PER_OPERATION = 1000
 
 
-class DatasetUploadForm(FlaskForm):
+class DatasetUploadForm(Form):
     file = FileField("Dataset file")
     name = StringField(
         "Name", validators=[Optional(), Length(max=100)], description="Defaults to the file name."
     )
 
 
-class HubImportForm(FlaskForm):
+class HubImportForm(Form):
     """A dataset repo on the Hugging Face Hub, read in the background."""
 
     repo_id = hub_repo_id_field(
@@ -64,7 +64,7 @@ class HubImportForm(FlaskForm):
     )
 
 
-class GenerateForm(FlaskForm):
+class GenerateForm(Form):
     spec_id = SelectField("OpenAPI spec", coerce=int, validators=[DataRequired(message="Pick a spec.")])
     name = StringField(
         "Name", validators=[Optional(), Length(max=100)], description="Defaults to the spec's name."
@@ -104,11 +104,11 @@ class GenerateForm(FlaskForm):
     )
 
 
-class DatasetActionForm(FlaskForm):
+class DatasetActionForm(Form):
     """CSRF only (delete)."""
 
 
-class RowEditForm(FlaskForm):
+class RowEditForm(Form):
     """Delete a row or move it between splits. The row is named by number (in the URL) and digest; the
     browsing state (search, filters, page) rides along so the user lands where they were."""
 
@@ -147,7 +147,7 @@ class RowJSONForm(RowEditForm):
     )
 
 
-class CombineForm(FlaskForm):
+class CombineForm(Form):
     """Several of the user's datasets of one kind → one new dataset."""
 
     datasets = CheckboxesField("Datasets", coerce=int)
@@ -164,7 +164,7 @@ class CombineForm(FlaskForm):
     seed = IntegerField("Seed", default=0, validators=[Optional(), NumberRange(0, 2**31 - 1)])
 
 
-class SplitForm(FlaskForm):
+class SplitForm(Form):
     """Draw the eval split of a dataset again."""
 
     eval_fraction = FloatField(

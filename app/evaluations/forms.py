@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, RadioField, SelectField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from app.evaluations.bfcl import CATEGORIES
+from app.form_base import Form
 from app.form_fields import CheckboxesField
 from app.models import Benchmark
 
@@ -14,7 +14,7 @@ MAX_MODELS = 6
 MAX_CASES = 400  # per BFCL category (the largest category has 400); per dataset
 
 
-class EvaluationForm(FlaskForm):
+class EvaluationForm(Form):
     benchmark = RadioField(
         "Cases",
         choices=[
@@ -68,5 +68,5 @@ class EvaluationForm(FlaskForm):
         return valid
 
 
-class EvaluationActionForm(FlaskForm):
+class EvaluationActionForm(Form):
     """CSRF only: cancel and delete."""

@@ -7,7 +7,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -21,6 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from app.form_base import Form
 from app.json_input import loads as loads_json
 from app.json_input import nesting_depth
 from app.models import Provider
@@ -58,7 +58,7 @@ def _json_object(field) -> None:
     field.parsed = value
 
 
-class ModelForm(FlaskForm):
+class ModelForm(Form):
     """Every editable field of a registered model; which ones show depends on the provider.
 
     Conditionally required fields carry no `Optional()`: it would stop the chain before `validate_<field>`.
@@ -152,7 +152,7 @@ class ModelForm(FlaskForm):
         return getattr(self[name], "parsed", None)
 
 
-class HubInfoForm(FlaskForm):
+class HubInfoForm(Form):
     """ "Fetch model info": a Hub model id and an optional token (not stored by this form)."""
 
     model_id = StringField("Model id", validators=[InputRequired(), Length(max=300)], filters=[strip])
@@ -163,13 +163,13 @@ class HubInfoForm(FlaskForm):
             raise ValidationError("A Hub model id looks like username/model-name.")
 
 
-class ModelActionForm(FlaskForm):
+class ModelActionForm(Form):
     """Enable, disable, test or delete: a POST with the CSRF token."""
 
     action = HiddenField(validators=[Optional()])
 
 
-class TryPromptForm(FlaskForm):
+class TryPromptForm(Form):
     """One prompt sent to a model from its page, to see it answer."""
 
     prompt = TextAreaField("Prompt", validators=[InputRequired(), Length(max=8000)], filters=[strip])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from app.form_base import Form
 
-class SpecImportForm(FlaskForm):
+
+class SpecImportForm(Form):
     name = StringField(
         "Name",
         validators=[Optional(), Length(max=120)],
@@ -18,5 +19,5 @@ class SpecImportForm(FlaskForm):
     text = TextAreaField("…or paste it", validators=[Optional()])
 
 
-class SpecActionForm(FlaskForm):
+class SpecActionForm(Form):
     """CSRF only (delete)."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.form_base import Form
 from app.form_fields import hub_repo_id_field
 
 
-class StartRunForm(FlaskForm):
+class StartRunForm(Form):
     config_id = SelectField("Config", coerce=int, validators=[DataRequired(message="Pick a config.")])
     dataset_id = SelectField("Dataset", coerce=int, validators=[DataRequired(message="Pick a dataset.")])
     name = StringField("Run name", validators=[Optional(), Length(max=120)])
@@ -31,11 +31,11 @@ class StartRunForm(FlaskForm):
         }
 
 
-class RunActionForm(FlaskForm):
+class RunActionForm(Form):
     """CSRF only (cancel, resume, retry, delete)."""
 
 
-class PushForm(FlaskForm):
+class PushForm(Form):
     """Push a finished run to the Hugging Face Hub."""
 
     repo_id = hub_repo_id_field(
