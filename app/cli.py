@@ -179,15 +179,17 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         # A worker's first signal (Ctrl-C reaches it too) is RQ's warm shutdown: it waits for the job to
-        # end, and ignores a second signal within a second. One more after that is its cold shutdown,
-        # which takes the job's process down with it (its own process group: a kill of the worker alone
-        # would leave it training on, orphaned). The job is then settled as failed, and resumable.
-        if any(worker.poll() is None for worker in workers):
+        # end, and ignores another signal within a second of handling it. One after that is its cold
+        # shutdown, which takes the job's process down with it (its own process group: a kill of the
+        # worker alone would leave it training on, orphaned). The job is then settled as failed, and
+        # resumable. A busy machine can handle the first signal late, so that the next one still falls
+        # in its second: signals go on until the workers have gone.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(worker.poll() is None for worker in workers):
             time.sleep(WORKER_SECOND_SIGNAL_S)
             for worker in workers:
                 if worker.poll() is None:
                     worker.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
         for child in children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
