@@ -26,5 +26,7 @@ def model_folder(store: str | Path, name: str, owner_id: int | None) -> Path | N
         if area in PRIVATE_STORE_AREAS and not (area == "runs" and rest and rest[0] == str(owner_id)):
             return None
         return folder if (folder / "config.json").is_file() else None
-    except (OSError, ValueError):  # a name no file system holds (a part over 255 bytes, a lone surrogate)
+    # A name no file system holds (a part over 255 bytes, a lone surrogate), or a symlink loop under the
+    # store (RuntimeError from `resolve` on Python 3.11, OSError on 3.13).
+    except (OSError, ValueError, RuntimeError):
         return None

@@ -11,7 +11,7 @@ from typing import Any
 from app.datasets.services import GenerationRequest, generate_rows, mark_generation_failed, store_rows
 from app.extensions import db
 from app.models import ApiSpec, Dataset, DatasetStatus
-from jobs.progress import tracked_job
+from jobs.progress import JobFailed, tracked_job
 
 
 def run(job_id: int, dataset_id: int, spec_id: int) -> dict[str, Any] | None:
@@ -20,7 +20,7 @@ def run(job_id: int, dataset_id: int, spec_id: int) -> dict[str, Any] | None:
             dataset = db.session.get(Dataset, dataset_id)
             spec = db.session.get(ApiSpec, spec_id)
             if dataset is None or spec is None or spec.owner_id != dataset.owner_id:
-                raise LookupError("The dataset or its spec was deleted before generation started.")
+                raise JobFailed("The dataset or its spec was deleted before generation started.")
             request = GenerationRequest(**dataset.options)
             normalised, owner_id = spec.normalised, dataset.owner_id
             db.session.remove()
@@ -30,7 +30,7 @@ def run(job_id: int, dataset_id: int, spec_id: int) -> dict[str, Any] | None:
 
             rows, message = generate_rows(normalised, request, progress=report)
             if not rows:
-                raise ValueError(message or "Nothing was generated.")
+                raise JobFailed(message or "Nothing was generated.")
             progress.update(0.95, f"Writing {len(rows)} rows")
             dataset = db.session.get(Dataset, dataset_id)
             stored = store_rows(

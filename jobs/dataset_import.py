@@ -22,7 +22,7 @@ from app.extensions import db
 from app.json_input import finite_values
 from app.models import Dataset, User
 from jobs.dataset_generation import settle
-from jobs.progress import tracked_job
+from jobs.progress import JobFailed, tracked_job
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 MAX_FILES = 32
@@ -33,7 +33,7 @@ PARQUET_BATCH_ROWS = 1024  # rows turned into Python objects at a time
 EVAL_FILE = re.compile(r"(?:^|[/_.-])(?:test|tests|eval|evaluation|validation|valid|val|dev)(?:[/_.-]|$)")
 
 
-class HubImportError(RuntimeError):
+class HubImportError(JobFailed):
     """A message a user can act on."""
 
 
@@ -53,7 +53,7 @@ def run(job_id: int, dataset_id: int) -> dict[str, Any] | None:
         with tracked_job(job_id) as progress:
             dataset = db.session.get(Dataset, dataset_id)
             if dataset is None:
-                raise LookupError("The dataset was deleted before the import started.")
+                raise JobFailed("The dataset was deleted before the import started.")
             owner = db.session.get(User, dataset.owner_id)
             options = dict(dataset.options or {})
             token = owner.hub_token() if owner else None
@@ -97,7 +97,7 @@ def run(job_id: int, dataset_id: int) -> dict[str, Any] | None:
             progress.update(0.95, f"Writing {len(rows)} rows")
             dataset = db.session.get(Dataset, dataset_id)
             if dataset is None:
-                raise LookupError("The dataset was deleted while it was being imported.")
+                raise JobFailed("The dataset was deleted while it was being imported.")
             options["files"] = [f.path for f in files]
             stored = store_rows(
                 dataset.owner_id,

@@ -37,7 +37,7 @@ from app.serving import SamplingParams, ServingError, generate
 from app.serving.grammar import local_tool_grammar
 from app.serving.tool_calls import unreadable_calls
 from app.serving.tool_schema import check_tool_call
-from jobs.progress import Progress, tracked_job
+from jobs.progress import JobFailed, Progress, tracked_job
 
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=256)
 ERRORS_IN_A_ROW_BEFORE_GIVING_UP = 3
@@ -50,12 +50,12 @@ def run(job_id: int, evaluation_id: int) -> dict[str, Any] | None:
         with tracked_job(job_id) as progress:
             evaluation = db.session.get(Evaluation, evaluation_id)
             if evaluation is None:
-                raise LookupError("The evaluation was deleted before it started.")
+                raise JobFailed("The evaluation was deleted before it started.")
             evaluation.status = EvaluationStatus.RUNNING.value
             db.session.commit()
             cases = _cases(evaluation)
             if not cases:
-                raise ValueError("There is nothing to evaluate: no usable cases.")
+                raise JobFailed("There is nothing to evaluate: no usable cases.")
             result_ids = [result.id for result in evaluation.results]
             constrained = evaluation.constrained
             db.session.remove()
@@ -72,7 +72,7 @@ def _cases(evaluation: Evaluation) -> list[EvalCase]:
         return bfcl_cases(evaluation.categories, evaluation.cases_per_category)
     dataset = db.session.get(Dataset, evaluation.dataset_id) if evaluation.dataset_id else None
     if dataset is None or not dataset.file_path or not Path(dataset.file_path).is_file():
-        raise LookupError("The dataset was deleted before the evaluation started.")
+        raise JobFailed("The dataset was deleted before the evaluation started.")
     return dataset_cases(read_rows(Path(dataset.file_path)), evaluation.cases_per_category)
 
 
@@ -119,7 +119,7 @@ def _score_model(
 def _result(result_id: int) -> EvaluationResult:
     result = db.session.get(EvaluationResult, result_id)
     if result is None:
-        raise LookupError("The evaluation was deleted while it ran.")
+        raise JobFailed("The evaluation was deleted while it ran.")
     return result
 
 

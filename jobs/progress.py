@@ -38,6 +38,11 @@ class JobLost(RuntimeError):
     machine, a stopped process). Work done from here could overwrite what was done since, so it stops."""
 
 
+class JobFailed(Exception):
+    """A failure the user can act on (a row deleted under the job, a Hub file that is no dataset): its
+    message is the job's error as it is. Any other exception is stored with its type, for a bug report."""
+
+
 class JobSkipped(Exception):
     """The job's row is missing or no longer queued (cancelled before a worker reached it)."""
 
@@ -113,7 +118,10 @@ def tracked_job(job_id: int) -> Iterator[Progress]:
         mark_finished(job_id, JobStatus.CANCELLED, message="Cancelled")
     except BaseException as exc:
         db.session.rollback()
-        detail = "".join(traceback.format_exception_only(exc)).strip()
+        if isinstance(exc, JobFailed):
+            detail = str(exc)
+        else:
+            detail = "".join(traceback.format_exception_only(exc)).strip()
         mark_finished(job_id, JobStatus.FAILED, error=detail, message="Failed")
         raise
     else:

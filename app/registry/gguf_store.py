@@ -144,7 +144,10 @@ def resolve_store_path(user_path: str) -> tuple[Path, GGUFInfo]:
         candidate = store / candidate
     try:
         resolved = candidate.resolve()  # follows symlinks and `..`, so neither can escape the store
-    except (OSError, ValueError) as exc:  # a name the file system cannot hold
+        is_file = resolved.is_file()
+    # A name the file system cannot hold (a part over 255 bytes), or a symlink loop (RuntimeError from
+    # `resolve` on Python 3.11).
+    except (OSError, ValueError, RuntimeError) as exc:
         raise GGUFImportError("That is not a usable file path.") from exc
     if not resolved.is_relative_to(store):
         raise GGUFImportError(f"The path must be inside the model store ({store}).")
@@ -155,7 +158,7 @@ def resolve_store_path(user_path: str) -> tuple[Path, GGUFInfo]:
             "That file belongs to a user's upload or training run; register a file you copied into the "
             "store yourself (outside uploads/ and runs/)."
         )
-    if not resolved.is_file():
+    if not is_file:
         raise GGUFImportError(f"There is no file at {resolved}.")
     try:
         return resolved, read_gguf_info(resolved)

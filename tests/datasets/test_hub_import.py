@@ -258,6 +258,10 @@ def test_public_private_parquet_and_missing_repos_through_a_real_worker(
         and found["nope"].error == "acme/weather has no file or folder 'nope.jsonl'."
     )
     assert found["nope"].file_path is None
+    with app.app_context():  # the Jobs page says the same sentence, without a Python class name before it
+        errors = [job.error for job in db.session.execute(db.select(BackgroundJob)).scalars() if job.error]
+    assert "acme/weather has no file or folder 'nope.jsonl'." in errors
+    assert not [error for error in errors if "Error:" in error], errors
 
     page = alice.get(f"/datasets/{weather.id}").get_data(as_text=True)
     assert f'href="{app.config["HF_ENDPOINT"]}/datasets/acme/weather"' in page and "at main (2 files)" in page

@@ -104,6 +104,7 @@ def test_admin_registers_a_path_inside_the_store_only(app, signed_in, make_user)
     for private in ("uploads/user-9/theirs.gguf", "runs/9/1/export/run1-Q4_K_M.gguf"):
         (store / private).parent.mkdir(parents=True)
         shutil.copyfile(default_gguf_path(), store / private)
+    (store / "shared" / "loop.gguf").symlink_to(store / "shared" / "loop.gguf")
     form = {"provider": "local_gguf", "max_tokens": "128", "enabled": "y"}
 
     for path, message in [
@@ -112,6 +113,8 @@ def test_admin_registers_a_path_inside_the_store_only(app, signed_in, make_user)
         ("../outside.gguf", "must be inside the model store"),
         (str(outside), "must be inside the model store"),
         ("shared/missing.gguf", "There is no file"),
+        ("shared/loop.gguf", "not a usable file path"),
+        ("shared/" + "y" * 300 + ".gguf", "not a usable file path"),
     ]:
         response = post_form(admin, "/models/new", {**form, "gguf_server_path": path})
         assert response.status_code == 422 and message in response.get_data(as_text=True)

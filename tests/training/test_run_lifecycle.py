@@ -40,6 +40,7 @@ def test_a_user_trains_from_shared_folders_and_their_own_runs_only(tmp_path):
     other = hf_folder(store / "runs" / "2" / "6" / "export" / "merged")
     hf_folder(store / "uploads" / "m")
     hf_folder(tmp_path / "outside")
+    (store / "loop").symlink_to(store / "loop")  # an admin's mistake: resolving it never ends
 
     assert model_folder(store, "curated/tiny", 1) == shared.resolve()
     assert model_folder(store, " runs/1/5/export/merged ", 1) == own.resolve()
@@ -56,6 +57,8 @@ def test_a_user_trains_from_shared_folders_and_their_own_runs_only(tmp_path):
         "a\x00b",
         "x" * 300,
         "a/" + "y" * 400,
+        "loop",
+        "loop/sub",
     ):
         assert model_folder(store, hostile, 1) is None, hostile
 
