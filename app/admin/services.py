@@ -16,7 +16,9 @@ def set_disabled(actor: User, target: User, disabled: bool) -> None:
     """Disable or enable an account. Disabling ends every session it has (they do not come back when
     it is enabled again); the last active admin cannot be disabled."""
     if actor.id == target.id:
-        raise AdminActionError("You cannot disable your own account.")
+        raise AdminActionError(
+            "You cannot disable your own account." if disabled else "Your own account is enabled already."
+        )
     if disabled:
         target.rotate_session_token()
         if target.is_admin:

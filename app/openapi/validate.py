@@ -8,6 +8,7 @@ refuse every URI scheme, so even a reference this module missed could not make i
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,7 +103,7 @@ def validate_document(doc: dict) -> list[SpecProblem]:
         detect_version(doc)
     except SpecError as exc:
         return [SpecProblem(exc.message, exc.location)]
-    problems = ref_problems(doc)
+    problems = ref_problems(doc) or path_template_problems(doc)
     if problems:
         return problems[:MAX_PROBLEMS]
     try:
@@ -122,6 +123,22 @@ def validate_document(doc: dict) -> list[SpecProblem]:
     except Exception as exc:  # the validator's own failures (an unresolvable pointer, an odd value)
         problems.append(SpecProblem(f"The document could not be checked: {type(exc).__name__}: {exc}"))
     return problems
+
+
+_TEMPLATE = re.compile(r"[^{}]*(\{[^{}/]+\}[^{}]*)*")
+
+
+def path_template_problems(doc: dict) -> list[SpecProblem]:
+    """Path templates with a `{` and no `}` (or the other way round, nested, empty): the validator stops on
+    them with a parser's "expected '}' before end of string", naming no path."""
+    paths = doc.get("paths")
+    malformed = [
+        path
+        for path in (paths if isinstance(paths, dict) else {})
+        if isinstance(path, str) and not _TEMPLATE.fullmatch(path)
+    ]
+    message = "The path {!r} is not a path template: each parameter is one {{name}}."
+    return [SpecProblem(message.format(path), f"paths.{path}") for path in malformed]
 
 
 def spec_validator(doc: dict) -> SpecValidator:

@@ -80,6 +80,8 @@ def test_admin_cannot_lock_themselves_out(app, signed_in):
             admin, f"/admin/users/{admin_user.id}", {"action": action}, follow_redirects=True
         )
         assert "cannot" in response.get_data(as_text=True)
+    enable = post_form(admin, f"/admin/users/{admin_user.id}", {"action": "enable"}, follow_redirects=True)
+    assert "Your own account is enabled already." in enable.get_data(as_text=True)
     user = _user(app, admin_user.id)
     assert user.is_admin and not user.is_disabled
 

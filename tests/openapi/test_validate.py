@@ -54,6 +54,15 @@ def test_relative_and_file_refs_count_as_external(ref):
     assert ref in problems[0].message
 
 
+@pytest.mark.parametrize("path", ["/y/{unclosed", "/y/closed}", "/y/{a{b}}", "/y/{}", "/y/{a/b}"])
+def test_a_path_with_unbalanced_braces_is_named(path):
+    doc = copy.deepcopy(fixture_doc(PETSTORE_V3))
+    doc["paths"][path] = doc["paths"].pop("/pet/{petId}")
+    (problem,) = validate_document(doc)
+    assert problem.message == f"The path {path!r} is not a path template: each parameter is one {{name}}."
+    assert problem.location == f"paths.{path}"
+
+
 def test_a_ref_to_nothing_is_reported():
     doc = copy.deepcopy(fixture_doc(PETSTORE_V3))
     doc["components"]["schemas"]["Order"]["properties"]["pet"] = {"$ref": "#/components/schemas/Missing"}
