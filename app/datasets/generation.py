@@ -179,6 +179,15 @@ def generate_dataset(
     if shortfalls:
         short = ", ".join(f"{name} ({missing} fewer)" for name, missing in list(shortfalls.items())[:5])
         message += f" Some operations ran out of distinct valid requests: {short}."
+        # An operation with no row at all has a parameter no generated value satisfies (an `enum: [null]`
+        # on a string, a required `type: null`): say what its checks refused.
+        never = [
+            name
+            for name, missing in shortfalls.items()
+            if missing == samples and name in checker.last_problem
+        ]
+        for name in never[:3]:
+            message += f" {name} never passed its checks: {_clipped(checker.last_problem[name])}"
     return GeneratedDataset(
         rows=rows,
         train_count=len(rows) - eval_count,
@@ -187,6 +196,10 @@ def generate_dataset(
         templates_per_operation={name: len(ids) for name, ids in templates.items()},
         shortfalls=shortfalls,
     )
+
+
+def _clipped(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _offer_subsets(rows: list[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
@@ -237,11 +250,15 @@ class _Checker:
     def __init__(self, spec: NormalisedSpec):
         self.spec = spec
         self._failed: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.last_problem: dict[str, str] = {}  # tool → what its latest refused call did wrong
 
     def failed(self, name: str, arguments: dict[str, Any]) -> tuple[str, ...]:
         key = (name, canonical(arguments))
         if key not in self._failed:
             checks = check_tool_call(self.spec, name, arguments)
+            refused = [check for check in checks if not check.ok and not check.skipped]
+            if refused:
+                self.last_problem[name] = refused[0].detail
             self._failed[key] = tuple(check.name for check in checks if not check.ok)
         return self._failed[key]
 

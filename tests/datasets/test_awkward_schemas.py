@@ -86,3 +86,18 @@ def test_renamed_arguments_never_share_a_name():
     assert names == ["id_header", "id", "id_header_2"]
     call = {"id_header": 3, "id": 7, "id_header_2": "x"}
     assert all(check.ok for check in check_tool_call(spec, "getA", call))
+
+
+def test_an_operation_no_value_satisfies_is_named_with_what_its_checks_refused():
+    spec = spec_of(
+        {
+            "/onlyNull": get_with_query("onlyNull", {"type": "string", "enum": [None]}),
+            "/fine": get_with_query("fine", {"type": "integer", "minimum": 1, "maximum": 9}),
+        }
+    )
+    result = generate_dataset(
+        spec, GenerationOptions(samples_per_operation=2, seed=1, include_irrelevant=False)
+    )
+    assert result.shortfalls == {"onlyNull": 2}
+    assert "onlyNull never passed its checks: Missing: query parameter 'value'." in result.message
+    assert "fine never passed" not in result.message
