@@ -126,6 +126,37 @@ def ref_problems(doc: Any, index: RefIndex | None = None) -> list[SpecProblem]:
             problems.append(
                 SpecProblem(f"Reference {site.ref!r} at {where} points to nothing in this document.", where)
             )
+    return problems or _empty_cycles(doc, index)
+
+
+_REF_ONLY_KEYS = {"$ref", "description", "summary"}
+
+
+def _empty_cycles(doc: Any, index: RefIndex) -> list[SpecProblem]:
+    """References that only lead to each other (`Loop: {$ref: Loop}`): no schema is behind them, and
+    following them never ends (the validator then reports the document as too deeply nested)."""
+    leads_to: dict[Location, Location] = {}
+    for site in index.sites:
+        holder = get_at(doc, site.location)
+        target = resolve_site(doc, index, site)
+        if isinstance(holder, dict) and set(holder) <= _REF_ONLY_KEYS and target is not None:
+            leads_to[site.location] = target
+    problems: list[SpecProblem] = []
+    walked: set[Location] = set()  # each reference is followed once, so a long chain stays linear
+    for start in leads_to:
+        path: list[Location] = []
+        on_path: set[Location] = set()
+        location = start
+        while location in leads_to and location not in walked:
+            walked.add(location)
+            path.append(location)
+            on_path.add(location)
+            location = leads_to[location]
+        if location in on_path:
+            cycle = path[path.index(location) :]
+            names = " → ".join(format_location(part) for part in [*cycle, location])
+            message = f"The references {names} only lead to each other: no schema is behind them."
+            problems.append(SpecProblem(message, format_location(location)))
     return problems
 
 

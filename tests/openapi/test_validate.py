@@ -63,6 +63,29 @@ def test_a_path_with_unbalanced_braces_is_named(path):
     assert problem.location == f"paths.{path}"
 
 
+def test_references_that_only_lead_to_each_other_are_named():
+    doc = copy.deepcopy(fixture_doc(PETSTORE_V3))
+    schemas = doc["components"]["schemas"]
+    schemas["Loop"] = {"$ref": "#/components/schemas/Loop"}
+    schemas["Ping"] = {"$ref": "#/components/schemas/Pong", "description": "ping"}
+    schemas["Pong"] = {"$ref": "#/components/schemas/Ping"}
+    schemas["Order"]["properties"]["loop"] = {"$ref": "#/components/schemas/Loop"}
+    messages = sorted(problem.message for problem in validate_document(doc))
+    assert messages == [
+        "The references components.schemas.Loop → components.schemas.Loop only lead to each other: "
+        "no schema is behind them.",
+        "The references components.schemas.Ping → components.schemas.Pong → components.schemas.Ping only "
+        "lead to each other: no schema is behind them.",
+    ]
+    # A schema that refers to itself through a property is a tree, not a loop.
+    tree = copy.deepcopy(fixture_doc(PETSTORE_V3))
+    tree["components"]["schemas"]["Node"] = {
+        "type": "object",
+        "properties": {"children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}},
+    }
+    assert validate_document(tree) == []
+
+
 def test_a_ref_to_nothing_is_reported():
     doc = copy.deepcopy(fixture_doc(PETSTORE_V3))
     doc["components"]["schemas"]["Order"]["properties"]["pet"] = {"$ref": "#/components/schemas/Missing"}
