@@ -90,10 +90,15 @@ class CallIssue:
     message: str
 
 
+HALF_A_PAIR = "Tool definitions hold half of a UTF-16 surrogate pair (a \\ud800-style escape), not text."
+
+
 def validate_tool_definitions(data: Any) -> tuple[list[dict[str, Any]], list[str]]:
     """Pasted tool definitions (parsed JSON) → (valid tools in the OpenAI shape, error messages)."""
     try:
         size = len(json.dumps(data, ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        return [], [HALF_A_PAIR]
     except (TypeError, ValueError, RecursionError):
         return [], ["Tool definitions must be plain JSON."]
     if size > MAX_TOOLS_JSON_BYTES:

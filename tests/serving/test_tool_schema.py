@@ -117,6 +117,13 @@ def test_definitions_in_either_shape_come_back_in_the_openai_shape():
         assert tools == [WEATHER]
 
 
+def test_half_a_surrogate_pair_in_a_definition_is_named():
+    tools, errors = validate_tool_definitions({"name": "get_\ud800"})
+    assert tools == [] and errors == [
+        "Tool definitions hold half of a UTF-16 surrogate pair (a \\ud800-style escape), not text."
+    ]
+
+
 def test_parameters_may_be_left_out_for_a_function_without_arguments():
     tools, errors = validate_tool_definitions({"name": "now"})
     assert errors == []
