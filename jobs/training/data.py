@@ -78,16 +78,26 @@ def split_rows(
     return Splits(train, evaluation)
 
 
+@dataclass(frozen=True)
+class SftLengths:
+    longest: int  # the longest row before truncation, in tokens
+    cut: int  # kept rows whose last answer the max length cuts short: its end is never trained
+
+
 def tokenize_sft(
     rows: list[dict[str, Any]], tokenizer: Any, max_length: int
-) -> tuple[list[dict[str, list[int]]], int]:
+) -> tuple[list[dict[str, list[int]]], SftLengths]:
     """input_ids and assistant_masks for each row (rows with nothing to learn after truncation dropped),
-    and the longest row's length before truncation (for the error when every row was cut too soon)."""
+    and what truncation did (for the refusal when every row was cut too soon). A preference row trains
+    as its prompt and chosen answer, as the linter tells the user of a preference dataset in SFT."""
     examples = []
-    longest = 0
+    longest = cut = 0
     for row in rows:
+        messages = row.get("messages")
+        if messages is None and "chosen" in row:
+            messages = [*(row.get("prompt") or []), *(row.get("chosen") or [])]
         encoded = tokenizer.apply_chat_template(
-            row["messages"],
+            messages,
             tools=row.get("tools") or None,
             chat_template=TRAINING_TEMPLATE,
             tokenize=True,
@@ -96,10 +106,11 @@ def tokenize_sft(
         )
         longest = max(longest, len(encoded["input_ids"]))
         ids = list(encoded["input_ids"])[:max_length]
-        mask = list(encoded["assistant_masks"])[:max_length]
-        if any(mask):
-            examples.append({"input_ids": ids, "assistant_masks": mask})
-    return examples, longest
+        mask = list(encoded["assistant_masks"])
+        if any(mask[:max_length]):
+            examples.append({"input_ids": ids, "assistant_masks": mask[:max_length]})
+            cut += any(mask[max_length:])
+    return examples, SftLengths(longest, cut)
 
 
 def render_dpo(rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str]]:

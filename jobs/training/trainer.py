@@ -18,6 +18,7 @@ What this decides, and why:
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import time
@@ -34,6 +35,8 @@ from app.training.files import ADAPTER_DIR, TRAINED_MARKER, mark_trained
 from jobs.training.compact_loss import labelled_positions_only
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
 from jobs.training.hardware import cpu_has_native_bf16
+
+log = logging.getLogger(__name__)
 
 
 class TrainingRefused(RuntimeError):
@@ -200,14 +203,53 @@ def _early_stopping_args(config: TrainingConfigSpec, has_eval: bool) -> dict[str
     return {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
 
 
+@dataclass(frozen=True)
+class DpoPairs:
+    tokens: int  # what one epoch reads: both sequences of each pair, each cut at max length
+    longest: int  # the longest sequence before truncation
+    identical: int  # pairs whose chosen and rejected answers are the same: no signal
+    same_when_cut: int  # other pairs whose answers part only past the max length: no signal either
+
+
+def dpo_pairs(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> DpoPairs:
+    """What truncation leaves of each rendered pair (prompt + chosen, prompt + rejected): TRL cuts
+    both at max length, and a pair whose cut sequences are equal has a zero gradient (the loss stays
+    ln 2), so a run of them finishes "done" having learned nothing."""
+    tokens = longest = identical = same_when_cut = 0
+    for row in rows:
+        chosen, rejected = (tokenizer(row["prompt"] + row[side]).input_ids for side in ("chosen", "rejected"))
+        tokens += min(len(chosen), max_length) + min(len(rejected), max_length)
+        longest = max(longest, len(chosen), len(rejected))
+        if row["chosen"] == row["rejected"]:
+            identical += 1
+        elif chosen[:max_length] == rejected[:max_length]:
+            same_when_cut += 1
+    return DpoPairs(tokens, longest, identical, same_when_cut)
+
+
 def dpo_tokens(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> int:
-    """The tokens one epoch of DPO reads: each row is two sequences, prompt + chosen and prompt +
-    rejected, each cut at max length (tokens/s counts what the model actually processed)."""
-    return sum(
-        min(len(tokenizer(row["prompt"] + row[side]).input_ids), max_length)
-        for row in rows
-        for side in ("chosen", "rejected")
-    )
+    """The tokens one epoch of DPO reads (tokens/s counts what the model actually processed)."""
+    return dpo_pairs(rows, tokenizer, max_length).tokens
+
+
+def refuse_pairs_without_signal(pairs: DpoPairs, count: int, max_length: int) -> None:
+    """Refuse a DPO run none of whose pairs can teach anything; note in the run's log how many cannot."""
+    silent = pairs.identical + pairs.same_when_cut
+    if count and pairs.identical == count:
+        raise TrainingRefused(
+            "Every preference pair has the same chosen and rejected answer: DPO learns nothing from them."
+        )
+    if count and silent == count:
+        raise TrainingRefused(
+            f"No preference pair's answers differ within the max length ({max_length} tokens; the longest "
+            f"pair has {pairs.longest}): raise tokenizer.max_length."
+        )
+    if silent:
+        log.warning(
+            "%d of %d preference pairs teach nothing: %d have the same chosen and rejected answer, %d differ "
+            "only past the max length (%d tokens)",
+            silent, count, pairs.identical, pairs.same_when_cut, max_length,
+        )  # fmt: skip
 
 
 def train(
@@ -229,7 +271,9 @@ def train(
         from trl import DPOConfig, DPOTrainer
 
         train_rows, eval_rows = render_dpo(splits.train, tokenizer), render_dpo(splits.eval, tokenizer)
-        tokens = dpo_tokens(train_rows, tokenizer, config.tokenizer.max_length)
+        pairs = dpo_pairs(train_rows, tokenizer, config.tokenizer.max_length)
+        refuse_pairs_without_signal(pairs, len(train_rows), config.tokenizer.max_length)
+        tokens = pairs.tokens
         args = DPOConfig(
             **common_args(config, output_dir, settings, has_eval),
             beta=config.training.dpo_beta,
@@ -248,14 +292,26 @@ def train(
 
         from jobs.training.compact_loss import compact_sft_trainer_class
 
-        train_examples, longest = tokenize_sft(splits.train, tokenizer, config.tokenizer.max_length)
-        eval_examples, _ = tokenize_sft(splits.eval, tokenizer, config.tokenizer.max_length)
+        max_length = config.tokenizer.max_length
+        train_examples, lengths = tokenize_sft(splits.train, tokenizer, max_length)
+        eval_examples, _ = tokenize_sft(splits.eval, tokenizer, max_length)
         if not train_examples:
             raise TrainingRefused(
-                "No training row has an assistant answer within the max length "
-                f"({config.tokenizer.max_length} tokens; the longest row has {longest}): "
-                "raise tokenizer.max_length."
+                f"No training row has an assistant answer within the max length ({max_length} tokens; "
+                f"the longest row has {lengths.longest}): raise tokenizer.max_length."
             )
+        if lengths.cut == len(train_examples):
+            raise TrainingRefused(
+                f"Every training row's answer is cut off at the max length ({max_length} tokens; the "
+                f"longest row has {lengths.longest}): the model would learn calls that never end. Raise "
+                "tokenizer.max_length."
+            )
+        if lengths.cut:
+            log.warning(
+                "%d of %d training rows have their answer cut off at the max length (%d tokens; the longest "
+                "row has %d): their ends are not trained",
+                lengths.cut, len(train_examples), max_length, lengths.longest,
+            )  # fmt: skip
         tokens = real_tokens(train_examples)
         args = SFTConfig(
             **common_args(config, output_dir, settings, bool(eval_examples)),

@@ -177,3 +177,57 @@ def test_dpo_tokens_count_both_sequences_of_a_pair_each_cut_at_max_length(tiny_m
     assert chosen > rejected
     assert dpo_tokens([row, row], tokenizer, 512) == 2 * (chosen + rejected)
     assert dpo_tokens([row], tokenizer, rejected) == 2 * rejected  # the longer one is cut
+
+
+def _tool_tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    from app.serving.chat_template import TOOL_CHAT_TEMPLATE
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    tokenizer.chat_template = TOOL_CHAT_TEMPLATE
+    return tokenizer
+
+
+def test_sft_counts_the_answers_the_max_length_cuts_and_trains_preference_rows_on_their_chosen_answer(
+    tiny_model,
+):
+    from jobs.training.data import tokenize_sft
+    from tests.training.test_pipeline import dpo_rows, sft_rows
+
+    tokenizer = _tool_tokenizer(tiny_model)
+    examples, whole = tokenize_sft(sft_rows(2), tokenizer, 4096)
+    assert len(examples) == 2 and whole.cut == 0
+    answer_starts = examples[0]["assistant_masks"].index(1)
+    cut = tokenize_sft(sft_rows(2), tokenizer, answer_starts + 3)[1]
+    assert cut.cut == 2 and cut.longest == whole.longest
+    # A preference row in SFT: its prompt and chosen answer (the rejected one is not trained).
+    (example,), lengths = tokenize_sft(dpo_rows(1), tokenizer, 4096)
+    text = tokenizer.decode(
+        [t for t, m in zip(example["input_ids"], example["assistant_masks"], strict=True) if m]
+    )
+    assert '"city"' in text and '"town"' not in text and lengths.cut == 0
+
+
+def test_dpo_pairs_without_signal_are_refused_or_counted(tiny_model, caplog):
+    from jobs.training.data import render_dpo
+    from jobs.training.trainer import TrainingRefused, dpo_pairs, refuse_pairs_without_signal
+    from tests.training.test_pipeline import dpo_rows
+
+    tokenizer = _tool_tokenizer(tiny_model)
+    rows = render_dpo(dpo_rows(2), tokenizer)
+    prompt = len(tokenizer(rows[0]["prompt"]).input_ids)
+    whole = dpo_pairs(rows, tokenizer, 4096)
+    assert (whole.identical, whole.same_when_cut) == (0, 0)
+    refuse_pairs_without_signal(whole, 2, 4096)  # every pair teaches: nothing to say
+    cut = dpo_pairs(rows, tokenizer, prompt + 2)  # the answers part a dozen tokens in
+    assert cut.same_when_cut == 2
+    with pytest.raises(TrainingRefused, match=r"No preference pair's answers differ within the max length"):
+        refuse_pairs_without_signal(cut, 2, prompt + 2)
+    same = [{**row, "rejected": row["chosen"]} for row in rows]
+    with pytest.raises(TrainingRefused, match="the same chosen and rejected answer"):
+        refuse_pairs_without_signal(dpo_pairs(same, tokenizer, 4096), 2, 4096)
+    mixed = dpo_pairs([rows[0], same[1]], tokenizer, 4096)
+    with caplog.at_level("WARNING", logger="jobs.training.trainer"):
+        refuse_pairs_without_signal(mixed, 2, 4096)
+    assert "1 of 2 preference pairs teach nothing: 1 have the same chosen and rejected answer" in caplog.text
