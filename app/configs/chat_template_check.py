@@ -78,14 +78,26 @@ _SAMPLE_TURNS = [
 
 
 def _rendered(template: str) -> str:
+    return render_conversation(template, _SAMPLE_TURNS, [_PETS_TOOL], add_generation_prompt=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str) -> jinja2.Template:
+    return _environment().from_string(template)
+
+
+def render_conversation(
+    template: str, messages: list[Any], tools: list[Any] | None, add_generation_prompt: bool = False
+) -> str:
+    """`messages` as `template` renders them, in the sandbox, with what Hugging Face passes a template."""
+
     def raise_exception(message: str) -> None:
         raise jinja2.TemplateError(message)
 
-    compiled = _environment().from_string(template)
-    return compiled.render(
-        messages=_SAMPLE_TURNS,
-        tools=[_PETS_TOOL],
-        add_generation_prompt=True,
+    return _compiled(template).render(
+        messages=messages,
+        tools=tools,
+        add_generation_prompt=add_generation_prompt,
         bos_token="<|im_start|>",
         eos_token="<|im_end|>",
         raise_exception=raise_exception,

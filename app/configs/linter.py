@@ -79,12 +79,16 @@ class DatasetFacts:
         return None
 
     def rows_longer_than(self, tokens: int) -> int | None:
-        """About how many rows are longer than `tokens` (whole bands from there on; errs low)."""
+        """About how many rows are longer than `tokens`: whole bands from there on, and of the band that
+        straddles it the share past it (its rows taken as spread evenly). Counting only whole bands
+        missed a dataset of 213-token rows under a max length of 200: every answer cut, no warning."""
         if self.length_bands is None:
             return None
-        return sum(
-            count for band, count in self.length_bands.items() if int(band) * self.length_band >= tokens
-        )
+        over = 0.0
+        for band, count in self.length_bands.items():
+            start = int(band) * self.length_band
+            over += count * min(1.0, max(0.0, (start + self.length_band - tokens) / self.length_band))
+        return round(over)
 
 
 @dataclass(frozen=True)
@@ -480,8 +484,8 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
     yield _warning(
         "tokenizer.max_length",
         f"About {over} of the dataset's {dataset.rows} rows ({share}) are longer than "
-        f"{c.tokenizer.max_length} tokens (counting their words, calls and tools): they are cut there, and a "
-        "row whose answer is cut teaches nothing. "
+        f"{c.tokenizer.max_length} tokens (as the training chat template renders them, tools and all): "
+        "they are cut there, and a row whose answer is cut teaches nothing. "
         + (f"A max length of {fits:,} fits 95% of them; " if (fits := dataset.length_fitting(0.95)) else "")
         + "raise max length, or generate the dataset with fewer tools per request.",
         "rows_over_max_length",

@@ -27,7 +27,8 @@ class RowFilter:
     training row asks: `with_train_requests` gathers those first). `call`: "", "with", "without",
     "invalid" (a call that breaks its tool's schema) or "fn:<name>" (rows whose answer calls that
     function). `query`: words that must all appear, any case. `longer`: rows longer than that many
-    tokens (their words, calls and tools, as the dataset's figures count them), 0 for any length."""
+    tokens (as the training chat template renders them, as the dataset's figures count them), 0 for any
+    length."""
 
     query: str = ""
     split: str = ""

@@ -182,22 +182,56 @@ def length_ranges(stats: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def row_lengths(rows: list[dict[str, Any]], kind: str) -> list[int] | None:
-    """Each row's tokens (its words, calls and the tools it offers) with the default tokenizer; None
-    without a tokenizer."""
+    """Each row's tokens as training reads it, with the default tokenizer: rendered by the training chat
+    template (role headers, the tools' system text, calls in their tags), a preference row as its
+    prompt and longer answer. None without a tokenizer. Counting the words and calls alone left out
+    over a hundred tokens a row, so the max-length warning stayed quiet while every answer was cut."""
     lengths = []
-    tool_tokens: dict[str, int] = {}  # the tools' schemas are counted once per distinct set
+    tool_tokens: dict[str, int] = {}  # the tools' part of the prompt is counted once per distinct set
     for row in rows:
-        text_tokens = count_tokens(row_text(row, kind))
-        if text_tokens is None:
+        tokens = _conversation_tokens(row, kind)
+        if tokens is None:
             return None
         tools = row.get("tools") or []
         if tools:
             key = json.dumps(tools, sort_keys=True, ensure_ascii=False)
             if key not in tool_tokens:
-                tool_tokens[key] = count_tokens(key) or 0
-            text_tokens += tool_tokens[key]
-        lengths.append(text_tokens)
+                tool_tokens[key] = _tools_tokens(tools, key)
+            tokens += tool_tokens[key]
+        lengths.append(tokens)
     return lengths
+
+
+_PROBE = [{"role": "user", "content": "x"}]
+
+
+def _rendered_tokens(messages: list[Any], tools: list[Any] | None) -> int | None:
+    from app.configs.chat_template_check import render_conversation
+    from app.serving.chat_template import TRAINING_TEMPLATE
+
+    return count_tokens(render_conversation(TRAINING_TEMPLATE, messages, tools), special=True)
+
+
+def _conversation_tokens(row: dict[str, Any], kind: str) -> int | None:
+    if kind == "dpo":
+        prompt = list(row.get("prompt") or [])
+        sequences = [prompt + list(row.get("chosen") or []), prompt + list(row.get("rejected") or [])]
+    else:
+        sequences = [list(row.get("messages") or [])]
+    try:
+        counts = [_rendered_tokens(messages, None) for messages in sequences]
+    except Exception:  # a row the template cannot render (an odd role, say): its words and calls
+        return count_tokens(row_text(row, kind))
+    return None if None in counts else max(counts, default=0)
+
+
+def _tools_tokens(tools: list[Any], text: str) -> int:
+    """What offering `tools` adds to a prompt: their schemas and the template's words around them."""
+    try:
+        with_tools, without = _rendered_tokens(_PROBE, tools), _rendered_tokens(_PROBE, None)
+        return max(0, (with_tools or 0) - (without or 0))
+    except Exception:
+        return count_tokens(text) or 0
 
 
 def _row_counts(rows: list[dict[str, Any]], kind: str) -> tuple[Counter[str], Counter[str]]:

@@ -26,12 +26,13 @@ def _vocab() -> Any:
     return vocab
 
 
-def count_tokens(text: str) -> int | None:
-    """Tokens in `text`, or None when no tokenizer can be loaded."""
+def count_tokens(text: str, special: bool = False) -> int | None:
+    """Tokens in `text`, or None when no tokenizer can be loaded; `special` reads control tokens such as
+    `<|im_start|>` as the one token each they are (in text a chat template rendered)."""
     if not text:
         return 0
     try:
         with _lock:
-            return len(_vocab().tokenize(text.encode(), add_bos=False))
+            return len(_vocab().tokenize(text.encode(), add_bos=False, special=special))
     except (OSError, ValueError, RuntimeError, ImportError):
         return None

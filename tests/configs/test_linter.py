@@ -294,10 +294,12 @@ def test_time_estimate_only_from_a_measured_throughput_and_a_known_dataset(conte
     assert lint(sft(), measured).time is None  # no dataset picked
 
 
-def test_rows_over_max_length_counts_whole_bands_from_max_length_on(context):
+def test_rows_over_max_length_counts_whole_bands_and_a_share_of_the_one_it_cuts(context):
     facts = DATASETS["long-rows"]
     assert facts.rows_longer_than(512) == 40 and facts.rows_longer_than(256) == 400
-    assert facts.rows_longer_than(4097) == 0  # the band straddling 4,097 is not counted: errs low
+    assert facts.rows_longer_than(4097) == 40  # 127 of the band's 128 tokens lie past it
+    assert facts.rows_longer_than(320) == 180 + 40  # half of the 256–384 band
+    assert facts.rows_longer_than(4224) == 0
     assert DatasetFacts("sft", 10).rows_longer_than(16) is None
     report = lint(with_(sft(), "data.dataset", "long-rows"), context)
     (finding,) = [f for f in report.warnings if f.rule == "rows_over_max_length"]

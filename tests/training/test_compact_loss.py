@@ -231,3 +231,18 @@ def test_dpo_pairs_without_signal_are_refused_or_counted(tiny_model, caplog):
     with caplog.at_level("WARNING", logger="jobs.training.trainer"):
         refuse_pairs_without_signal(mixed, 2, 4096)
     assert "1 of 2 preference pairs teach nothing: 1 have the same chosen and rejected answer" in caplog.text
+
+
+def test_dataset_row_lengths_match_what_training_tokenises(tiny_model):
+    """The stats the linter's max-length warning reads count the chat template too (its tool text and
+    headers were once left out: a 213-token row counted as 98)."""
+    from app.datasets.stats import row_lengths
+    from jobs.training.data import render_dpo, tokenize_sft
+    from tests.training.test_pipeline import dpo_rows, sft_rows
+
+    tokenizer = _tool_tokenizer(tiny_model)
+    trained = tokenize_sft(sft_rows(1), tokenizer, 4096)[1].longest
+    assert abs(row_lengths(sft_rows(1), "sft")[0] - trained) <= 0.02 * trained
+    (pair,) = render_dpo(dpo_rows(1), tokenizer)
+    longer = max(len(tokenizer(pair["prompt"] + pair[side]).input_ids) for side in ("chosen", "rejected"))
+    assert abs(row_lengths(dpo_rows(1), "dpo")[0] - longer) <= 0.02 * longer
