@@ -50,7 +50,7 @@ def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None
 
 def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any]:
     from jobs.training.base_model import resolve_base_model
-    from jobs.training.data import split_rows
+    from jobs.training.data import split_rows, with_config_tools
     from jobs.training.trainer import TrainingHooks, train
 
     row = db.session.get(TrainingRun, run_id)
@@ -100,7 +100,7 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
                 "in the config and start a new run."
             )
     base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"], owner_id)
-    rows = _load_rows(dataset_id)
+    rows = with_config_tools(_load_rows(dataset_id), config.tools)
     splits = split_rows(
         rows, config.data.train_split, config.data.eval_split, config.seed, config.data.max_samples
     )

@@ -145,7 +145,8 @@ class ExportSection(_Section):
 
 
 class TrainingConfigSpec(_Section):
-    """A whole config. `tools` holds OpenAI-style function definitions offered in every training row."""
+    """A whole config. `tools` holds OpenAI-style function definitions offered in every training row
+    that offers none of its own (`jobs.training.data.with_config_tools`)."""
 
     model: ModelSection = Field(default_factory=ModelSection)
     tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)

@@ -78,6 +78,18 @@ def split_rows(
     return Splits(train, evaluation)
 
 
+def with_config_tools(rows: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, those that offer no tools given the config's `tools` (in the OpenAI shape). A row's own
+    tools stay as they are. Without this a config's tools were checked by the linter and then never
+    offered: rows without tools trained their calls with no schema in the prompt."""
+    if not tools:
+        return rows
+    from app.serving.tool_schema import validate_tool_definitions
+
+    offered, _ = validate_tool_definitions(tools)  # the linter refused the config if any were invalid
+    return [row if row.get("tools") or not offered else {**row, "tools": offered} for row in rows]
+
+
 @dataclass(frozen=True)
 class SftLengths:
     longest: int  # the longest row before truncation, in tokens

@@ -56,3 +56,17 @@ def test_an_evaluation_set_replaces_the_held_out_rows(app, signed_in):
         assert _evaluation_rows(user.id, config_with("evaluation", eval_set=None), held_out, log) == held_out
         gone = config_with("evaluation", eval_set="deleted meanwhile")
         assert _evaluation_rows(user.id, gone, held_out, log) == held_out
+
+
+def test_the_configs_tools_are_offered_in_rows_that_offer_none():
+    from jobs.training.data import with_config_tools
+    from tests.training.test_pipeline import WEATHER, sft_rows
+
+    bare = {"name": "now", "description": "The time", "parameters": {"type": "object", "properties": {}}}
+    rows = [{**sft_rows(1)[0], "tools": []}, sft_rows(1)[0]]
+    offered = with_config_tools(rows, [bare])
+    assert (
+        offered[0]["tools"][0]["function"]["name"] == "now" and offered[0]["tools"][0]["type"] == "function"
+    )
+    assert offered[1]["tools"] == [WEATHER]  # a row's own tools stay
+    assert rows[0]["tools"] == [] and with_config_tools(rows, []) is rows
