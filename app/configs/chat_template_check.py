@@ -55,7 +55,8 @@ def chat_template_problem(template: str) -> tuple[int | None, str] | None:
     return None
 
 
-# A conversation that uses every part of the format: tools offered, a call, its result, an answer.
+# A conversation that uses every part of the format: a system prompt, tools offered, a call, its result,
+# an answer.
 _PETS_TOOL = {
     "type": "function",
     "function": {
@@ -65,6 +66,7 @@ _PETS_TOOL = {
     },
 }
 _SAMPLE_TURNS = [
+    {"role": "system", "content": "You answer questions about the pet shop."},  # a template may drop it
     {"role": "user", "content": "Get pet 42"},
     {
         "role": "assistant",

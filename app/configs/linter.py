@@ -297,6 +297,9 @@ def tokenizer_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
         )
 
 
+POLYNOMIAL_LR_END = 1e-7  # transformers' `get_polynomial_decay_schedule_with_warmup` default, which it checks
+
+
 def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstimate | None):
     t = c.training
     if t.batch_size < 1:
@@ -316,6 +319,13 @@ def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstima
     if not t.learning_rate > 0 or not math.isfinite(t.learning_rate):
         yield _error(
             "training.learning_rate", "Learning rate must be greater than 0.", "learning_rate_positive"
+        )
+    elif t.lr_scheduler_type == "polynomial" and t.learning_rate <= POLYNOMIAL_LR_END:
+        yield _error(
+            "training.learning_rate",
+            f"The polynomial schedule decays to {POLYNOMIAL_LR_END:g}: the learning rate must start above it "
+            "(or pick another schedule).",
+            "polynomial_below_end",
         )
     elif t.learning_rate > HIGH_LEARNING_RATE:
         yield _warning(
@@ -474,6 +484,24 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             + ": it will be off. Set an eval split (0.1 holds out 10%).",
             "early_stopping_needs_eval",
         )
+    scored = c.evaluation.enabled and answer_metrics(c.evaluation.metrics) and c.export.quantization_types
+    if (
+        scored
+        and not c.evaluation.eval_set
+        and d.eval_split == 0
+        and (dataset is None or not dataset.eval_rows)
+    ):
+        yield _warning(
+            "data.eval_split",
+            "The evaluation answers held-out rows, and with an eval split of 0 "
+            + (
+                "this dataset holds no row out"
+                if dataset
+                else "no row is held out unless the dataset marks some"
+            )
+            + ": the run would report no accuracy. Set an eval split, or an evaluation set.",
+            "evaluation_needs_eval",
+        )
 
 
 def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
@@ -570,6 +598,13 @@ def _step_count_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
                 "Evaluate more often (logging.eval_steps) or lower the patience.",
                 "early_stopping_never",
             )
+    if c.logging.logging_steps > steps:
+        yield _warning(
+            "logging.logging_steps",
+            f"Logging every {c.logging.logging_steps} steps in a run of {steps}: the run page would show no "
+            "loss, speed or ETA until the end. Log more often.",
+            "logging_never",
+        )
     if steps < FEWEST_STEPS:
         yield _warning(
             "training.num_epochs" if not t.max_steps else "training.max_steps",

@@ -70,7 +70,10 @@ def test_the_training_format_itself_gets_no_warning(template):
 @pytest.mark.parametrize(
     ("template", "said"),
     [
-        ("{% for m in messages %}{{ m.content }}{% endfor %}", "from character 0 it renders 'Get pet 42"),
+        (
+            "{% for m in messages %}{{ m.content }}{% endfor %}",
+            "from character 0 it renders 'You answer questions",
+        ),
         ("{{ no_such_name.field }}", "UndefinedError"),
         ("{{ raise_exception('tools are not supported') }}", "tools are not supported"),
     ],
@@ -79,3 +82,13 @@ def test_a_template_that_serves_prompts_unlike_training_is_a_warning_saying_wher
     (finding,) = template_findings(template)
     assert (finding.severity, finding.rule) == ("warning", "chat_template_differs")
     assert said in finding.message
+
+
+def test_a_template_that_drops_the_system_prompt_is_a_warning():
+    """Rows are trained with their system prompt: a serving template without it would differ."""
+    dropped = TOOL_CHAT_TEMPLATE.replace(
+        "set system_text = messages[0].content or ''", "set system_text = ''"
+    )
+    assert dropped != TOOL_CHAT_TEMPLATE
+    (finding,) = template_findings(dropped)
+    assert finding.rule == "chat_template_differs"

@@ -115,6 +115,10 @@ ERROR_CASES = {
     "eval_steps_min": (with_(sft(), "logging.eval_steps", 0), {}),
     "hub_repo_id": (with_(sft(), "export.hub_repo_id", "no slash here"), {}),
     "hub_repo_missing": (with_(sft(), "export.push_to_hub", True), {}),
+    "polynomial_below_end": (
+        with_(with_(sft(), "training.lr_scheduler_type", "polynomial"), "training.learning_rate", 1e-8),
+        {},
+    ),
     "hub_token_missing": (
         with_(with_(sft(), "export.push_to_hub", True), "export.hub_repo_id", "alice/tiny-petstore"),
         {"has_hub_token": False},
@@ -146,6 +150,15 @@ WARNING_CASES = {
         {"cuda": CudaCheck(False, "no worker is listening on the train queue.")},
     ),
     "no_metrics": (with_(sft(), "evaluation.metrics", []), {}),
+    "evaluation_needs_eval": (with_(sft(), "data.eval_split", 0.0), {}),
+    "logging_never": (
+        with_(
+            with_(with_(sft(), "data.dataset", "tools-sft"), "training.max_steps", 60),
+            "logging.logging_steps",
+            100,
+        ),
+        {},
+    ),
     "metrics_need_export": (with_(sft(), "export.quantization_types", []), {}),
     "hub_no_gguf": (
         with_(
