@@ -138,18 +138,49 @@ def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, setting
     return model, tokenizer
 
 
+# The layer types peft can put a LoRA adapter on (bitsandbytes' 4- and 8-bit linears under QLoRA).
+LORA_LAYER_TYPES = frozenset(
+    {
+        "Linear",
+        "Linear4bit",
+        "Linear8bitLt",
+        "Embedding",
+        "Conv1d",
+        "Conv2d",
+        "Conv3d",
+        "Conv1D",
+        "MultiheadAttention",
+    }
+)
+
+
 def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
-    """peft stops with a bare "not found" when no target module exists: say which modules there are."""
+    """peft stops with a bare "not found" when no target module exists, and with a dump of the module
+    when one is no layer it can adapt (a norm, the rotary embedding, a list of layers): name the
+    culprits and the layers there are, before any step."""
     targets = config.training.lora_target_modules
     if not config.training.use_lora or not isinstance(targets, list):
         return  # all-linear always finds the linear layers
     modules = [(name.rsplit(".", 1)[-1], type(module).__name__) for name, module in model.named_modules()]
     names = {name for name, _ in modules}
+    linear = ", ".join(sorted({name for name, kind in modules if kind in ("Linear", "Linear4bit")})[:12])
     if not any(target.rsplit(".", 1)[-1] in names for target in targets):
-        linear = sorted({name for name, kind in modules if kind == "Linear"})
         raise TrainingRefused(
             f"None of training.lora_target_modules ({', '.join(targets)}) is a module of this model; its "
-            f"linear layers are {', '.join(linear[:12]) or 'none'}. Name some of those, or use all-linear."
+            f"linear layers are {linear or 'none'}. Name some of those, or use all-linear."
+        )
+    unfit = sorted(
+        {
+            f"{target} ({kind})"
+            for target in targets
+            for name, kind in modules
+            if name == target.rsplit(".", 1)[-1] and kind not in LORA_LAYER_TYPES
+        }
+    )
+    if unfit:
+        raise TrainingRefused(
+            f"LoRA cannot adapt {', '.join(unfit)}: training.lora_target_modules must name linear, embedding "
+            f"or convolution layers; this model's linear layers are {linear or 'none'}."
         )
 
 

@@ -26,6 +26,10 @@ def test_lora_targets_that_name_no_module_stop_the_run_naming_the_real_ones(tiny
     with pytest.raises(TrainingRefused, match=r"\(c_attn\) is a module of this model.*q_proj"):
         check_lora_targets(model, config_with(lora_target_modules=["c_attn"]))
     check_lora_targets(model, config_with(lora_target_modules=["c_attn", "q_proj"]))  # one is enough
+    for unfit, kind in [("rotary_emb", "LlamaRotaryEmbedding"), ("input_layernorm", "LlamaRMSNorm")]:
+        with pytest.raises(TrainingRefused, match=rf"LoRA cannot adapt {unfit} \({kind}\).*q_proj"):
+            check_lora_targets(model, config_with(lora_target_modules=["q_proj", unfit]))
+    check_lora_targets(model, config_with(lora_target_modules=["q_proj", "embed_tokens"]))
     check_lora_targets(model, config_with(lora_target_modules="all-linear"))
 
 
