@@ -122,11 +122,11 @@ def lora_parameters(facts: ModelFacts, r: int, targets: list[str] | str) -> int:
 def training_dtype(config: TrainingConfigSpec, cuda: bool) -> str:
     """The dtype the weights train in on a worker with (or without) CUDA, as `jobs.training.trainer.
     device_settings` picks it: float16 without CUDA becomes float32, bfloat16 stays; a config pinned to
-    the CPU never uses CUDA."""
+    the CPU never uses CUDA; auto is float32 for a full fine-tune (bf16 autocast computes on a GPU)."""
     cuda = cuda and config.model.device != "cpu"
     dtype = config.model.torch_dtype
     if dtype == "auto":
-        return "bfloat16" if cuda else "float32"
+        return "bfloat16" if cuda and config.training.use_lora else "float32"
     return "float32" if dtype == "float16" and not cuda else dtype
 
 

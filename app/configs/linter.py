@@ -244,6 +244,14 @@ def model_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             "best for each worker.",
             "float32_memory",
         )
+    if c.model.torch_dtype in ("bfloat16", "float16") and not c.training.use_lora:
+        yield _warning(
+            "model.torch_dtype",
+            f"A full fine-tune in {c.model.torch_dtype} updates half-precision weights directly: most of "
+            "AdamW's small steps round away (6 steps at 2e-5 moved under a third of a layer's bfloat16 "
+            "weights). auto keeps float32 weights and computes in bf16 where the worker can.",
+            "half_precision_full_finetune",
+        )
     no_cuda = ctx.cuda is not None and not ctx.cuda.available
     if c.model.torch_dtype == "float16" and (
         c.model.device == "cpu" or (no_cuda and c.model.device != "cuda")

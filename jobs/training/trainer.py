@@ -91,13 +91,18 @@ def device_settings(config: TrainingConfigSpec) -> dict[str, Any]:
         raise TrainingRefused(
             "QLoRA needs a CUDA worker (bitsandbytes 4-bit); this worker has no CUDA device."
         )
+    auto = config.model.torch_dtype == "auto"
+    gpu_bf16 = cuda and torch.cuda.is_bf16_supported()
     dtype_name = config.model.torch_dtype
-    if dtype_name == "auto":
-        dtype_name = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    if auto:
+        # A full fine-tune keeps float32 weights, with bf16 autocast for the arithmetic: AdamW's small
+        # updates to bf16 weights round away (6 steps at 2e-5 moved 31% of a layer's bf16 weights, and
+        # all of its float32 ones). LoRA's adapters train in float32 either way.
+        dtype_name = "bfloat16" if gpu_bf16 and config.training.use_lora else "float32"
     if not cuda and dtype_name == "float16":
         dtype_name = "float32"  # fp16 training needs a GPU's mixed precision
-    autocast = (cuda and dtype_name == "bfloat16") or (
-        not cuda and config.model.torch_dtype == "auto" and cpu_has_native_bf16()
+    autocast = (cuda and (dtype_name == "bfloat16" or (auto and gpu_bf16))) or (
+        not cuda and auto and cpu_has_native_bf16()
     )
     return {
         "cuda": cuda,

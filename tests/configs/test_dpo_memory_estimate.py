@@ -98,10 +98,15 @@ def test_full_fine_tune_dpo_holds_a_second_copy_of_the_weights():
 
 
 def test_dpo_reference_follows_the_weights_dtype():
-    # auto on a CUDA worker (a config pinned to the CPU never uses CUDA, so it says auto here too)
-    auto = config("dpo", 2, 128, lora=False, dtype="auto", device="auto")
-    bf16 = estimate_memory(auto, SMOLLM2_135M, cuda=True)
+    # On a CUDA worker (a config pinned to the CPU never uses CUDA, so these say device auto).
+    pinned = config("dpo", 2, 128, lora=False, dtype="bfloat16", device="auto")
+    bf16 = estimate_memory(pinned, SMOLLM2_135M, cuda=True)
     assert bf16.reference_bytes == bf16.weights_bytes == SMOLLM2_135M.parameters * 2
+    # auto keeps a full fine-tune's weights in float32 (bf16 autocast computes): the reference too.
+    auto = estimate_memory(
+        config("dpo", 2, 128, lora=False, dtype="auto", device="auto"), SMOLLM2_135M, cuda=True
+    )
+    assert auto.reference_bytes == auto.weights_bytes == SMOLLM2_135M.parameters * 4
 
 
 def test_dpo_head_is_one_capped_tile():

@@ -126,6 +126,10 @@ ERROR_CASES = {
 }
 WARNING_CASES = {
     "float32_memory": (with_(sft(), "model.torch_dtype", "float32"), {}),
+    "half_precision_full_finetune": (
+        with_(with_(sft(), "model.torch_dtype", "bfloat16"), "training.use_lora", False),
+        {},
+    ),
     "high_learning_rate": (with_(sft(), "training.learning_rate", 5e-3), {}),
     "large_batch": (with_(sft(), "training.batch_size", 128), {}),
     "max_length_over_context": (with_(sft(), "tokenizer.max_length", 16384), {}),

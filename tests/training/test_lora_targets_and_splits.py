@@ -74,3 +74,19 @@ def test_the_configs_tools_are_offered_in_rows_that_offer_none():
     )
     assert offered[1]["tools"] == [WEATHER]  # a row's own tools stay
     assert rows[0]["tools"] == [] and with_config_tools(rows, []) is rows
+
+
+@pytest.mark.parametrize(("use_lora", "weights"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_on_a_bf16_gpu_keeps_float32_weights_for_a_full_fine_tune(monkeypatch, use_lora, weights):
+    """AdamW's small updates to bf16 weights round away; LoRA's float32 adapters do not care."""
+    import torch
+
+    from app.configs.estimates import training_dtype
+    from jobs.training.trainer import device_settings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    config = config_with(use_lora=use_lora)
+    settings = device_settings(config)
+    assert (settings["dtype_name"], settings["bf16_autocast"]) == (weights, True)
+    assert training_dtype(config, cuda=True) == weights  # the linter's estimate counts the same
