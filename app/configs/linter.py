@@ -305,6 +305,7 @@ def tokenizer_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
         )
 
 
+SMALLEST_LORA_SCALE = 0.1  # alpha / r below this: the adapter's update is scaled almost to nothing
 POLYNOMIAL_LR_END = 1e-7  # transformers' `get_polynomial_decay_schedule_with_warmup` default, which it checks
 
 
@@ -363,6 +364,23 @@ def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstima
             yield _error("training.lora_r", "LoRA rank must be at least 1.", "lora_r_required")
         if t.lora_alpha < 1:
             yield _error("training.lora_alpha", "LoRA alpha must be at least 1.", "lora_alpha_min")
+        elif t.lora_r and t.lora_r >= 1 and t.lora_alpha / t.lora_r < SMALLEST_LORA_SCALE:
+            yield _warning(
+                "training.lora_alpha",
+                f"LoRA scales its update by alpha / r = {t.lora_alpha:g} / {t.lora_r} = "
+                f"{t.lora_alpha / t.lora_r:.3g}: the adapter would barely move the model. Alpha is usually "
+                "r to 2r.",
+                "lora_scale_tiny",
+            )
+        hidden = ctx.model_facts.hidden if ctx.model_facts is not None else None
+        if t.lora_r and hidden and t.lora_r > hidden:
+            yield _warning(
+                "training.lora_r",
+                f"A LoRA rank of {t.lora_r} is above the model's hidden size ({hidden}): the adapters hold "
+                "more parameters than the layers they adapt, and can learn nothing a full fine-tune could "
+                "not. 8 to 64 is usual.",
+                "lora_r_above_hidden",
+            )
         if not 0 <= t.lora_dropout < 1:
             yield _error(
                 "training.lora_dropout",

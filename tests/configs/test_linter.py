@@ -126,6 +126,8 @@ ERROR_CASES = {
 }
 WARNING_CASES = {
     "float32_memory": (with_(sft(), "model.torch_dtype", "float32"), {}),
+    "lora_scale_tiny": (with_(with_(sft(), "training.lora_r", 256), "training.lora_alpha", 8), {}),
+    "lora_r_above_hidden": (with_(with_(sft(), "training.lora_r", 1024), "training.lora_alpha", 2048), {}),
     "half_precision_full_finetune": (
         with_(with_(sft(), "model.torch_dtype", "bfloat16"), "training.use_lora", False),
         {},
