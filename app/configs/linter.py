@@ -244,7 +244,11 @@ def model_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             "best for each worker.",
             "float32_memory",
         )
-    if c.model.torch_dtype in ("bfloat16", "float16") and not c.training.use_lora:
+    no_cuda = ctx.cuda is not None and not ctx.cuda.available
+    float16_on_cpu = c.model.torch_dtype == "float16" and (
+        c.model.device == "cpu" or (no_cuda and c.model.device != "cuda")
+    )
+    if c.model.torch_dtype in ("bfloat16", "float16") and not c.training.use_lora and not float16_on_cpu:
         yield _warning(
             "model.torch_dtype",
             f"A full fine-tune in {c.model.torch_dtype} updates half-precision weights directly: most of "
@@ -252,10 +256,7 @@ def model_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             "weights). auto keeps float32 weights and computes in bf16 where the worker can.",
             "half_precision_full_finetune",
         )
-    no_cuda = ctx.cuda is not None and not ctx.cuda.available
-    if c.model.torch_dtype == "float16" and (
-        c.model.device == "cpu" or (no_cuda and c.model.device != "cuda")
-    ):
+    if float16_on_cpu:
         yield _warning(
             "model.torch_dtype",
             "float16 training needs a GPU's mixed precision: without CUDA the run trains in float32, with "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from typing import Any
@@ -141,6 +142,8 @@ def adjusted_stats(
     known, stored_buckets = stats.get("estimated_tokens"), stats.get("length_buckets")
     if not isinstance(known, int) or not isinstance(stored_buckets, dict):
         return None
+    if stats.get("length_counting") != LENGTH_COUNTING:
+        return None  # counted another way: recounted in full
     if "call_rows" not in stats or "offered_rows" not in stats:
         return None
     gone_lengths, new_lengths = row_lengths(removed, kind), row_lengths(added, kind)
@@ -181,13 +184,22 @@ def length_ranges(stats: dict[str, Any]) -> list[tuple[str, int]]:
     return list(zip(labels, counts, strict=True))[: last + 1]
 
 
+# How row lengths are counted; stored with the figures, so an edit never mixes two ways of counting
+# (figures from before are recounted in full instead). 2: as the training chat template renders rows.
+LENGTH_COUNTING = 2
+
+
 def row_lengths(rows: list[dict[str, Any]], kind: str) -> list[int] | None:
-    """Each row's tokens as training reads it, with the default tokenizer: rendered by the training chat
-    template (role headers, the tools' system text, calls in their tags), a preference row as its
-    prompt and longer answer. None without a tokenizer. Counting the words and calls alone left out
-    over a hundred tokens a row, so the max-length warning stayed quiet while every answer was cut."""
+    """Each row's tokens as training reads it, with the default tokenizer; None without a tokenizer.
+
+    The words and calls are counted as text, plus what the training chat template adds around them
+    (role headers, the default system prompt, call tags), measured once per shape of conversation, and
+    what offering the row's tools adds, once per distinct set. Counting the words and calls alone left
+    out over a hundred tokens a row, so the max-length warning stayed quiet while every answer was cut;
+    rendering and counting every row whole took 7-13 times as long. A preference row counts as its
+    prompt and longer answer, as DPO reads each pair."""
     lengths = []
-    tool_tokens: dict[str, int] = {}  # the tools' part of the prompt is counted once per distinct set
+    tool_tokens: dict[str, int] = {}
     for row in rows:
         tokens = _conversation_tokens(row, kind)
         if tokens is None:
@@ -202,7 +214,49 @@ def row_lengths(rows: list[dict[str, Any]], kind: str) -> list[int] | None:
     return lengths
 
 
-_PROBE = [{"role": "user", "content": "x"}]
+def _conversation_tokens(row: dict[str, Any], kind: str) -> int | None:
+    if kind == "dpo":
+        prompt = list(row.get("prompt") or [])
+        sequences = [prompt + list(row.get("chosen") or []), prompt + list(row.get("rejected") or [])]
+    else:
+        sequences = [list(row.get("messages") or [])]
+    counts = []
+    for messages in sequences:
+        words = count_tokens(row_text({"messages": messages}, "sft"))
+        if words is None:
+            return None
+        counts.append(words + _template_tokens(_shape(messages)))
+    return max(counts, default=0)
+
+
+def _shape(messages: list[Any]) -> tuple[tuple[str, bool, int], ...]:
+    """What the template's text around a conversation depends on: each turn's role, whether it has
+    words, and how many calls it makes."""
+    return tuple(
+        (str(m.get("role")), bool(m.get("content")), len(m.get("tool_calls") or []))
+        for m in messages
+        if isinstance(m, dict)
+    )
+
+
+_CALL = {"type": "function", "function": {"name": "f", "arguments": {}}}
+
+
+@functools.lru_cache(maxsize=4096)
+def _template_tokens(shape: tuple[tuple[str, bool, int], ...]) -> int:
+    """The tokens the training chat template adds to a conversation of this shape: a stand-in
+    conversation rendered, less its own words and calls counted as `row_text` counts them."""
+    stand_in = [
+        {"role": role, "content": "x" if words else "", "tool_calls": [_CALL] * calls}
+        if calls
+        else {"role": role, "content": "x" if words else ""}
+        for role, words, calls in shape
+    ]
+    try:
+        rendered = _rendered_tokens(stand_in, None) or 0
+    except Exception:  # a shape the template refuses (an odd role): the words alone, as before
+        return 0
+    return max(0, rendered - (count_tokens(row_text({"messages": stand_in}, "sft")) or 0))
 
 
 def _rendered_tokens(messages: list[Any], tools: list[Any] | None) -> int | None:
@@ -212,17 +266,7 @@ def _rendered_tokens(messages: list[Any], tools: list[Any] | None) -> int | None
     return count_tokens(render_conversation(TRAINING_TEMPLATE, messages, tools), special=True)
 
 
-def _conversation_tokens(row: dict[str, Any], kind: str) -> int | None:
-    if kind == "dpo":
-        prompt = list(row.get("prompt") or [])
-        sequences = [prompt + list(row.get("chosen") or []), prompt + list(row.get("rejected") or [])]
-    else:
-        sequences = [list(row.get("messages") or [])]
-    try:
-        counts = [_rendered_tokens(messages, None) for messages in sequences]
-    except Exception:  # a row the template cannot render (an odd role, say): its words and calls
-        return count_tokens(row_text(row, kind))
-    return None if None in counts else max(counts, default=0)
+_PROBE = [{"role": "user", "content": "x"}]
 
 
 def _tools_tokens(tools: list[Any], text: str) -> int:
@@ -280,4 +324,5 @@ def _figures(
         "length_buckets": {str(bucket): count for bucket, count in sorted(buckets.items())}
         if buckets is not None
         else None,
+        "length_counting": LENGTH_COUNTING,
     }

@@ -93,7 +93,8 @@ def with_config_tools(rows: list[dict[str, Any]], tools: list[dict[str, Any]]) -
 @dataclass(frozen=True)
 class SftLengths:
     longest: int  # the longest row before truncation, in tokens
-    cut: int  # kept rows whose last answer the max length cuts short: its end is never trained
+    cut: int  # kept rows with an answer the max length cuts in the middle: its end is never trained
+    whole: int  # kept rows with at least one answer that ends within the max length
 
 
 def tokenize_sft(
@@ -103,7 +104,7 @@ def tokenize_sft(
     and what truncation did (for the refusal when every row was cut too soon). A preference row trains
     as its prompt and chosen answer, as the linter tells the user of a preference dataset in SFT."""
     examples = []
-    longest = cut = 0
+    longest = cut = whole = 0
     for row in rows:
         messages = row.get("messages")
         if messages is None and "chosen" in row:
@@ -121,8 +122,16 @@ def tokenize_sft(
         mask = list(encoded["assistant_masks"])
         if any(mask[:max_length]):
             examples.append({"input_ids": ids, "assistant_masks": mask[:max_length]})
-            cut += any(mask[max_length:])
-    return examples, SftLengths(longest, cut)
+            cut += len(mask) > max_length and bool(mask[max_length - 1] and mask[max_length])
+            # An answer ends inside the kept tokens: an answer token followed by a prompt token, or
+            # the row's very end.
+            ends = [
+                i
+                for i in range(min(len(mask), max_length))
+                if mask[i] and (i + 1 == len(mask) or not mask[i + 1])
+            ]
+            whole += bool(ends)
+    return examples, SftLengths(longest, cut, whole)
 
 
 def render_dpo(rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str]]:

@@ -166,9 +166,11 @@ def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
     targets = config.training.lora_target_modules
     if not config.training.use_lora or not isinstance(targets, list):
         return  # all-linear always finds the linear layers
-    modules = [(name.rsplit(".", 1)[-1], type(module).__name__) for name, module in model.named_modules()]
+    import torch
+
+    modules = [(name.rsplit(".", 1)[-1], module) for name, module in model.named_modules()]
     names = {name for name, _ in modules}
-    linear = ", ".join(sorted({name for name, kind in modules if kind in ("Linear", "Linear4bit")})[:12])
+    linear = ", ".join(sorted({name for name, module in modules if isinstance(module, torch.nn.Linear)})[:12])
     if not any(target.rsplit(".", 1)[-1] in names for target in targets):
         raise TrainingRefused(
             f"None of training.lora_target_modules ({', '.join(targets)}) is a module of this model; its "
@@ -176,10 +178,10 @@ def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
         )
     unfit = sorted(
         {
-            f"{target} ({kind})"
+            f"{target} ({type(module).__name__})"
             for target in targets
-            for name, kind in modules
-            if name == target.rsplit(".", 1)[-1] and kind not in LORA_LAYER_TYPES
+            for name, module in modules
+            if name == target.rsplit(".", 1)[-1] and not _adaptable(module)
         }
     )
     if unfit:
@@ -187,6 +189,15 @@ def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
             f"LoRA cannot adapt {', '.join(unfit)}: training.lora_target_modules must name linear, embedding "
             f"or convolution layers; this model's linear layers are {linear or 'none'}."
         )
+
+
+def _adaptable(module: Any) -> bool:
+    """Whether peft can put a LoRA adapter on `module`: torch's linear, embedding and convolution layers
+    and their subclasses (bitsandbytes' 4-bit linear is one), or a quantised linear peft knows by name."""
+    import torch
+
+    layers = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    return isinstance(module, layers) or type(module).__name__ in LORA_LAYER_TYPES
 
 
 def lora_config(config: TrainingConfigSpec):
@@ -336,7 +347,7 @@ def train(
                 f"No training row has an assistant answer within the max length ({max_length} tokens; "
                 f"the longest row has {lengths.longest}): raise tokenizer.max_length."
             )
-        if lengths.cut == len(train_examples):
+        if not lengths.whole:
             raise TrainingRefused(
                 f"Every training row's answer is cut off at the max length ({max_length} tokens; the "
                 f"longest row has {lengths.longest}): the model would learn calls that never end. Raise "

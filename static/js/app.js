@@ -14,7 +14,8 @@ document.addEventListener("keydown", function (event) {
 // A plain (non-htmx) form goes once: a second click before the next page arrives would send it again
 // (two chats, two runs). Its submit buttons are disabled a tick after the submit, so the clicked one's
 // name and value still travel, and enabled again after a few seconds (a download leaves the page in
-// place) or when the browser shows the page again from its back-forward cache.
+// place; an upload never answers with one, and may take longer, so it waits for the next page) or
+// when the browser shows the page again from its back-forward cache.
 function setSentOnce(buttons, sent) {
   buttons.forEach(function (button) {
     button.disabled = sent;
@@ -31,7 +32,9 @@ document.addEventListener("submit", function (event) {
     return element.type === "submit" && !element.disabled;
   });
   setTimeout(function () { setSentOnce(buttons, true); }, 0);
-  setTimeout(function () { setSentOnce(buttons, false); }, 5000);
+  if (form.enctype !== "multipart/form-data") {
+    setTimeout(function () { setSentOnce(buttons, false); }, 5000);
+  }
 });
 
 window.addEventListener("pageshow", function (event) {

@@ -254,6 +254,10 @@ def test_adjusted_figures_equal_a_recount_and_old_figures_are_recounted(app, gla
     assert adjusted | request_overlap(after) == dataset_stats(after, "sft")
     old_style = {key: value for key, value in stats.items() if key not in ("call_rows", "offered_rows")}
     assert adjusted_stats(old_style, [rows[3]], [], "sft") is None
+    # Lengths counted another way (words and calls alone, before the template was counted) are
+    # recounted, not mixed with new counts.
+    counted_before = {key: value for key, value in stats.items() if key != "length_counting"}
+    assert adjusted_stats(counted_before, [rows[3]], [], "sft") is None
 
     client, dataset = glaive
     with app.app_context():  # figures stored before they kept every count: the next edit recounts them

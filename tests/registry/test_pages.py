@@ -237,6 +237,10 @@ def test_users_of_a_global_endpoint_see_its_origin_only(app, signed_in):
         assert "https://gateway.example.com" in text
         assert "QUERY-KEY-123" not in text and "deployments/team" not in text
     assert "QUERY-KEY-123" in admin.get(f"/models/{model.id}").get_data(as_text=True).replace("&amp;", "&")
+    assert "path set by an administrator" in bob.get(f"/models/{model.id}").get_data(as_text=True)
+    add_model(admin, {"provider": "hf_inference", "name": "Router", "model_id": "a/b", "shared": "y"})
+    router = model_rows(app)[-1]
+    assert "path set by an administrator" not in bob.get(f"/models/{router.id}").get_data(as_text=True)
 
 
 def test_messages_name_an_endpoint_without_its_query():

@@ -192,15 +192,25 @@ def _tool_tokenizer(tiny_model):
 def test_sft_counts_the_answers_the_max_length_cuts_and_trains_preference_rows_on_their_chosen_answer(
     tiny_model,
 ):
-    from jobs.training.data import tokenize_sft
+    from jobs.training.data import SftLengths, tokenize_sft
     from tests.training.test_pipeline import dpo_rows, sft_rows
 
     tokenizer = _tool_tokenizer(tiny_model)
     examples, whole = tokenize_sft(sft_rows(2), tokenizer, 4096)
-    assert len(examples) == 2 and whole.cut == 0
+    assert len(examples) == 2 and (whole.cut, whole.whole) == (0, 2)
     answer_starts = examples[0]["assistant_masks"].index(1)
     cut = tokenize_sft(sft_rows(2), tokenizer, answer_starts + 3)[1]
-    assert cut.cut == 2 and cut.longest == whole.longest
+    assert (cut.cut, cut.whole) == (2, 0) and cut.longest == whole.longest  # the run is refused
+    # Two answers, the second cut mid-way: the first still trains whole, so the run goes ahead.
+    row = sft_rows(1)[0]
+    two = {
+        **row,
+        "messages": [*row["messages"], {"role": "user", "content": "And in Lima?"}, row["messages"][1]],
+    }
+    (example,), _ = tokenize_sft([two], tokenizer, 4096)
+    mask = example["assistant_masks"]
+    second_starts = max(i for i in range(1, len(mask)) if mask[i] and not mask[i - 1])
+    assert tokenize_sft([two], tokenizer, second_starts + 3)[1] == SftLengths(len(example["input_ids"]), 1, 1)
     # A preference row in SFT: its prompt and chosen answer (the rejected one is not trained).
     (example,), lengths = tokenize_sft(dpo_rows(1), tokenizer, 4096)
     text = tokenizer.decode(
