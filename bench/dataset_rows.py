@@ -67,6 +67,10 @@ def main() -> None:
     spec = normalise(load_document(PETSTORE.read_text(), PETSTORE.name))
     rows = generate_dataset(spec, GenerationOptions(samples_per_operation=args.per_operation, seed=1)).rows
     kind = "sft"
+    # One-time loads (the tokenizer's vocabulary, the compiled chat template) belong to no page.
+    from app.datasets.stats import row_lengths
+
+    row_lengths(rows[:1], kind)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rows.jsonl"
         size = write_rows(path, rows)
