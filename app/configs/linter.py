@@ -287,6 +287,14 @@ def tokenizer_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             "positions past it were never trained.",
             "max_length_over_context",
         )
+    named = (c.tokenizer.name or "").strip()
+    if named and named != c.model.name.strip():
+        yield _warning(
+            "tokenizer.name",
+            f"A run always uses the base model's own tokenizer, so {named!r} would be ignored: a model's "
+            "token ids only mean something with its own vocabulary. Leave it empty.",
+            "tokenizer_name_ignored",
+        )
     if c.tokenizer.chat_template and (problem := chat_template_problem(c.tokenizer.chat_template)):
         line, message = problem
         yield _error(

@@ -61,7 +61,11 @@ class ModelSection(_Section):
 
 
 class TokenizerSection(_Section):
-    name: str | None = Field(None, description="Defaults to the model's tokenizer", max_length=500)
+    name: str | None = Field(
+        None,
+        description="Runs always use the model's own tokenizer (a different one is ignored)",
+        max_length=500,
+    )
     padding_side: Literal["right", "left"] = "right"
     max_length: int = Field(
         1024, le=MAX_COUNT, description="Longest training row in tokens; longer rows are truncated"

@@ -128,6 +128,7 @@ WARNING_CASES = {
     "float32_memory": (with_(sft(), "model.torch_dtype", "float32"), {}),
     "lora_scale_tiny": (with_(with_(sft(), "training.lora_r", 256), "training.lora_alpha", 8), {}),
     "lora_r_above_hidden": (with_(with_(sft(), "training.lora_r", 1024), "training.lora_alpha", 2048), {}),
+    "tokenizer_name_ignored": (with_(sft(), "tokenizer.name", "meta-llama/Llama-3.2-1B"), {}),
     "half_precision_full_finetune": (
         with_(with_(sft(), "model.torch_dtype", "bfloat16"), "training.use_lora", False),
         {},
