@@ -507,36 +507,25 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
         yield from _step_count_rules(c, dataset)
         yield from _length_rules(c, dataset)
         yield from _overlap_rules(c, dataset)
-    if t.early_stopping_patience and d.eval_split == 0 and (dataset is None or not dataset.eval_rows):
-        yield _warning(
-            "training.early_stopping_patience",
-            "Early stopping watches the eval loss, and with an eval split of 0 "
-            + (
-                "this dataset holds no row out"
-                if dataset
-                else "no row is held out unless the dataset marks some"
-            )
-            + ": it will be off. Set an eval split (0.1 holds out 10%).",
-            "early_stopping_needs_eval",
+    if d.eval_split == 0 and (dataset is None or not dataset.eval_rows):
+        nothing_held_out = "with an eval split of 0 " + (
+            "this dataset holds no row out" if dataset else "no row is held out unless the dataset marks some"
         )
-    scored = c.evaluation.enabled and answer_metrics(c.evaluation.metrics) and c.export.quantization_types
-    if (
-        scored
-        and not c.evaluation.eval_set
-        and d.eval_split == 0
-        and (dataset is None or not dataset.eval_rows)
-    ):
-        yield _warning(
-            "data.eval_split",
-            "The evaluation answers held-out rows, and with an eval split of 0 "
-            + (
-                "this dataset holds no row out"
-                if dataset
-                else "no row is held out unless the dataset marks some"
+        if t.early_stopping_patience:
+            yield _warning(
+                "training.early_stopping_patience",
+                f"Early stopping watches the eval loss, and {nothing_held_out}: it will be off. Set an eval "
+                "split (0.1 holds out 10%).",
+                "early_stopping_needs_eval",
             )
-            + ": the run would report no accuracy. Set an eval split, or an evaluation set.",
-            "evaluation_needs_eval",
-        )
+        scored = c.evaluation.enabled and answer_metrics(c.evaluation.metrics) and c.export.quantization_types
+        if scored and not c.evaluation.eval_set:
+            yield _warning(
+                "data.eval_split",
+                f"The evaluation answers held-out rows, and {nothing_held_out}: the run would report no "
+                "accuracy. Set an eval split, or an evaluation set.",
+                "evaluation_needs_eval",
+            )
 
 
 def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):

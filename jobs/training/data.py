@@ -125,12 +125,9 @@ def tokenize_sft(
             cut += len(mask) > max_length and bool(mask[max_length - 1] and mask[max_length])
             # An answer ends inside the kept tokens: an answer token followed by a prompt token, or
             # the row's very end.
-            ends = [
-                i
-                for i in range(min(len(mask), max_length))
-                if mask[i] and (i + 1 == len(mask) or not mask[i + 1])
-            ]
-            whole += bool(ends)
+            whole += any(
+                mask[i] and (i + 1 == len(mask) or not mask[i + 1]) for i in range(min(len(mask), max_length))
+            )
     return examples, SftLengths(longest, cut, whole)
 
 

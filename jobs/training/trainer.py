@@ -143,7 +143,8 @@ def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, setting
     return model, tokenizer
 
 
-# The layer types peft can put a LoRA adapter on (bitsandbytes' 4- and 8-bit linears under QLoRA).
+# Layer classes peft can put a LoRA adapter on, by name, besides the subclasses of torch's layers that
+# `_adaptable` accepts (transformers' Conv1D, attention, bitsandbytes' 4- and 8-bit linears under QLoRA).
 LORA_LAYER_TYPES = frozenset(
     {
         "Linear",
