@@ -192,6 +192,7 @@ def detail(model_id: int):
     from app.chat.arena import model_standing
     from app.chat.rated import rating_counts
     from app.evaluations.services import results_for_model
+    from app.training.source_spec import model_spec
 
     model = get_visible_or_404(LLMModel, model_id)
     return render_template(
@@ -202,6 +203,7 @@ def detail(model_id: int):
             evaluations=results_for_model(model.id),
             ratings=rating_counts(model.id),
             arena=model_standing(model.id),
+            trained_spec=model_spec(model),
         ),
     )
 

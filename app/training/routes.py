@@ -43,6 +43,7 @@ from app.training.services import (
     start_run,
     training_finished,
 )
+from app.training.source_spec import run_spec
 from app.training.sweeps import SweepError, axis_label, lint_sweep, parse_axes, point_label, start_sweep
 
 UNPROCESSABLE = 422
@@ -230,6 +231,7 @@ def _status_context(run: TrainingRun) -> dict:
         "asks_for_export": asks_for_export(run),
         "models": models,
         "base_model": _registered_base(run) if models else None,
+        "trained_spec": run_spec(run) if models else None,
         "action_form": RunActionForm(),
         "push_form": _push_form(run),
     }
