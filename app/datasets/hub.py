@@ -6,36 +6,64 @@ YAML names those splits, so `datasets.load_dataset("owner/name")` loads them as 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from flask_login import current_user
 
 from app.datasets.services import DatasetError, DatasetProblem
 from app.extensions import db
-from app.models import FINAL_JOB_STATES, BackgroundJob, Dataset, DatasetStatus
+from app.models import FINAL_JOB_STATES, BackgroundJob, Dataset, DatasetStatus, utcnow
+from app.row_lock import lock_row
 
 PUSH_TIMEOUT_S = 3600
+CLAIM_EXPIRY = timedelta(minutes=2)  # far longer than queueing a job takes
 
 
 def push_dataset(dataset: Dataset, repo_id: str, private: bool) -> BackgroundJob:
-    """Queue the push; the outcome lands on `dataset.hub_push`. Raises DatasetError when it cannot start."""
+    """Queue the push; the outcome lands on `dataset.hub_push`. Raises DatasetError when it cannot start.
+
+    The push is claimed on the row, under its lock, before the job is queued: of two pushes at once (two
+    tabs) the second sees the first's claim and is refused, rather than both queueing a job.
+    """
     from app.queueing import enqueue_job
 
     if dataset.status != DatasetStatus.READY.value or not dataset.sample_count:
         raise _refused("Only a ready dataset with rows can be pushed.")
     if not current_user.has_hub_token:
         raise _refused("Save a Hugging Face token with write access in your account settings first.")
+    lock_row(Dataset, dataset.id)
+    db.session.refresh(dataset)
     if push_under_way(dataset):
+        db.session.rollback()
         raise _refused("A push of this dataset is already under way.")
-    job = enqueue_job(
-        owner_id=dataset.owner_id,
-        kind="dataset_push",
-        title=f"Push dataset {dataset.name} to {repo_id}",
-        func="jobs.dataset_push.run",
-        args=(dataset.id, repo_id, private),
-        timeout=PUSH_TIMEOUT_S,
-    )
-    dataset.hub_push = {"repo": repo_id, "pushing": True, "job": job.id}
+    before = dataset.hub_push
+    claim = {"repo": repo_id, "pushing": True, "claimed": utcnow().isoformat()}
+    dataset.hub_push = claim
     db.session.commit()
+    try:
+        job = enqueue_job(
+            owner_id=dataset.owner_id,
+            kind="dataset_push",
+            title=f"Push dataset {dataset.name} to {repo_id}",
+            func="jobs.dataset_push.run",
+            args=(dataset.id, repo_id, private),
+            timeout=PUSH_TIMEOUT_S,
+        )
+    except Exception:
+        db.session.rollback()
+        _replace_claim(dataset, claim, before)
+        raise
+    _replace_claim(dataset, claim, {**claim, "job": job.id})
     return job
+
+
+def _replace_claim(dataset: Dataset, claim: dict, state: dict | None) -> None:
+    """`state` on the row while it still holds `claim` (a quick job may have recorded its outcome)."""
+    lock_row(Dataset, dataset.id)
+    db.session.refresh(dataset)
+    if dataset.hub_push == claim:
+        dataset.hub_push = state
+    db.session.commit()
 
 
 def _refused(message: str) -> DatasetError:
@@ -43,12 +71,22 @@ def _refused(message: str) -> DatasetError:
 
 
 def push_under_way(dataset: Dataset) -> bool:
-    """A push was queued and its job has not ended (a job that died without settling does not count)."""
+    """A push was queued and its job has not ended (a job that died without settling does not count), or
+    one is being queued right now (claimed, no job yet; a claim its request never finished expires)."""
     state = dataset.hub_push or {}
     if not state.get("pushing"):
         return False
+    if state.get("job") is None:
+        return _recent(state.get("claimed"))
     job = db.session.get(BackgroundJob, state.get("job")) if isinstance(state.get("job"), int) else None
     return job is not None and job.status not in FINAL_JOB_STATES
+
+
+def _recent(claimed: object) -> bool:
+    try:
+        return utcnow() - datetime.fromisoformat(str(claimed)) < CLAIM_EXPIRY
+    except ValueError:
+        return False
 
 
 IMPORT_TIMEOUT_S = 3600

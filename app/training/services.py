@@ -163,26 +163,29 @@ def asks_for_export(run: TrainingRun) -> bool:
 
 
 @contextmanager
-def _claimed(run: TrainingRun, stages: tuple[str, ...], refusal: str) -> Iterator[None]:
-    """Move the run out of `stages` with one conditional UPDATE, so that of two clicks on Resume (or
-    Retry) at once only one enqueues a job; the stage comes back if the queue then refuses the job."""
+def _claimed(
+    run: TrainingRun, stages: tuple[str, ...], refusal: str, claim: RunStage = RunStage.QUEUED
+) -> Iterator[None]:
+    """Move the run out of `stages` into `claim` with one conditional UPDATE, so that of two clicks on
+    Resume, Retry or Push at once only one enqueues a job; the stage comes back if the queue then
+    refuses the job."""
     previous = run.stage
     claimed = db.session.execute(
         db.update(TrainingRun)
         .where(TrainingRun.id == run.id, TrainingRun.stage.in_(stages))
-        .values(stage=RunStage.QUEUED.value)
+        .values(stage=claim.value)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
     if not claimed:
         db.session.refresh(run)
         raise RunRefused(None, refusal)
-    run.stage = RunStage.QUEUED.value
+    run.stage = claim.value
     try:
         yield
     except Exception:
         db.session.rollback()
-        if run.stage == RunStage.QUEUED.value:  # still the claim (a failed retry records its own stage)
+        if run.stage == claim.value:  # still the claim (a failed retry records its own stage)
             run.stage = previous
             db.session.commit()
         raise
@@ -238,17 +241,18 @@ def push_run(run: TrainingRun, repo_id: str, private: bool) -> BackgroundJob:
         raise RunRefused(None, "Only a finished run with registered models can be pushed.")
     if not current_user.has_hub_token:
         raise RunRefused(None, "Save a Hugging Face token with write access in your account settings first.")
-    job = enqueue_job(
-        owner_id=run.owner_id,
-        kind="hub_push",
-        title=f"Push {run.name} to {repo_id}",
-        func="jobs.export.push",
-        args=(run.id, repo_id, private),
-        queue="export",
-        timeout=PUSH_TIMEOUT_S,
-    )
+    done = (RunStage.DONE.value,)
+    with _claimed(run, done, "The run is already being pushed, or no longer done.", RunStage.PUSHING):
+        job = enqueue_job(
+            owner_id=run.owner_id,
+            kind="hub_push",
+            title=f"Push {run.name} to {repo_id}",
+            func="jobs.export.push",
+            args=(run.id, repo_id, private),
+            queue="export",
+            timeout=PUSH_TIMEOUT_S,
+        )
     run.job_id = job.id
-    run.stage = RunStage.PUSHING.value
     run.hub_push = {"repo": repo_id}
     run.cancel_requested = False
     run.finished_at = None

@@ -102,3 +102,38 @@ def test_an_unreachable_hub_leaves_the_reason_on_the_dataset(app, signed_in, tmp
     dataset = the_dataset(app, dataset_id)
     assert "unreachable" in dataset.hub_push["error"] and TOKEN not in dataset.hub_push["error"]
     assert "Not pushed to alice/weather" in client.get(f"/datasets/{dataset_id}").get_data(as_text=True)
+
+
+def test_of_two_pushes_at_once_only_one_queues_and_a_stale_claim_expires(app, signed_in):
+    from datetime import timedelta
+
+    from flask_login import login_user
+
+    from app.datasets.hub import push_dataset
+    from app.datasets.services import DatasetError
+    from app.models import User, utcnow
+
+    _, user = signed_in()
+    dataset_id = weather_dataset(app, user)
+    with app.test_request_context():
+        login_user(db.session.get(User, user.id))
+        current_user_row = db.session.get(User, user.id)
+        current_user_row.set_hub_token(TOKEN)
+        dataset = db.session.get(Dataset, dataset_id)
+        db.session.commit()
+        assert not dataset.hub_push  # read: no push under way
+        # Another tab's push claimed it a moment ago, before its job was queued.
+        claim = {"repo": "alice/first", "pushing": True, "claimed": utcnow().isoformat()}
+        db.session.execute(db.update(Dataset).where(Dataset.id == dataset_id).values(hub_push=claim))
+        db.session.commit()
+        with pytest.raises(DatasetError, match="already under way"):
+            push_dataset(dataset, "alice/second", True)
+        assert queued(app) == 0 and db.session.get(Dataset, dataset_id).hub_push == claim
+
+        # A claim whose request died before queueing its job does not block the dataset for ever.
+        old = {**claim, "claimed": (utcnow() - timedelta(minutes=10)).isoformat()}
+        db.session.execute(db.update(Dataset).where(Dataset.id == dataset_id).values(hub_push=old))
+        db.session.commit()
+        job = push_dataset(db.session.get(Dataset, dataset_id), "alice/second", True)
+        stored = db.session.get(Dataset, dataset_id).hub_push
+        assert queued(app) == 1 and stored["job"] == job.id and stored["repo"] == "alice/second"

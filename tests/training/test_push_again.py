@@ -174,3 +174,29 @@ def test_only_a_done_run_with_models_offers_the_push(app, signed_in):
     assert "Push to the Hub" not in client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert "Only a finished run" in push(client, run_id, "alice/weather").get_data(as_text=True)
     assert not jobs(app) and the_run(app, run_id).stage == "failed"
+
+
+def test_of_two_pushes_at_once_only_one_queues(app, signed_in):
+    from flask_login import login_user
+
+    from app.models import User
+    from app.training.services import RunRefused, push_run
+
+    _, user = signed_in()
+    run_id = finished_run(app, user)
+    with app.test_request_context():
+        login_user(db.session.get(User, user.id))
+        db.session.get(User, user.id).set_hub_token(TOKEN)
+        db.session.commit()
+        run = db.session.get(TrainingRun, run_id)
+        assert run.stage == "done"  # read: the check in push_run will pass
+        # Another tab's push claimed it a moment ago: this one still holds the run as it was read.
+        db.session.execute(
+            db.update(TrainingRun)
+            .where(TrainingRun.id == run_id)
+            .values(stage="pushing")
+            .execution_options(synchronize_session=False)
+        )
+        with pytest.raises(RunRefused, match="already being pushed"):
+            push_run(run, "alice/second", True)
+    assert not jobs(app) and the_run(app, run_id).stage == "pushing"
