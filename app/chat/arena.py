@@ -21,7 +21,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, ValidationError
 
 from app.chat import bp, services
 from app.chat.arena_ratings import Outcome, Standing, model_key, standings
-from app.chat.compare import follow_up_text, open_sessions
+from app.chat.compare import FOLLOW_UP_REFUSED, follow_up_text, open_sessions
 from app.chat.examples import answer_of, answer_problems, offered_tools, pair_row, prompt_messages
 from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
 from app.chat.rated import save_chat_dataset
@@ -121,8 +121,8 @@ def battle_send(group: str):
     sessions = _sessions(fight)
     if None in sessions:
         return _battle_page(fight, problem="A session of this battle was deleted."), UNPROCESSABLE
-    for chat in sessions:
-        services.add_user_turn(chat, text)
+    if services.add_user_turns(sessions, text) is None:
+        return _battle_page(fight, message_form=form, problem=FOLLOW_UP_REFUSED), CONFLICT
     return redirect(url_for("chat.battle", group=group))
 
 

@@ -24,6 +24,11 @@ from app.ownership import owned
 TAG_PREFIX = "compare:"
 _GROUP = re.compile(r"^[0-9a-f]{8}$")
 UNPROCESSABLE = 422
+CONFLICT = 409
+FOLLOW_UP_REFUSED = (
+    "An answer is still being written (or another tab sent meanwhile): wait for every answer to finish, "
+    "then send."
+)
 
 
 @bp.route("/compare", methods=["GET", "POST"])
@@ -58,8 +63,9 @@ def compare_send(group: str):
     text = follow_up_text(form)
     if text is None:
         return _comparison_page(group, sessions, form), UNPROCESSABLE
-    for chat in sessions:
-        services.add_user_turn(chat, text)
+    if services.add_user_turns(sessions, text) is None:
+        form.content.errors = [FOLLOW_UP_REFUSED]
+        return _comparison_page(group, sessions, form), CONFLICT
     return redirect(url_for("chat.comparison", group=group))
 
 

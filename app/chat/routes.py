@@ -26,6 +26,9 @@ from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus
 from app.ownership import get_owned_child_or_404, get_owned_or_404
 
 UNPROCESSABLE = 422
+CONFLICT = 409
+REPLY_IN_PROGRESS = "A reply is still being written: wait for it to finish (or stop it), then send."
+CHANGED_MEANWHILE = "The conversation changed meanwhile (another tab?): reload the page, then send."
 
 
 def _model_choices():
@@ -183,8 +186,28 @@ def send(session_id: int):
     if not form.validate_on_submit() or not form.content.data.strip():
         if not form.content.errors:
             form.content.errors = ["Type a message."]
-        return render_template("chat/_composer.html", session=chat, message_form=form), UNPROCESSABLE
-    return _turn_response(chat, services.add_user_turn(chat, form.content.data.strip()))
+        if htmx:  # out of band: the form targets the message list, and the box must replace itself
+            return render_template(
+                "chat/_composer.html", session=chat, message_form=form, oob=True
+            ), UNPROCESSABLE
+        return render_template(
+            "chat/session.html", **_session_context(chat, message_form=form)
+        ), UNPROCESSABLE
+    # Asked first only to say why a refused send was refused (add_user_turn checks it again, and claims).
+    busy = services.reply_in_progress(chat)
+    turn = None if busy else services.add_user_turn(chat, form.content.data.strip())
+    if turn is None:
+        return _send_refused(chat, form, REPLY_IN_PROGRESS if busy else CHANGED_MEANWHILE)
+    return _turn_response(chat, turn)
+
+
+def _send_refused(chat: ChatSession, form: MessageForm, reason: str):
+    """A message the conversation cannot take now: the reason under the messages, the typed text left in
+    the box (without JS: the page again, the text and the reason in its composer)."""
+    if htmx:
+        return render_template("chat/_error.html", message=reason), CONFLICT
+    form.content.errors = [reason]
+    return render_template("chat/session.html", **_session_context(chat, message_form=form)), CONFLICT
 
 
 def _turn_response(chat: ChatSession, turn: services.Turn, **extra):

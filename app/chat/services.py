@@ -234,11 +234,39 @@ class Turn:
     reply: ChatMessage | None
 
 
-def add_user_turn(session: ChatSession, text: str) -> Turn:
-    prompt = ChatMessage(session_id=session.id, role="user", content=text)
-    if session.title in ("", "New chat"):
-        session.title = _title_from(text)
-    return _with_pending_reply(session, prompt)
+def reply_in_progress(session: ChatSession) -> bool:
+    """Whether a reply of the conversation is still to be written or being written: a message sent now
+    would be answered beside it, from a history without it."""
+    return any(m.role == "assistant" and not m.is_final for m in session_messages(session))
+
+
+def add_user_turn(session: ChatSession, text: str) -> Turn | None:
+    """Send `text`: the user's message and a pending reply to it.
+
+    None when a reply is still being written, or another request (a second tab, a double submit, a
+    regenerate or edit) changed the conversation since this one read it; nothing is stored then.
+    """
+    turns = add_user_turns([session], text)
+    return turns[0] if turns else None
+
+
+def add_user_turns(sessions: list[ChatSession], text: str) -> list[Turn] | None:
+    """Send `text` to each session (a Compare or Arena follow-up goes to every model), all or none:
+    None as for `add_user_turn` when any of them may not take it now."""
+    for session in sessions:
+        # A refused claim rolls back the ones before it: no session of the group gets the message.
+        if reply_in_progress(session) or not _claim_turn(session):
+            db.session.rollback()
+            return None
+    turns = []
+    for session in sessions:
+        if session.title in ("", "New chat"):
+            session.title = _title_from(text)
+        turn = Turn(ChatMessage(session_id=session.id, role="user", content=text), _pending_reply(session))
+        db.session.add_all([turn.prompt, turn.reply])
+        turns.append(turn)
+    db.session.commit()
+    return turns
 
 
 def add_tool_result(
@@ -268,7 +296,7 @@ def add_tool_result(
 
 
 def _claim_turn(session: ChatSession) -> bool:
-    """Whether this request may change the conversation's last turn (regenerate, edit, a tool result):
+    """Whether this request may change the conversation's last turn (send, regenerate, edit, a tool result):
     a compare-and-set on the session's `updated_at` as this request read it, so of two tabs (or a double
     submit) acting on the same turn at once only the first goes ahead; the other's checks were made on a
     conversation that no longer is."""
