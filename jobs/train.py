@@ -165,8 +165,8 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
             best_eval_loss=outcome.best.eval_loss,
             stopped_early=outcome.best.stopped_early,
         )
-    elif config.training.early_stopping_patience:
-        log.info("Early stopping was off: no row is held out to compute an eval loss on")
+    elif config.training.early_stopping_patience and not outcome.eval_rows:
+        log.info("Early stopping was off: %s", _no_eval_loss(len(splits.eval), config.tokenizer.max_length))
     # Atomic: a kill mid-write must not leave the export a cut-off file to fail on (or silently fewer rows).
     write_lines(
         folder / EVAL_ROWS_FILE,
@@ -188,6 +188,17 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     export_job = enqueue_export(db.session.get(TrainingRun, run_id))
     log.info("Queued the export (job %d)", export_job.id)
     return {**result, "export_job": export_job.id}
+
+
+def _no_eval_loss(held_out: int, max_length: int) -> str:
+    """Why the run had no eval loss: nothing was held out, or truncation left nothing of what was."""
+    if not held_out:
+        return "no row is held out to compute an eval loss on"
+    rows = "the held-out row has" if held_out == 1 else f"all {held_out} held-out rows have"
+    return (
+        f"{rows} no answer within the max length ({max_length} tokens): truncation left none to compute "
+        "an eval loss on"
+    )
 
 
 def _report_text(report) -> str:

@@ -59,6 +59,8 @@ class ModelFacts:
     intermediate: int
     vocab: int
     context_length: int | None
+    # The output head shares the input embeddings' weights (SmolLM2 does); None when unknown.
+    tied_embeddings: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,8 @@ def facts_from_gguf(path: str) -> ModelFacts:
         intermediate=required("feed_forward_length"),
         vocab=tokens.length if isinstance(tokens, GGUFArray) else 0,
         context_length=number("context_length"),
+        # A tied model's GGUF has no head of its own: llama.cpp reads the token embeddings.
+        tied_embeddings="output.weight" not in header.tensor_shapes,
     )
 
 
@@ -283,6 +287,7 @@ def facts_from_hf_config(config_path: Path) -> ModelFacts | None:
     )
     embeddings = vocab * hidden * (1 if raw.get("tie_word_embeddings", True) else 2)
     context = raw.get("max_position_embeddings")
+    tied = raw.get("tie_word_embeddings")
     return ModelFacts(
         parameters=layers * per_layer + embeddings + hidden,
         hidden=hidden,
@@ -292,4 +297,5 @@ def facts_from_hf_config(config_path: Path) -> ModelFacts | None:
         intermediate=intermediate,
         vocab=vocab,
         context_length=int(context) if isinstance(context, int) else None,
+        tied_embeddings=tied if isinstance(tied, bool) else None,
     )

@@ -54,6 +54,9 @@ class DatasetFacts:
     # tokens (the dataset's figures; None for datasets counted before they kept it).
     length_bands: Mapping[str, int] | None = None
     length_band: int = 128
+    # The bands of the rows that offer no tools of their own, where a config's `tools` are offered (None
+    # for datasets counted before they kept it: the config's tools are then left out of the count).
+    length_bands_without_tools: Mapping[str, int] | None = None
     # Requests (user messages) asked by the rows: how many distinct ones, and how many held-out rows ask
     # one that a training row asks too (None for datasets counted before they kept these).
     distinct_requests: int | None = None
@@ -67,28 +70,46 @@ class DatasetFacts:
         max_samples = d.max_samples if d.max_samples and d.max_samples > 0 else None
         return split_sizes(unmarked, marked_train, self.eval_rows, d.train_split, d.eval_split, max_samples)
 
-    def length_fitting(self, share: float) -> int | None:
-        """The smallest band edge (tokens) that at least `share` of the rows fit under."""
+    def length_fitting(self, share: float, tools_tokens: int = 0) -> int | None:
+        """The smallest band edge (tokens) that at least `share` of the rows fit under, the rows without
+        tools of their own `tools_tokens` longer (a config's tools, offered there)."""
         if not self.length_bands or not self.rows:
             return None
-        covered = 0
-        for band, count in sorted((int(b), c) for b, c in self.length_bands.items()):
-            covered += count
-            if covered >= share * self.rows:
-                return (band + 1) * self.length_band
+        bare = self.length_bands_without_tools if tools_tokens else None
+        edges = {(int(band) + 1) * self.length_band for band in self.length_bands}
+        edges |= {(int(band) + 1) * self.length_band + tools_tokens for band in bare or {}}
+        total = sum(self.length_bands.values())
+        for edge in sorted(edges):
+            if total - self._longer_than(edge, tools_tokens) >= share * self.rows:
+                return edge
         return None
 
-    def rows_longer_than(self, tokens: int) -> int | None:
+    def rows_longer_than(self, tokens: int, tools_tokens: int = 0) -> int | None:
         """About how many rows are longer than `tokens`: whole bands from there on, and of the band that
         straddles it the share past it (its rows taken as spread evenly). Counting only whole bands
-        missed a dataset of 213-token rows under a max length of 200: every answer cut, no warning."""
+        missed a dataset of 213-token rows under a max length of 200: every answer cut, no warning.
+        `tools_tokens`: what a config's tools add to the rows that offer none of their own."""
         if self.length_bands is None:
             return None
-        over = 0.0
-        for band, count in self.length_bands.items():
-            start = int(band) * self.length_band
-            over += count * min(1.0, max(0.0, (start + self.length_band - tokens) / self.length_band))
-        return round(over)
+        return round(self._longer_than(tokens, tools_tokens))
+
+    def _longer_than(self, tokens: int, tools_tokens: int) -> float:
+        over = _rows_past(self.length_bands or {}, tokens, self.length_band)
+        if tools_tokens and self.length_bands_without_tools:
+            # Those rows are `tools_tokens` longer: longer than `tokens` once longer than that much less.
+            bare = self.length_bands_without_tools
+            over += _rows_past(bare, tokens - tools_tokens, self.length_band) - _rows_past(
+                bare, tokens, self.length_band
+            )
+        return over
+
+
+def _rows_past(bands: Mapping[str, int], tokens: int, width: int) -> float:
+    """The rows of `bands` longer than `tokens`, those of the band that straddles it spread evenly."""
+    return sum(
+        count * min(1.0, max(0.0, ((int(band) + 1) * width - tokens) / width))
+        for band, count in bands.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -396,22 +417,8 @@ def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstima
                 "Dropout must be from 0 up to (not including) 1.",
                 "lora_dropout_range",
             )
-        if isinstance(t.lora_target_modules, list) and not [m for m in t.lora_target_modules if m.strip()]:
-            yield _error(
-                "training.lora_target_modules", "Name at least one module, or use all-linear.", "lora_targets"
-            )
-        elif isinstance(t.lora_target_modules, list) and not set(t.lora_target_modules) & set(
-            LLAMA_PROJECTIONS
-        ):
-            yield _warning(
-                "training.lora_target_modules",
-                "None of these is a projection of a Llama-style model ("
-                + ", ".join(LLAMA_PROJECTIONS)
-                + "): "
-                "unless the base model names its layers so, LoRA finds nothing to adapt and the run stops "
-                "before training.",
-                "lora_targets_unknown",
-            )
+        if isinstance(t.lora_target_modules, list):
+            yield from _lora_target_rules(t.lora_target_modules, ctx.model_facts)
     if t.use_qlora:
         if not t.use_lora:
             yield _error(
@@ -437,6 +444,47 @@ def training_rules(c: TrainingConfigSpec, ctx: LintContext, memory: MemoryEstima
             "training.early_stopping_patience",
             "Patience is a number of evaluations, at least 1 (empty = no early stopping).",
             "early_stopping_patience_min",
+        )
+
+
+OUTPUT_HEAD, INPUT_EMBEDDINGS = "lm_head", "embed_tokens"  # their names in Llama-style models
+
+
+def _lora_target_rules(targets: list[str], facts: ModelFacts | None):
+    """What peft and TRL 1.16 make of named modules, as tried on a tiny Llama with and without tied
+    embeddings: an adapter on the head stops the run, one on the embeddings trains."""
+    named = {target.strip().rsplit(".", 1)[-1] for target in targets if target.strip()}
+    if not named:
+        yield _error(
+            "training.lora_target_modules", "Name at least one module, or use all-linear.", "lora_targets"
+        )
+        return
+    if OUTPUT_HEAD in named:
+        yield _error(
+            "training.lora_target_modules",
+            "TRL refuses a LoRA adapter on lm_head, so the run would stop before training: the loss is "
+            "computed from the head's weights directly, and the adapter would never learn. Remove lm_head "
+            "(all-linear leaves it out).",
+            "lora_target_lm_head",
+        )
+    tied = facts.tied_embeddings if facts is not None else None
+    if INPUT_EMBEDDINGS in named and tied is not False:
+        yield _warning(
+            "training.lora_target_modules",
+            ("The base model ties" if tied else "If the base model ties (SmolLM2 does)")
+            + " its output head to its input embeddings: an adapter on embed_tokens trains the inputs "
+            "only, but merging it for export changes the head as well, which training never saw, so the "
+            "exported model is not the one trained. Leave embed_tokens out.",
+            "lora_embeddings_tied",
+        )
+    if not named & {*LLAMA_PROJECTIONS, OUTPUT_HEAD, INPUT_EMBEDDINGS}:
+        yield _warning(
+            "training.lora_target_modules",
+            "None of these is a projection of a Llama-style model ("
+            + ", ".join(LLAMA_PROJECTIONS)
+            + "): unless the base model names its layers so, LoRA finds nothing to adapt and the run stops "
+            "before training.",
+            "lora_targets_unknown",
         )
 
 
@@ -529,19 +577,38 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
 
 
 def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
-    over = dataset.rows_longer_than(c.tokenizer.max_length)
+    tools_tokens = _config_tools_tokens(c) if dataset.length_bands_without_tools else 0
+    over = dataset.rows_longer_than(c.tokenizer.max_length, tools_tokens)
     if not over:
         return
     share = f"{100 * over / dataset.rows:.0f}%" if over < dataset.rows else "all"
+    fits = dataset.length_fitting(0.95, tools_tokens)
+    config_tools = (
+        f", with the config's tools ({tools_tokens:,} tokens) in the rows that offer none of their own"
+        if tools_tokens
+        else ""
+    )
     yield _warning(
         "tokenizer.max_length",
         f"About {over} of the dataset's {dataset.rows} rows ({share}) are longer than "
-        f"{c.tokenizer.max_length} tokens (as the training chat template renders them, tools and all): "
-        "they are cut there, and a row whose answer is cut teaches nothing. "
-        + (f"A max length of {fits:,} fits 95% of them; " if (fits := dataset.length_fitting(0.95)) else "")
-        + "raise max length, or generate the dataset with fewer tools per request.",
+        f"{c.tokenizer.max_length} tokens (as the training chat template renders them, tools and all"
+        f"{config_tools}): they are cut there, and a row whose answer is cut teaches nothing. "
+        + (f"A max length of {fits:,} fits 95% of them; " if fits else "")
+        + "raise max length, or "
+        + ("offer fewer tools." if tools_tokens else "generate the dataset with fewer tools per request."),
         "rows_over_max_length",
     )
+
+
+def _config_tools_tokens(c: TrainingConfigSpec) -> int:
+    """What the config's `tools` add to each row that offers none of its own, as training offers them
+    (`jobs.training.data.with_config_tools`): measured once per set of tools, no row read again."""
+    if not c.tools:
+        return 0
+    from app.datasets.stats import offered_tools_tokens  # the datasets package imports this module
+
+    offered, _ = validate_tool_definitions(c.tools)
+    return offered_tools_tokens(offered) if offered else 0
 
 
 REPEATED_REQUESTS_SHARE = 0.5  # fewer distinct requests than this share of the rows: a thin hold-out

@@ -40,6 +40,7 @@ def user_datasets() -> dict[str, DatasetFacts]:
             marked_train_rows=(row.stats or {}).get("marked_train_rows"),
             mean_tokens=(row.stats or {}).get("mean_tokens"),
             length_bands=(row.stats or {}).get("length_buckets"),
+            length_bands_without_tools=(row.stats or {}).get("length_buckets_without_tools"),
             length_band=LENGTH_BUCKET,
             distinct_requests=(row.stats or {}).get("distinct_requests"),
             eval_requests_in_train=(row.stats or {}).get("eval_requests_in_train"),

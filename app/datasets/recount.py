@@ -1,8 +1,9 @@
 """Recount the stored figures of datasets counted another way (`flask recount-datasets`).
 
-Figures stored before row lengths counted the chat template and the tools (`LENGTH_COUNTING`) keep
-words-only lengths until the dataset is next edited, so the config linter's max-length warning stays
-too quiet for them. This counts each such dataset's rows again, as an edit's full recount would.
+Figures stored before the current way of counting row lengths (`LENGTH_COUNTING`: the chat template
+and the tools counted, the rows without tools kept apart for a config's tools) keep the old lengths
+until the dataset is next edited, so the config linter's max-length warning stays too quiet for them.
+This counts each such dataset's rows again, as an edit's full recount would.
 
 The rows are counted with no transaction open (a large dataset takes a while, and SQLite would hold its
 one write lock throughout); the dataset's row is then locked as an edit locks it, and the figures are

@@ -130,8 +130,8 @@ def dataset_stats(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     calls, offered = _row_counts(rows, kind)
     lengths = row_lengths(rows, kind)
     tokens = sum(lengths) if lengths is not None else None
-    figures = _figures(len(rows), calls, offered, tokens, _buckets(lengths) if lengths is not None else None)
-    return figures | request_overlap(rows)
+    buckets = (_buckets(lengths), _buckets(_without_tools(rows, lengths))) if lengths is not None else None
+    return _figures(len(rows), calls, offered, tokens, buckets) | request_overlap(rows)
 
 
 def adjusted_stats(
@@ -146,11 +146,15 @@ def adjusted_stats(
         return None  # counted another way: recounted in full
     if "call_rows" not in stats or "offered_rows" not in stats:
         return None
+    stored_bare = stats.get("length_buckets_without_tools")
+    if not isinstance(stored_bare, dict):
+        return None  # figures from before they kept the rows without tools apart: recounted in full
     gone_lengths, new_lengths = row_lengths(removed, kind), row_lengths(added, kind)
     if gone_lengths is None or new_lengths is None:
         return None
     calls, offered = Counter(stats["call_rows"]), Counter(stats["offered_rows"])
     buckets = Counter({int(bucket): count for bucket, count in stored_buckets.items()})
+    bare = Counter({int(bucket): count for bucket, count in stored_bare.items()})
     (gone_calls, gone_offered), (new_calls, new_offered) = (
         _row_counts(removed, kind),
         _row_counts(added, kind),
@@ -159,12 +163,13 @@ def adjusted_stats(
         (calls, gone_calls, new_calls),
         (offered, gone_offered, new_offered),
         (buckets, _buckets(gone_lengths), _buckets(new_lengths)),
+        (bare, _buckets(_without_tools(removed, gone_lengths)), _buckets(_without_tools(added, new_lengths))),
     ):
         counter.subtract(gone)
         counter.update(new)
     rows = stats["rows"] - len(removed) + len(added)
     tokens = known - sum(gone_lengths) + sum(new_lengths)
-    return _figures(rows, +calls, +offered, tokens, +buckets)  # unary + drops counts that fell to 0
+    return _figures(rows, +calls, +offered, tokens, (+buckets, +bare))  # unary + drops counts that fell to 0
 
 
 def length_ranges(stats: dict[str, Any]) -> list[tuple[str, int]]:
@@ -185,8 +190,9 @@ def length_ranges(stats: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 # How row lengths are counted; stored with the figures, so an edit never mixes two ways of counting
-# (figures from before are recounted in full instead). 2: as the training chat template renders rows.
-LENGTH_COUNTING = 2
+# (figures from before are recounted in full instead). 2: as the training chat template renders rows;
+# 3: and the bands of the rows offering no tools of their own kept apart (a config's tools go there).
+LENGTH_COUNTING = 3
 
 
 def row_lengths(rows: list[dict[str, Any]], kind: str) -> list[int] | None:
@@ -269,6 +275,17 @@ def _rendered_tokens(messages: list[Any], tools: list[Any] | None) -> int | None
 _PROBE = [{"role": "user", "content": "x"}]
 
 
+def offered_tools_tokens(tools: list[Any]) -> int:
+    """What offering `tools` adds to each row that gets them (a config's tools, measured once per set)."""
+    # Keys in their own order: the template renders them so, and sorted ones count differently.
+    return _cached_tools_tokens(json.dumps(tools, ensure_ascii=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_tools_tokens(text: str) -> int:
+    return _tools_tokens(json.loads(text), text)
+
+
 def _tools_tokens(tools: list[Any], text: str) -> int:
     """What offering `tools` adds to a prompt: their schemas and the template's words around them."""
     try:
@@ -298,12 +315,22 @@ def _row_counts(rows: list[dict[str, Any]], kind: str) -> tuple[Counter[str], Co
     return calls, offered
 
 
+def _without_tools(rows: list[dict[str, Any]], lengths: list[int]) -> list[int]:
+    """The lengths of the rows that offer no tools of their own: a config's `tools` are offered there
+    (`jobs.training.data.with_config_tools`), so the linter adds theirs to these."""
+    return [length for row, length in zip(rows, lengths, strict=True) if not row.get("tools")]
+
+
 def _buckets(lengths: list[int]) -> Counter[int]:
     return Counter(min(length // LENGTH_BUCKET, LAST_BUCKET) for length in lengths)
 
 
 def _figures(
-    rows: int, calls: Counter[str], offered: Counter[str], tokens: int | None, buckets: Counter[int] | None
+    rows: int,
+    calls: Counter[str],
+    offered: Counter[str],
+    tokens: int | None,
+    buckets: tuple[Counter[int], Counter[int]] | None,  # every row's length bands, those without tools
 ) -> dict[str, Any]:
     with_call = calls.get("", 0)
     named = Counter({name: count for name, count in calls.items() if name})
@@ -321,8 +348,11 @@ def _figures(
         "offered_rows": dict(offered),
         # Rows per length band of LENGTH_BUCKET tokens (the last band: that long or longer), for the
         # length chart and the linter's "rows longer than max_length" warning.
-        "length_buckets": {str(bucket): count for bucket, count in sorted(buckets.items())}
-        if buckets is not None
-        else None,
+        "length_buckets": _bands(buckets[0]) if buckets is not None else None,
+        "length_buckets_without_tools": _bands(buckets[1]) if buckets is not None else None,
         "length_counting": LENGTH_COUNTING,
     }
+
+
+def _bands(buckets: Counter[int]) -> dict[str, int]:
+    return {str(bucket): count for bucket, count in sorted(buckets.items())}

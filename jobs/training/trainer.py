@@ -72,6 +72,7 @@ class TrainOutcome:
     seconds: float
     metrics: dict[str, Any] = field(default_factory=dict)
     best: BestWeights | None = None  # with early stopping on: the evaluation whose weights were kept
+    eval_rows: int = 0  # held-out rows the eval loss is computed on: those truncation left an answer
 
 
 @dataclass
@@ -162,8 +163,8 @@ LORA_LAYER_TYPES = frozenset(
 
 def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
     """peft stops with a bare "not found" when no target module exists, and with a dump of the module
-    when one is no layer it can adapt (a norm, the rotary embedding, a list of layers): name the
-    culprits and the layers there are, before any step."""
+    when one is no layer it can adapt (a norm, the rotary embedding, a list of layers), and TRL when one
+    is the output head: name the culprits and the layers there are, before any step."""
     targets = config.training.lora_target_modules
     if not config.training.use_lora or not isinstance(targets, list):
         return  # all-linear always finds the linear layers
@@ -176,6 +177,16 @@ def check_lora_targets(model: Any, config: TrainingConfigSpec) -> None:
         raise TrainingRefused(
             f"None of training.lora_target_modules ({', '.join(targets)}) is a module of this model; its "
             f"linear layers are {linear or 'none'}. Name some of those, or use all-linear."
+        )
+    head = model.get_output_embeddings()
+    head_names = {name for name, module in modules if module is head}
+    on_head = sorted({target for target in targets if target.rsplit(".", 1)[-1] in head_names})
+    if on_head:
+        # TRL 1.16 stops with its own ValueError here (SFT and DPO alike), naming peft's `target_modules`.
+        raise TrainingRefused(
+            f"LoRA cannot train the output head ({', '.join(on_head)}): TRL computes the loss from the "
+            "head's weights directly, so an adapter there would never learn. Remove it from "
+            "training.lora_target_modules (all-linear leaves it out)."
         )
     unfit = sorted(
         {
@@ -313,7 +324,7 @@ def train(
     settings = device_settings(config)
     model, tokenizer = load_model_and_tokenizer(base_dir, config, settings)
     check_lora_targets(model, config)
-    has_eval = bool(splits.eval)
+    held_out = len(splits.eval)  # rows the eval loss is computed on (SFT drops those with no answer left)
     started = time.perf_counter()
     if config.training.method == "dpo":
         from trl import DPOConfig, DPOTrainer
@@ -323,7 +334,7 @@ def train(
         refuse_pairs_without_signal(pairs, len(train_rows), config.tokenizer.max_length)
         tokens = pairs.tokens
         args = DPOConfig(
-            **common_args(config, output_dir, settings, has_eval),
+            **common_args(config, output_dir, settings, bool(held_out)),
             beta=config.training.dpo_beta,
             max_length=config.tokenizer.max_length,
         )
@@ -360,9 +371,17 @@ def train(
                 "row has %d): their ends are not trained",
                 lengths.cut, len(train_examples), max_length, lengths.longest,
             )  # fmt: skip
+        held_out = len(eval_examples)
+        if held_out < len(splits.eval):
+            log.warning(
+                "%d of %d held-out rows have no answer within the max length (%d tokens): %s",
+                len(splits.eval) - held_out, len(splits.eval), max_length,
+                "the eval loss leaves them out" if held_out else
+                "with none left there is no eval loss. Raise tokenizer.max_length",
+            )  # fmt: skip
         tokens = real_tokens(train_examples)
         args = SFTConfig(
-            **common_args(config, output_dir, settings, bool(eval_examples)),
+            **common_args(config, output_dir, settings, bool(held_out)),
             max_length=config.tokenizer.max_length,
             packing=config.training.packing,
             # Batches of similar length waste fewer padding tokens (bench/training_throughput.py).
@@ -415,6 +434,7 @@ def train(
         seconds=time.perf_counter() - started,
         metrics=dict(result.metrics),
         best=_best_weights(trainer.state, early_stopping),
+        eval_rows=held_out,
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.datasets.stats import LAST_BUCKET, LENGTH_BUCKET, dataset_stats, row_text
+from app.datasets.stats import LAST_BUCKET, LENGTH_BUCKET, LENGTH_COUNTING, dataset_stats, row_text
 from app.extensions import db
 from app.models import Dataset
 from app.serving.token_count import count_tokens
@@ -87,7 +87,7 @@ def test_words_only_figures_are_recounted_with_the_template_and_tools(app, runne
 
     assert result.exit_code == 0, result.output
     after = stored(app, old_id).stats
-    assert after == recount(ROWS) and after["length_counting"] == 2
+    assert after == recount(ROWS) and after["length_counting"] == LENGTH_COUNTING
     assert after["estimated_tokens"] > old["estimated_tokens"] and after["mean_tokens"] > old["mean_tokens"]
     assert f"Recounted dataset {old_id} 'old' (8 rows): {old['mean_tokens']} → {after['mean_tokens']}" in (
         result.output
