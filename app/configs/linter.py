@@ -147,6 +147,7 @@ class LintContext:
     submitting: bool = False
     throughput: Throughput | None = None
     has_hub_token: bool | None = None  # None: unknown (linting a file, not a user's run)
+    spec_names: frozenset[str] | None = None  # the user's specs; None: unknown (linting a file)
 
 
 @dataclass(frozen=True)
@@ -530,6 +531,13 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             "data.dataset",
             "A preference dataset in SFT: only the chosen answers are trained on.",
             "sft_on_preference",
+        )
+    if d.source_spec and ctx.spec_names is not None and d.source_spec not in ctx.spec_names:
+        yield _warning(
+            "data.source_spec",
+            f"You have no spec named {d.source_spec!r}: the trained model's page will offer no NL → API "
+            "chat on it. Import it on the Specs page, or leave this empty.",
+            "source_spec_unknown",
         )
     if d.strategy == "teacher":
         if t.method == "dpo":

@@ -17,7 +17,7 @@ from app.datasets.stats import LENGTH_BUCKET
 from app.extensions import db
 from app.json_input import loads as loads_json
 from app.model_store import model_folder
-from app.models import Dataset, LLMModel, TrainingConfig
+from app.models import ApiSpec, Dataset, LLMModel, TrainingConfig
 from app.ownership import owned, visible
 from app.serving.default_model import DEFAULT_MODEL_NAME, default_gguf_path
 
@@ -147,7 +147,13 @@ def lint_context(raw: Any, submitting: bool = False) -> LintContext:
         submitting=submitting,
         throughput=measured_throughput(name) if name else None,
         has_hub_token=bool(current_user.has_hub_token),
+        spec_names=user_spec_names(),
     )
+
+
+def user_spec_names() -> frozenset[str]:
+    mine = sa.select(ApiSpec.name).where(ApiSpec.owner_id == current_user.id)
+    return frozenset(db.session.execute(mine).scalars())
 
 
 def findings_json(findings: list[Finding]) -> list[dict[str, str]]:

@@ -129,6 +129,10 @@ WARNING_CASES = {
     "lora_scale_tiny": (with_(with_(sft(), "training.lora_r", 256), "training.lora_alpha", 8), {}),
     "lora_r_above_hidden": (with_(with_(sft(), "training.lora_r", 1024), "training.lora_alpha", 2048), {}),
     "tokenizer_name_ignored": (with_(sft(), "tokenizer.name", "meta-llama/Llama-3.2-1B"), {}),
+    "source_spec_unknown": (
+        with_(sft(), "data.source_spec", "petstore"),
+        {"spec_names": frozenset({"pets"})},
+    ),
     "half_precision_full_finetune": (
         with_(with_(sft(), "model.torch_dtype", "bfloat16"), "training.use_lora", False),
         {},
@@ -208,6 +212,9 @@ def test_no_rule_fires_on_good_configs_in_any_context(context):
         for ctx in (context, cuda):
             assert lint(config, ctx).findings == [], (template.key, lint(config, ctx).findings)
     assert lint(with_(sft(), "training.use_qlora", True), cuda).findings == []
+    named = with_(sft(), "data.source_spec", "petstore")
+    assert lint(named, context).findings == []  # the user's specs unknown: a file linted on its own
+    assert lint(named, _context(context, {"spec_names": frozenset({"petstore"})})).findings == []
 
 
 def test_findings_name_the_field_they_are_about(context):
