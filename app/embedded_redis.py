@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def server_binary() -> Path:
@@ -31,12 +33,15 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
+    def client(self, retry: bool = True) -> redis.Redis:
+        # Without retry: redis-py retries a refused or closed connection with backoff, about 4 s in all,
+        # which a probe of a server that is not up (or a shutdown, which closes the connection) waits out.
+        retries = {} if retry else {"retry": Retry(NoBackoff(), 0)}
+        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5, **retries)
 
     def is_running(self) -> bool:
         try:
-            return bool(self.client().ping())
+            return bool(self.client(retry=False).ping())
         except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
             return False
 
@@ -87,6 +92,6 @@ class EmbeddedRedis:
         if not self.is_running():
             return
         try:
-            self.client().shutdown(nosave=False)
+            self.client(retry=False).shutdown(nosave=False)
         except redis.ConnectionError:
             pass  # the server closes the connection as it exits

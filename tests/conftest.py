@@ -29,8 +29,12 @@ from app.config import (
 from app.embedded_redis import EmbeddedRedis
 from app.extensions import db
 from app.models import User
+from tests.app_reuse import TEMPLATES, share_compiled_url_builders
 
 TEST_PASSWORD = "correct horse battery"
+
+
+share_compiled_url_builders()
 
 
 def pytest_collection_modifyitems(items):
@@ -121,6 +125,7 @@ def app(database_template, redis_url, tmp_path):
         DATASET_STORE = str(tmp_path / "datasets")
 
     application = create_app(PerTestConfig)
+    application.jinja_env.bytecode_cache = TEMPLATES
     yield application
     with application.app_context():
         db.session.remove()
