@@ -155,6 +155,7 @@ def push(job_id: int, run_id: int, repo_id: str, private: bool) -> dict[str, Any
 
     try:
         with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
+            _adopt_claim(run_id, job_id)
             row = db.session.get(TrainingRun, run_id)
             config = TrainingConfigSpec.model_validate(row.config)
             export = config.export.model_copy(
@@ -183,6 +184,21 @@ def push(job_id: int, run_id: int, repo_id: str, private: bool) -> dict[str, Any
             return progress.finish(outcome)
     finally:
         settle_run(run_id, job_id)
+
+
+def _adopt_claim(run_id: int, job_id: int) -> None:
+    """The push route claims the run before it has this job's id, and records the id after queueing: a
+    request that died between the two would leave a run no reconciler could settle. The job takes it."""
+    db.session.execute(
+        db.update(TrainingRun)
+        .where(
+            TrainingRun.id == run_id,
+            TrainingRun.stage == RunStage.PUSHING.value,
+            TrainingRun.job_id.is_(None),
+        )
+        .values(job_id=job_id)
+    )
+    db.session.commit()
 
 
 def _push(run_id: int, config: TrainingConfigSpec, exported, log) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask_login import current_user
 
@@ -163,29 +164,26 @@ def asks_for_export(run: TrainingRun) -> bool:
 
 
 @contextmanager
-def _claimed(
-    run: TrainingRun, stages: tuple[str, ...], refusal: str, claim: RunStage = RunStage.QUEUED
-) -> Iterator[None]:
-    """Move the run out of `stages` into `claim` with one conditional UPDATE, so that of two clicks on
-    Resume, Retry or Push at once only one enqueues a job; the stage comes back if the queue then
-    refuses the job."""
+def _claimed(run: TrainingRun, stages: tuple[str, ...], refusal: str) -> Iterator[None]:
+    """Move the run out of `stages` with one conditional UPDATE, so that of two clicks on Resume (or
+    Retry) at once only one enqueues a job; the stage comes back if the queue then refuses the job."""
     previous = run.stage
     claimed = db.session.execute(
         db.update(TrainingRun)
         .where(TrainingRun.id == run.id, TrainingRun.stage.in_(stages))
-        .values(stage=claim.value)
+        .values(stage=RunStage.QUEUED.value)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
     if not claimed:
         db.session.refresh(run)
         raise RunRefused(None, refusal)
-    run.stage = claim.value
+    run.stage = RunStage.QUEUED.value
     try:
         yield
     except Exception:
         db.session.rollback()
-        if run.stage == claim.value:  # still the claim (a failed retry records its own stage)
+        if run.stage == RunStage.QUEUED.value:  # still the claim (a failed retry records its own stage)
             run.stage = previous
             db.session.commit()
         raise
@@ -241,8 +239,13 @@ def push_run(run: TrainingRun, repo_id: str, private: bool) -> BackgroundJob:
         raise RunRefused(None, "Only a finished run with registered models can be pushed.")
     if not current_user.has_hub_token:
         raise RunRefused(None, "Save a Hugging Face token with write access in your account settings first.")
-    done = (RunStage.DONE.value,)
-    with _claimed(run, done, "The run is already being pushed, or no longer done.", RunStage.PUSHING):
+    # Claimed with one conditional UPDATE, so of two clicks at once only one queues a push; with no job
+    # yet, the reconciler leaves the claim alone (the previous job, cancelled or failed, would end it).
+    before = {"job_id": run.job_id, "hub_push": run.hub_push, "finished_at": run.finished_at}
+    claim = {"job_id": None, "hub_push": {"repo": repo_id}, "cancel_requested": False, "finished_at": None}
+    if not _update_run_where(run, RunStage.DONE, stage=RunStage.PUSHING.value, **claim):
+        raise RunRefused(None, "The run is already being pushed, or no longer done.")
+    try:
         job = enqueue_job(
             owner_id=run.owner_id,
             kind="hub_push",
@@ -252,12 +255,32 @@ def push_run(run: TrainingRun, repo_id: str, private: bool) -> BackgroundJob:
             queue="export",
             timeout=PUSH_TIMEOUT_S,
         )
-    run.job_id = job.id
-    run.hub_push = {"repo": repo_id}
-    run.cancel_requested = False
-    run.finished_at = None
-    db.session.commit()
+    except Exception:
+        db.session.rollback()
+        _update_run_where(run, RunStage.PUSHING, job_id_unset=True, stage=RunStage.DONE.value, **before)
+        raise
+    # Only onto the claim: a push that failed fast has already put its outcome on the run.
+    _update_run_where(run, RunStage.PUSHING, job_id_unset=True, job_id=job.id)
     return job
+
+
+def _update_run_where(
+    run: TrainingRun, while_in: RunStage, job_id_unset: bool = False, **values: Any
+) -> bool:
+    """Set `values` on the run only while it is in stage `while_in` (and has no job, with
+    `job_id_unset`), committed; whether it was."""
+    conditions = [TrainingRun.id == run.id, TrainingRun.stage == while_in.value]
+    if job_id_unset:
+        conditions.append(TrainingRun.job_id.is_(None))
+    updated = db.session.execute(
+        db.update(TrainingRun)
+        .where(*conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(run)
+    return bool(updated)
 
 
 def _end_push(run: TrainingRun, error: str) -> None:

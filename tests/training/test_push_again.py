@@ -200,3 +200,96 @@ def test_of_two_pushes_at_once_only_one_queues(app, signed_in):
         with pytest.raises(RunRefused, match="already being pushed"):
             push_run(run, "alice/second", True)
     assert not jobs(app) and the_run(app, run_id).stage == "pushing"
+
+
+def _signed_in_with_token(app, signed_in):
+    from flask_login import login_user
+
+    from app.models import User
+
+    _, user = signed_in()
+    run_id = finished_run(app, user, hub_push={"repo": "alice/old", "error": "Hub unreachable."})
+    context = app.test_request_context()
+    context.push()
+    login_user(db.session.get(User, user.id))
+    db.session.get(User, user.id).set_hub_token(TOKEN)
+    db.session.commit()
+    return context, run_id
+
+
+def test_a_push_the_queue_refuses_leaves_the_run_as_it_was(app, signed_in):
+    from app.queueing import EnqueueError
+    from app.training.services import push_run
+
+    context, run_id = _signed_in_with_token(app, signed_in)
+    try:
+        app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+        with pytest.raises(EnqueueError):
+            push_run(db.session.get(TrainingRun, run_id), "alice/new", True)
+    finally:
+        context.pop()
+    run = the_run(app, run_id)
+    assert run.stage == "done" and run.hub_push == {"repo": "alice/old", "error": "Hub unreachable."}
+    assert not jobs(app)
+
+
+def test_a_claimed_push_survives_the_reconciler_and_a_fast_jobs_outcome_stands(app, signed_in, monkeypatch):
+    from app.models import JobStatus
+    from app.training import services
+
+    context, run_id = _signed_in_with_token(app, signed_in)
+    try:
+        run = db.session.get(TrainingRun, run_id)
+        earlier = BackgroundJob(
+            owner_id=run.owner_id,
+            kind="hub_push",
+            title="t",
+            func="f",
+            queue="export",
+            status=JobStatus.CANCELLED,
+        )
+        db.session.add(earlier)
+        db.session.commit()
+        run.job_id = earlier.id  # the last push was cancelled: its job is the run's until the next one
+        db.session.commit()
+        real_enqueue = services.enqueue_job
+
+        def queued_then_failed_fast(**job):
+            # Between the claim and the job's id: a page poll reconciles the run, and the job already ran.
+            services.reconcile_run(db.session.get(TrainingRun, run_id))
+            assert db.session.get(TrainingRun, run_id).stage == "pushing"
+            queued = real_enqueue(**job)
+            outcome = {"repo": "alice/new", "error": "The run's GGUF files are gone: nothing to push."}
+            db.session.execute(
+                db.update(TrainingRun)
+                .where(TrainingRun.id == run_id)
+                .values(stage="done", hub_push=outcome, job_id=queued.id)
+            )
+            db.session.commit()
+            return queued
+
+        monkeypatch.setattr(services, "enqueue_job", queued_then_failed_fast)
+        services.push_run(run, "alice/new", True)
+    finally:
+        context.pop()
+    run = the_run(app, run_id)
+    assert run.stage == "done" and "files are gone" in run.hub_push["error"]
+
+
+def test_a_push_job_adopts_a_claim_its_request_never_recorded(app, signed_in):
+    from jobs.export import _adopt_claim
+
+    _, user = signed_in()
+    run_id = finished_run(app, user)
+    with app.app_context():
+        jobs_ids = []
+        for _ in range(2):
+            job = BackgroundJob(owner_id=user.id, kind="hub_push", title="t", func="f", queue="export")
+            db.session.add(job)
+            db.session.commit()
+            jobs_ids.append(job.id)
+        db.session.execute(db.update(TrainingRun).where(TrainingRun.id == run_id).values(stage="pushing"))
+        db.session.commit()
+        _adopt_claim(run_id, jobs_ids[0])  # the web request died before recording its job
+        _adopt_claim(run_id, jobs_ids[1])  # a stale job never takes a run that has one
+    assert the_run(app, run_id).job_id == jobs_ids[0]
