@@ -9,6 +9,7 @@ from typing import Any
 from app.datasets.storage import read_lines
 from app.extensions import db
 from app.models import Dataset, User
+from app.row_lock import lock_row
 from jobs.progress import tracked_job
 
 
@@ -17,8 +18,10 @@ def run(job_id: int, dataset_id: int, repo_id: str, private: bool) -> dict[str, 
     from jobs.training.hub_push import HubPushError, push_files
 
     outcome: dict[str, Any] = {"repo": repo_id, "error": "The push stopped before it finished."}
+    recorded = False
     try:
         with tracked_job(job_id) as progress:
+            _adopt_claim(dataset_id, job_id)
             dataset = db.session.get(Dataset, dataset_id)
             owner = db.session.get(User, dataset.owner_id) if dataset else None
             token = owner.hub_token() if owner else None
@@ -37,9 +40,13 @@ def run(job_id: int, dataset_id: int, repo_id: str, private: bool) -> dict[str, 
                 else:
                     outcome = {"repo": pushed.repo_id, "url": pushed.url, "files": len(pushed.files),
                                "rows": rows}  # fmt: skip
+            # Recorded while the job still runs: once it has ended, a new push may claim the dataset.
+            recorded = _record(dataset_id, job_id, outcome)
             return progress.finish(outcome)
     finally:
-        _record(dataset_id, outcome)
+        if not recorded:
+            _record(dataset_id, job_id, outcome)
+        db.session.remove()
 
 
 def dataset_files(dataset: Dataset) -> dict[str, bytes]:
@@ -77,9 +84,22 @@ def dataset_card(dataset: Dataset, train: int, test: int) -> str:
     )
 
 
-def _record(dataset_id: int, outcome: dict[str, Any]) -> None:
+def _adopt_claim(dataset_id: int, job_id: int) -> None:
+    """The push route claims the dataset before it has this job's id and records the id after queueing:
+    a request that died between the two leaves a claim only this job can answer for."""
+    lock_row(Dataset, dataset_id)
     dataset = db.session.get(Dataset, dataset_id)
-    if dataset is not None:
+    state = (dataset.hub_push or {}) if dataset is not None else {}
+    if state.get("pushing") and state.get("job") is None:
+        dataset.hub_push = {**state, "job": job_id}
+    db.session.commit()
+
+
+def _record(dataset_id: int, job_id: int, outcome: dict[str, Any]) -> bool:
+    """The outcome on the dataset, unless a later push has claimed it since; committed."""
+    lock_row(Dataset, dataset_id)
+    dataset = db.session.get(Dataset, dataset_id)
+    if dataset is not None and (dataset.hub_push or {}).get("job") in (job_id, None):
         dataset.hub_push = outcome
-        db.session.commit()
-    db.session.remove()
+    db.session.commit()
+    return True

@@ -137,3 +137,29 @@ def test_of_two_pushes_at_once_only_one_queues_and_a_stale_claim_expires(app, si
         job = push_dataset(db.session.get(Dataset, dataset_id), "alice/second", True)
         stored = db.session.get(Dataset, dataset_id).hub_push
         assert queued(app) == 1 and stored["job"] == job.id and stored["repo"] == "alice/second"
+
+
+def test_a_push_job_adopts_an_unrecorded_claim_and_never_wipes_a_later_one(app, signed_in):
+    from jobs.dataset_push import _adopt_claim, _record
+
+    _, user = signed_in()
+    dataset_id = weather_dataset(app, user)
+
+    def hub_push() -> dict:
+        return the_dataset(app, dataset_id).hub_push
+
+    with app.app_context():
+        claim = {"repo": "alice/a", "pushing": True, "claimed": "2026-11-25T12:00:00"}
+        db.session.get(Dataset, dataset_id).hub_push = claim
+        db.session.commit()
+        _adopt_claim(dataset_id, 7)  # its request died before recording the job
+    assert hub_push() == {**claim, "job": 7}
+    with app.app_context():
+        _record(dataset_id, 7, {"repo": "alice/a", "url": "https://hub/alice/a"})
+    assert hub_push() == {"repo": "alice/a", "url": "https://hub/alice/a"}
+    with app.app_context():
+        later = {"repo": "alice/b", "pushing": True, "claimed": "2026-11-25T12:05:00", "job": 8}
+        db.session.get(Dataset, dataset_id).hub_push = later
+        db.session.commit()
+        _record(dataset_id, 7, {"repo": "alice/a", "error": "late"})  # job 7's crash path, after job 8 began
+    assert hub_push() == later
