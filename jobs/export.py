@@ -312,9 +312,7 @@ def _record_eval_loss(run_id: int, log) -> None:
             .limit(1)
         ).scalar()
     if loss is None:
-        log.info(
-            "No eval loss to report: training had no held-out row to compute one on (the lines above say why)"
-        )
+        log.info("No eval loss to report: training had no held-out row to compute one on")
         return
     update_run(run_id, evaluation={**(run.evaluation or {}), "eval_loss": round(loss, 4)})
 

@@ -190,9 +190,7 @@ def send(session_id: int):
             return render_template(
                 "chat/_composer.html", session=chat, message_form=form, oob=True
             ), UNPROCESSABLE
-        return render_template(
-            "chat/session.html", **_session_context(chat, message_form=form)
-        ), UNPROCESSABLE
+        return _page_with_form(chat, form, UNPROCESSABLE)
     # Asked first only to say why a refused send was refused (add_user_turn checks it again, and claims).
     busy = services.reply_in_progress(chat)
     turn = None if busy else services.add_user_turn(chat, form.content.data.strip())
@@ -207,7 +205,15 @@ def _send_refused(chat: ChatSession, form: MessageForm, reason: str):
     if htmx:
         return render_template("chat/_error.html", message=reason), CONFLICT
     form.content.errors = [reason]
-    return render_template("chat/session.html", **_session_context(chat, message_form=form)), CONFLICT
+    return _page_with_form(chat, form, CONFLICT)
+
+
+def _page_with_form(chat: ChatSession, form: MessageForm, status: int):
+    """The session's page again with the message box as sent (no JS); an arena side before its vote
+    leads to its battle instead, as its page does (the page would name the model)."""
+    if to_battle := _blind_battle_redirect(chat):
+        return to_battle
+    return render_template("chat/session.html", **_session_context(chat, message_form=form)), status
 
 
 def _turn_response(chat: ChatSession, turn: services.Turn, **extra):

@@ -58,8 +58,10 @@ class Candidates:
 
 
 def counted_current_way(stats: dict[str, Any] | None) -> bool:
-    """Whether `stats` were counted the way row lengths are counted now."""
-    return (stats or {}).get("length_counting") == LENGTH_COUNTING
+    """Whether `stats` were counted the way row lengths are counted now, lengths and all (figures stored
+    while the tokenizer could not load carry the marker but no lengths)."""
+    stats = stats or {}
+    return stats.get("length_counting") == LENGTH_COUNTING and isinstance(stats.get("length_buckets"), dict)
 
 
 def can_count_tokens() -> bool:

@@ -277,6 +277,8 @@ _PROBE = [{"role": "user", "content": "x"}]
 
 def offered_tools_tokens(tools: list[Any]) -> int:
     """What offering `tools` adds to each row that gets them (a config's tools, measured once per set)."""
+    if count_tokens("x") is None:
+        return 0  # no tokenizer: nothing measured, and nothing cached that a later call could not redo
     # Keys in their own order: the template renders them so, and sorted ones count differently.
     return _cached_tools_tokens(json.dumps(tools, ensure_ascii=False))
 

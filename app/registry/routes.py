@@ -189,23 +189,25 @@ def hub_info():
 @login_required
 def detail(model_id: int):
     """One model: status, metadata, provenance, test, try it, download."""
+    model = get_visible_or_404(LLMModel, model_id)
+    return render_template("registry/detail.html", **_detail_context(model))
+
+
+def _detail_context(model: LLMModel, **extra):
     from app.chat.arena import model_standing
     from app.chat.rated import rating_counts
     from app.evaluations.services import results_for_model
     from app.training.source_spec import model_spec
 
-    model = get_visible_or_404(LLMModel, model_id)
-    return render_template(
-        "registry/detail.html",
-        **_page_context(
-            model=model,
-            try_form=TryPromptForm(),
-            evaluations=results_for_model(model.id),
-            ratings=rating_counts(model.id),
-            arena=model_standing(model.id),
-            trained_spec=model_spec(model),
-        ),
-    )
+    shown = {
+        "model": model,
+        "try_form": TryPromptForm(),
+        "evaluations": results_for_model(model.id),
+        "ratings": rating_counts(model.id),
+        "arena": model_standing(model.id),
+        "trained_spec": model_spec(model),
+    }
+    return _page_context(**(shown | extra))
 
 
 @bp.route("/<int:model_id>/edit", methods=["GET", "POST"])
@@ -307,9 +309,10 @@ def try_prompt(model_id: int):
             result = generate(model, [{"role": "user", "content": form.prompt.data}], params)
         except ServingError as exc:
             error, status = str(exc), 502
-    context = _page_context(model=model, try_form=form, result=result, try_error=error)
     if htmx:
+        context = _page_context(model=model, try_form=form, result=result, try_error=error)
         return render_template("registry/_try_result.html", **context), status
+    context = _detail_context(model, try_form=form, result=result, try_error=error)
     return render_template("registry/detail.html", **context), status
 
 

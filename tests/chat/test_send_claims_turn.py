@@ -216,3 +216,17 @@ def test_an_empty_send_replaces_the_box_not_adds_one_to_the_messages(app, finish
         ("user", "complete", "Hi"),
         ("assistant", "complete", "Hello! How can I help?"),
     ]
+
+
+def test_a_refused_send_to_an_arena_side_before_its_vote_leads_to_the_battle(app, signed_in):
+    client, user = signed_in()
+    group = seed_battle(app, user.id)
+    with app.app_context():
+        side = db.session.execute(
+            sa.select(ChatSession).where(ChatSession.blind_label == "Model A")
+        ).scalar_one()
+        side_id = side.id
+    token = csrf_token(client, "/chat/")
+    refused = client.post(f"/chat/{side_id}/messages", data={"csrf_token": token, "content": ""})
+    # Its page would name the model (the settings' picker): the battle instead, as the page itself does.
+    assert refused.status_code == 302 and refused.headers["Location"].endswith(f"/chat/arena/{group}")

@@ -164,3 +164,20 @@ def test_a_dataset_edited_while_it_was_counted_keeps_its_edit(app, store):
         assert not store_counted(counted)
     after = stored(app, old_id)
     assert after.sample_count == 7 and after.stats == recount(ROWS[1:])
+
+
+def test_figures_stored_without_lengths_are_recounted(app, runner, store):
+    """Stored while the tokenizer could not load: the current marker, but no lengths to lint with."""
+    dataset_id = store("no lengths")
+    with app.app_context():
+        dataset = db.session.get_one(Dataset, dataset_id)
+        dataset.stats = {
+            **dataset.stats,
+            "length_buckets": None,
+            "estimated_tokens": None,
+            "mean_tokens": None,
+        }
+        db.session.commit()
+    result = runner.invoke(args=["recount-datasets"])
+    assert result.exit_code == 0, result.output
+    assert stored(app, dataset_id).stats == recount(ROWS)

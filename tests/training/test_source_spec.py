@@ -82,3 +82,15 @@ def test_no_button_without_a_spec_nor_for_someone_elses_run(app, signed_in):
     upload_spec(mallory, PETSTORE, "petstore")  # same name, her own spec: still not what the model saw
     page = mallory.get(f"/models/{model_id}")
     assert page.status_code == 200 and offered_spec(page.get_data(as_text=True)) is None
+
+
+def test_the_no_js_try_it_page_keeps_the_button(app, signed_in):
+    client, user = signed_in()
+    upload_spec(client, PETSTORE, "petstore")
+    run_id, model_id = trained_model(app, user)
+    set_source_spec(app, run_id, "petstore")
+    token = csrf_token(client, f"/models/{model_id}")
+    page = client.post(f"/models/{model_id}/try", data={"csrf_token": token, "prompt": ""})
+    assert page.status_code == 422 and offered_spec(page.get_data(as_text=True)) == spec_id_of(
+        app, "petstore"
+    )
