@@ -144,6 +144,26 @@ def load_model_and_tokenizer(base_dir: Path, config: TrainingConfigSpec, setting
     return model, tokenizer
 
 
+def eager_attention_note(model: Any, config: TrainingConfigSpec) -> str | None:
+    """The memory estimate assumes fused attention (SDPA), whose memory grows with the length: measured
+    flat per token up to 4,096 tokens (docs/benchmarks.md). A model that only computes attention
+    eagerly keeps every layer's batch × heads × length² attention weights for the backward pass (with
+    gradient checkpointing, about one layer's): say so, with what it adds, before it runs out of memory."""
+    text = model.config.get_text_config()
+    if getattr(text, "_attn_implementation", None) != "eager":
+        return None
+    heads = getattr(text, "num_attention_heads", 0) or 0
+    layers = 1 if config.training.gradient_checkpointing else getattr(text, "num_hidden_layers", 0) or 0
+    length, batch = config.tokenizer.max_length, config.training.batch_size
+    # The softmaxed weights autograd keeps, float32 (their transient scores come on top, briefly).
+    extra = layers * batch * heads * length * length * 4
+    return (
+        f"This model computes attention eagerly (no fused kernel): it keeps batch × heads × length² "
+        f"attention weights for the backward pass, at least {extra / 1024**3:.1f} GiB more at batch "
+        f"{batch} × {length} tokens than the linter's memory estimate, which assumes fused attention"
+    )
+
+
 # Layer classes peft can put a LoRA adapter on, by name, besides the subclasses of torch's layers that
 # `_adaptable` accepts (transformers' Conv1D, attention, bitsandbytes' 4- and 8-bit linears under QLoRA).
 LORA_LAYER_TYPES = frozenset(
@@ -324,6 +344,8 @@ def train(
     settings = device_settings(config)
     model, tokenizer = load_model_and_tokenizer(base_dir, config, settings)
     check_lora_targets(model, config)
+    if (note := eager_attention_note(model, config)) is not None:
+        log.warning("%s", note)
     held_out = len(splits.eval)  # rows the eval loss is computed on (SFT drops those with no answer left)
     started = time.perf_counter()
     if config.training.method == "dpo":
