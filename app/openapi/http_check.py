@@ -97,7 +97,14 @@ def check_tool_call(
         method,
         # The call's body is already a JSON value: a string is the string, not JSON text to parse.
         *_operation_checks(
-            op, request.path_segments, query, request.headers, request.body, extra, parsed=True
+            op,
+            request.path_segments,
+            query,
+            request.headers,
+            request.body,
+            extra,
+            parsed=True,
+            owners=request.query_owners,
         ),
     ]
 
@@ -160,8 +167,10 @@ def _operation_checks(
     body: Any,
     extra: set[str] | None = None,
     parsed: bool = False,
+    owners: dict[str, list[str]] | None = None,
 ) -> list[Check]:
     header_values = {str(key).lower(): str(value) for key, value in headers.items()}
+    shares = _shared_query_keys(op, query, owners)
     given: list[tuple[str, Any, Any]] = []  # (label, text, parameter)
     missing = []
     known: set[str] = set()  # the query keys the operation's parameters account for
@@ -176,7 +185,7 @@ def _operation_checks(
         if parameter.location == "path":
             text = path_values.get(parameter.name)
         elif parameter.location == "query":
-            text, keys = _query_text(parameter, query, named)
+            text, keys = _query_text(parameter, shares.get(parameter.name, query), named)
             known |= keys
         elif parameter.location == "header":
             text = header_values.get(parameter.name.lower())
@@ -239,6 +248,44 @@ def _operation_checks(
         else Check("no_unknown_parameters", True, "No unknown parameters.")
     )
     return [required, values, _body_check(op, header_values.get("content-type"), body, parsed), unknown_check]
+
+
+def _shared_query_keys(
+    op: Operation, query: dict[str, list[str]], owners: dict[str, list[str]] | None
+) -> dict[str, dict[str, list[str]]]:
+    """Each query parameter's own view of the query where a key is written by two of them (a property
+    of an exploded form object named like another parameter, or like another object's property).
+
+    With `owners` (a tool call: who wrote each value) each takes its own values. From a URL alone, as
+    many values as parameters claiming the key go one each, in the parameters' order (the order a call
+    writes them in); any other count stays shared, and each reads them all, as before.
+    """
+    claims: dict[str, list[str]] = {}
+    for parameter in op.parameters:
+        if parameter.location != "query" or parameter.style == "deepObject":
+            continue
+        declared = parameter.schema.get("properties") if is_object(parameter) and parameter.explode else None
+        keys = list(declared) if isinstance(declared, dict) and declared else [parameter.name]
+        for key in keys:
+            claims.setdefault(key, []).append(parameter.name)
+    views: dict[str, dict[str, list[str]]] = {}
+    for key, claimants in claims.items():
+        values = query.get(key)
+        if len(claimants) < 2 or not values:
+            continue
+        writers = (owners or {}).get(key)
+        if writers is None or len(writers) != len(values):
+            writers = claimants if len(values) == len(claimants) else None
+        if writers is None:
+            continue
+        for claimant in claimants:
+            view = views.setdefault(claimant, dict(query))
+            mine = [value for value, writer in zip(values, writers, strict=True) if writer == claimant]
+            if mine:
+                view[key] = mine
+            else:
+                view.pop(key, None)
+    return views
 
 
 class _Properties(dict):

@@ -43,6 +43,9 @@ class HttpRequest:
     path_params: dict[str, str] = field(default_factory=dict)
     path_segments: dict[str, str] = field(default_factory=dict)
     extra_arguments: dict[str, Any] = field(default_factory=dict)
+    # Which parameter wrote each value of a query key, in order: a key two parameters write (a property
+    # of an exploded object named like another parameter) cannot be told apart from the URL alone.
+    query_owners: dict[str, list[str]] = field(default_factory=dict)
 
 
 def argument_names(op: Operation) -> list[tuple[str, Parameter | None]]:
@@ -140,6 +143,7 @@ def tool_call_to_request(
     path_params: dict[str, str] = {}
     in_url: dict[str, str] = {}  # the path values, escaped (a style's separators stay as they are)
     query: dict[str, str | list[str]] = {}
+    owners: dict[str, list[str]] = {}
     headers: dict[str, str] = {}
     body = None
     for name_, parameter in argument_names(op):
@@ -155,7 +159,8 @@ def tool_call_to_request(
             path_params[parameter.name] = styled_text(parameter, value)
             in_url[parameter.name] = styled_text(parameter, value, _path_escape(parameter))
         elif parameter.location == "query":
-            query.update(query_items(parameter, value))
+            for key, texts in query_items(parameter, value).items():
+                _add_query_values(query, owners, key, texts, parameter.name)
         elif parameter.location == "header":
             headers[parameter.name] = styled_text(parameter, value)
     if body is not None and op.request_body is not None:
@@ -177,6 +182,7 @@ def tool_call_to_request(
         headers=headers,
         body=body,
         operation_id=op.operation_id,
+        query_owners=owners,
         path_params=path_params,
         path_segments=in_url,
         extra_arguments=remaining,
@@ -189,6 +195,19 @@ def _path_escape(parameter: Parameter) -> Callable[[str], str]:
     if parameter.style == "label":
         return lambda text: quote(text, safe="").replace(".", "%2E")
     return lambda text: quote(text, safe="")
+
+
+def _add_query_values(
+    query: dict[str, str | list[str]], owners: dict[str, list[str]], key: str, texts: Any, owner: str
+) -> None:
+    """Add a parameter's values under `key`, after any another parameter wrote there (not over them)."""
+    new = texts if isinstance(texts, list) else [texts]
+    if key in query:
+        before = query[key]
+        query[key] = [*(before if isinstance(before, list) else [before]), *new]
+    else:
+        query[key] = texts
+    owners.setdefault(key, []).extend([owner] * len(new))
 
 
 def query_items(parameter: Parameter, value: Any) -> dict[str, str | list[str]]:
