@@ -8,6 +8,7 @@ job would vanish silently.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.resources
 import subprocess
 import time
@@ -86,20 +87,25 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> bool:
         """Start the server detached unless one already answers (then wait until it has loaded its data);
         True when this call started it."""
-        if self._answer() != "down":
-            self._wait_ready(timeout)
-            return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        self.socket_path.unlink(missing_ok=True)  # a stale socket from a crash blocks the bind
-        subprocess.run(self.command(), check=True, stdout=subprocess.DEVNULL)
-        self._wait_ready(timeout)
-        return True
+        # Probe and start under a lock held until the new server answers: two processes starting at once
+        # (web and worker) would both find nothing and both start one, the second unlinking the first's
+        # socket (a daemonised redis-server opens it a moment after `subprocess.run` returns).
+        with open(self.data_dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            started = self._answer() == "down"
+            if started:
+                self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+                self.socket_path.unlink(missing_ok=True)  # a stale socket from a crash blocks the bind
+                subprocess.run(self.command(), check=True, stdout=subprocess.DEVNULL)
+                self._wait_for(("loading", "ready"), timeout)
+        self._wait_for(("ready",), timeout)
+        return started
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_for(self, answers: tuple[str, ...], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._answer() == "ready":
+            if self._answer() in answers:
                 return
             time.sleep(0.05)
         raise RuntimeError(

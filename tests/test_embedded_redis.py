@@ -90,3 +90,25 @@ def test_a_server_still_loading_its_data_is_waited_for_not_started_twice(tmp_pat
         ).stdout.split() == [pid.encode()]
     finally:
         server.stop()
+
+
+def test_two_processes_starting_at_once_start_one_server(tmp_path):
+    """Web and worker starting together: each probes, finds nothing, and would start a server of its own
+    (the second unlinking the first's socket) unless probing and starting are one step."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from app.embedded_redis import EmbeddedRedis; "
+        "print(EmbeddedRedis(Path(sys.argv[1]), Path(sys.argv[2])).start())"
+    )
+    socket_path = embedded_redis_socket(tmp_path)
+    args = [sys.executable, "-c", script, str(socket_path), str(tmp_path / "redis")]
+    starters = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        outcomes = sorted(starter.communicate(timeout=60)[0].strip() for starter in starters)
+        assert outcomes == ["False", "False", "True"]
+        servers = subprocess.run(["pgrep", "-f", str(socket_path)], capture_output=True, text=True)
+        assert len(servers.stdout.split()) == 1
+    finally:
+        EmbeddedRedis(socket_path, tmp_path / "redis").stop()
