@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -184,6 +185,7 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     workers: list[subprocess.Popen] = []
+    web: subprocess.Popen | None = None
     try:
         for _ in range(worker_count):
             workers.append(subprocess.Popen([*flask_cmd, "worker"]))
@@ -205,12 +207,19 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
             "gthread",
             "--timeout",
             "120",
+            # Within serve's own 30 s: gunicorn kills a worker that has not stopped by then itself.
+            "--graceful-timeout",
+            "20",
             "--no-control-socket",
             "--access-logfile",
             "-",
             "wsgi:app",
         ]
-        children.append(subprocess.Popen(gunicorn))
+        # In its own process group, so that Ctrl-C reaches it once, from here: gunicorn's gthread worker
+        # deadlocks when the terminal's SIGINT and its master's SIGQUIT land together (its quit handler
+        # re-enters the thread pool's shutdown lock), and the master then leaves it running orphaned.
+        web = subprocess.Popen(gunicorn, start_new_session=True)
+        children.append(web)
         click.echo(f"Toolsmith is running on http://{host}:{port}  (Ctrl-C to stop)")
         while not stopping.is_set() and all(child.poll() is None for child in children):
             stopping.wait(0.5)
@@ -239,6 +248,9 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+        if web is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(web.pid, signal.SIGKILL)  # any worker its master left behind
         if started_redis:
             server = embedded_redis()
             if server is not None:

@@ -95,6 +95,9 @@ def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
     assert not embedded_redis_socket(instance).exists() or not _redis_alive(instance)
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "/healthz", timeout=2)
+    # Nothing of the web server is left: a gunicorn worker its master abandoned held the port, silent.
+    left = subprocess.run(["pgrep", "-f", "--", f"--bind 127.0.0.1:{port} "], capture_output=True, text=True)
+    assert left.returncode == 1, (left.stdout, left.stderr)  # 1: no such process (2 would be a usage error)
 
 
 def _start_long_job(env: dict[str, str]) -> int:
