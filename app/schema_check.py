@@ -40,8 +40,17 @@ class PatternTimeout(Exception):
     """A pattern took longer than `PATTERN_SECONDS` on one value, or is too large to run safely."""
 
 
+_UNICODE_PROPERTY = re.compile(r"\\[pP]\{")
+
+
 @lru_cache(maxsize=512)
 def _compiled(pattern: str) -> Any:
+    # ASCII classes, as JSON Schema's ECMA-262 patterns have them (and the grammars that constrain local
+    # models' calls): `\w` is [A-Za-z0-9_] and `\d` [0-9], so "café" does not pass `^\w+$` here when a
+    # JavaScript server would refuse it. A pattern naming Unicode properties (`\p{L}`) is read as
+    # Unicode throughout: `regex`'s ASCII flag would narrow those too.
+    ascii_classes = not _UNICODE_PROPERTY.search(pattern)
+    re_flags, regex_flags = (re.ASCII, regex.ASCII) if ascii_classes else (0, 0)
     try:
         parsed = _parser.parse(pattern)
     except (re.error, OverflowError, RecursionError):
@@ -49,11 +58,11 @@ def _compiled(pattern: str) -> Any:
     if parsed is not None and _spelled_out(parsed.data) > MAX_SPELLED_OUT:
         if _may_backtrack(parsed.data):  # too large for `regex`, and `re` could run for ever on it
             raise PatternTimeout(pattern)
-        return re.compile(pattern)
+        return re.compile(pattern, re_flags)
     try:
-        return regex.compile(pattern)
+        return regex.compile(pattern, regex_flags)
     except regex.error:
-        return re.compile(pattern)
+        return re.compile(pattern, re_flags)
 
 
 def _children(op: Any, value: Any) -> list[list]:

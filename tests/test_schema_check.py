@@ -92,3 +92,20 @@ def test_ordinary_patterns_give_the_same_errors_as_jsonschema_itself(schema):
             (error.message, list(error.path)) for error in Draft202012Validator(schema).iter_errors(value)
         ]
         assert sorted(ours) == sorted(theirs), value
+
+
+@pytest.mark.parametrize(
+    "pattern, value, matches",
+    [
+        (r"^\w+$", "cafe_2", True),
+        (r"^\w+$", "café", False),  # ECMA-262's \w is ASCII, as a JavaScript server and the grammar read it
+        (r"^\w+$", "cafe\u0301", False),  # decomposed: `regex` and `re` read Unicode \w differently
+        (r"^\d+$", "123", True),
+        (r"^\d+$", "١٢٣", False),  # Arabic-Indic digits
+        (r"^x\d$", "x²", False),
+        (r"^\p{L}+$", "café", True),  # a Unicode class asked for by name still reads Unicode
+    ],
+)
+def test_pattern_classes_are_ascii_as_in_json_schema(pattern, value, matches):
+    assert pattern_search(pattern, value) is matches
+    assert SchemaValidator({"type": "string", "pattern": pattern}).is_valid(value) is matches
