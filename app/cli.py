@@ -156,6 +156,16 @@ def reconcile_command() -> None:
     click.echo(f"Marked {len(lost)} queued job(s) lost from Redis: {', '.join(map(str, lost)) or 'none'}")
 
 
+def _stop_with_parent() -> None:
+    """In a child, before exec: SIGTERM when its parent dies (Linux), so a web server in its own process
+    group does not outlive a `serve` that was killed outright (SIGKILL skips its clean-up)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
@@ -182,7 +192,7 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
     children: list[subprocess.Popen] = []
     # Ctrl-C reaches the whole process group; SIGTERM comes from process managers. Either means "stop".
     stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal closed
         signal.signal(signum, lambda *_: stopping.set())
     workers: list[subprocess.Popen] = []
     web: subprocess.Popen | None = None
@@ -218,7 +228,7 @@ def serve_command(host: str, port: int, worker_count: int) -> None:
         # In its own process group, so that Ctrl-C reaches it once, from here: gunicorn's gthread worker
         # deadlocks when the terminal's SIGINT and its master's SIGQUIT land together (its quit handler
         # re-enters the thread pool's shutdown lock), and the master then leaves it running orphaned.
-        web = subprocess.Popen(gunicorn, start_new_session=True)
+        web = subprocess.Popen(gunicorn, start_new_session=True, preexec_fn=_stop_with_parent)
         children.append(web)
         click.echo(f"Toolsmith is running on http://{host}:{port}  (Ctrl-C to stop)")
         while not stopping.is_set() and all(child.poll() is None for child in children):

@@ -118,5 +118,5 @@ class EmbeddedRedis:
             return
         try:
             self.client(retry=False).shutdown(nosave=False)
-        except redis.ConnectionError:
-            pass  # the server closes the connection as it exits
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass  # the server closes the connection as it exits (or is too busy loading to answer)

@@ -40,16 +40,17 @@ class PatternTimeout(Exception):
     """A pattern took longer than `PATTERN_SECONDS` on one value, or is too large to run safely."""
 
 
-_UNICODE_PROPERTY = re.compile(r"\\[pP]\{")
+# Unicode properties (`\p{L}`, `\pL`) or a Unicode flag (`(?u)`): such a pattern asks for Unicode.
+_ASKS_FOR_UNICODE = re.compile(r"\\[pP]|\(\?[a-zA-Z]*u")
 
 
 @lru_cache(maxsize=512)
 def _compiled(pattern: str) -> Any:
     # ASCII classes, as JSON Schema's ECMA-262 patterns have them (and the grammars that constrain local
     # models' calls): `\w` is [A-Za-z0-9_] and `\d` [0-9], so "café" does not pass `^\w+$` here when a
-    # JavaScript server would refuse it. A pattern naming Unicode properties (`\p{L}`) is read as
-    # Unicode throughout: `regex`'s ASCII flag would narrow those too.
-    ascii_classes = not _UNICODE_PROPERTY.search(pattern)
+    # JavaScript server would refuse it. A pattern naming Unicode properties (`\p{L}`) or flags is read
+    # as Unicode throughout: `regex`'s ASCII flag would narrow those too, and `(?u)` refuses it.
+    ascii_classes = not _ASKS_FOR_UNICODE.search(pattern)
     re_flags, regex_flags = (re.ASCII, regex.ASCII) if ascii_classes else (0, 0)
     try:
         parsed = _parser.parse(pattern)

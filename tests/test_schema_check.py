@@ -104,6 +104,8 @@ def test_ordinary_patterns_give_the_same_errors_as_jsonschema_itself(schema):
         (r"^\d+$", "١٢٣", False),  # Arabic-Indic digits
         (r"^x\d$", "x²", False),
         (r"^\p{L}+$", "café", True),  # a Unicode class asked for by name still reads Unicode
+        (r"^\pL+$", "café", True),
+        (r"(?u)^\w+$", "café", True),  # so does a pattern with the Unicode flag (ASCII would refuse it)
     ],
 )
 def test_pattern_classes_are_ascii_as_in_json_schema(pattern, value, matches):

@@ -3,6 +3,7 @@ stopped by Ctrl-C. Runs the real command on a free port with a fresh instance fo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -132,3 +133,39 @@ def _redis_alive(instance) -> bool:
     from app.embedded_redis import EmbeddedRedis
 
     return EmbeddedRedis(embedded_redis_socket(instance), instance / "redis").is_running()
+
+
+def _web_server_left(port: int) -> bool:
+    left = subprocess.run(["pgrep", "-f", "--", f"--bind 127.0.0.1:{port} "], capture_output=True, text=True)
+    assert left.returncode in (0, 1), left.stderr  # 2 would be a usage error, not "nothing left"
+    return left.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_web_server_does_not_outlive_a_killed_serve(tmp_path):
+    """SIGKILL skips serve's clean-up; gunicorn, in a process group of its own, must still go."""
+    from app.embedded_redis import EmbeddedRedis
+
+    port = _free_port()
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    env.update(INSTANCE_PATH=str(instance), PORT=str(port), PYTHONUNBUFFERED="1")
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            flask_command("serve"), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        assert _web_server_left(port)
+        process.kill()  # serve alone, as the OOM killer or `kill -9` would
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while _web_server_left(port):
+            assert time.monotonic() < deadline, "gunicorn outlived serve"
+            time.sleep(0.5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its RQ worker
+        subprocess.run(["pkill", "-9", "-f", "--", f"--bind 127.0.0.1:{port} "])  # if the test failed
+        EmbeddedRedis(embedded_redis_socket(instance), instance / "redis").stop()

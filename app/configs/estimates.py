@@ -31,10 +31,9 @@ FRAMEWORK_BYTES = 750 * 2**20  # Python + torch + transformers + TRL after impor
 ACTIVATION_HIDDEN_FACTOR = 22  # values of size `hidden` kept per token per layer
 ACTIVATION_MLP_FACTOR = 3  # values of size `intermediate` kept per token per layer
 LOGIT_COPIES = 5  # float32 logits, log-softmax, its gradient, TRL's entropy / token accuracy
-# SFTTrainer's fused LM head (trl.kernels.chunked_logprob) projects at most 4,096 positions at a time, so
-# the logits stop growing there: one row of 8,192 tokens peaked at 9,863 MiB, 0.92x of the capped estimate
-# (1.31x uncapped); up to 4,096 tokens a batch the two are the same.
-SFT_HEAD_TILE_TOKENS = 4096
+# Not capped at TRL's 4,096-position head tile: plain SFTTrainer scores that many at a time (one 8,192-token
+# row peaked at 9,863 MiB, 0.76x of this), but the app's compact loss (jobs/training/compact_loss.py)
+# projects every labelled position at once, so the logits grow with the answer tokens: count them all.
 CHECKPOINTING_KEEP = 0.24  # share of activations kept with gradient checkpointing (measured)
 ADAMW_BYTES_PER_TRAINABLE = 16  # fp32 weight + gradient + two moments
 ADAMW_MOMENT_BYTES = 8  # at the peak (end of the forward pass) gradients are already freed
@@ -166,8 +165,7 @@ def estimate_memory(
     activations = int(batch_tokens * facts.layers * per_token_layer * value_bytes)
     if t.gradient_checkpointing:
         activations = int(activations * CHECKPOINTING_KEEP)
-    # The loss is computed in float32, one tile of positions at a time.
-    logits = min(batch_tokens, SFT_HEAD_TILE_TOKENS) * facts.vocab * 4 * LOGIT_COPIES
+    logits = batch_tokens * facts.vocab * 4 * LOGIT_COPIES  # the loss is computed in float32
     reference = 0
     if dpo:
         # One tile of the fused head, worst case every position scored (answers filling the rows).

@@ -261,6 +261,7 @@ def _shared_query_keys(
     writes them in); any other count stays shared, and each reads them all, as before.
     """
     claims: dict[str, list[str]] = {}
+    repeated: set[str] = set()  # parameters that may write their key more than once (exploded arrays)
     for parameter in op.parameters:
         if parameter.location != "query" or parameter.style == "deepObject":
             continue
@@ -268,15 +269,19 @@ def _shared_query_keys(
         keys = list(declared) if isinstance(declared, dict) and declared else [parameter.name]
         for key in keys:
             claims.setdefault(key, []).append(parameter.name)
+        if parameter.explode and "array" in value_types(parameter.schema):
+            repeated.add(parameter.name)
     views: dict[str, dict[str, list[str]]] = {}
-    for key, claimants in claims.items():
-        values = query.get(key)
-        if len(claimants) < 2 or not values:
-            continue
+    for key, values in query.items():
         writers = (owners or {}).get(key)
-        if writers is None or len(writers) != len(values):
-            writers = claimants if len(values) == len(claimants) else None
-        if writers is None:
+        if writers is not None and len(writers) == len(values):
+            claimants = list(dict.fromkeys([*claims.get(key, []), *writers]))
+        else:
+            claimants = claims.get(key, [])
+            # One value each only when each claimant writes one: an exploded array may write several.
+            one_each = len(values) == len(claimants) and not repeated & set(claimants)
+            writers = claimants if one_each else None
+        if len(claimants) < 2 or writers is None:
             continue
         for claimant in claimants:
             view = views.setdefault(claimant, dict(query))

@@ -155,12 +155,13 @@ def eager_attention_note(model: Any, config: TrainingConfigSpec) -> str | None:
     heads = getattr(text, "num_attention_heads", 0) or 0
     layers = 1 if config.training.gradient_checkpointing else getattr(text, "num_hidden_layers", 0) or 0
     length, batch = config.tokenizer.max_length, config.training.batch_size
+    batch *= 2 if config.training.method == "dpo" else 1  # chosen and rejected go through as one batch
     # The softmaxed weights autograd keeps, float32 (their transient scores come on top, briefly).
     extra = layers * batch * heads * length * length * 4
     return (
         f"This model computes attention eagerly (no fused kernel): it keeps batch × heads × length² "
-        f"attention weights for the backward pass, at least {extra / 1024**3:.1f} GiB more at batch "
-        f"{batch} × {length} tokens than the linter's memory estimate, which assumes fused attention"
+        f"attention weights for the backward pass, at least {extra / 1024**3:.1f} GiB more for {batch} "
+        f"rows of {length} tokens than the linter's memory estimate, which assumes fused attention"
     )
 
 

@@ -50,3 +50,33 @@ def test_a_url_gives_one_value_each_in_the_parameters_order():
     assert failing(check_request(SPEC, "GET", "https://rt.example/h?status=open&status=3&tag=x")) == {}
     swapped = failing(check_request(SPEC, "GET", "https://rt.example/h?status=3&status=open"))
     assert list(swapped) == ["parameter_values"]  # the first is the plain parameter's: 3 is no status
+
+
+def test_an_exploded_array_sharing_a_key_keeps_all_its_values():
+    tags = {
+        "name": "tags",
+        "in": "query",
+        "schema": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+    }
+    filter_ = {**FILTER, "schema": {"type": "object", "properties": {"tags": {"type": "string"}}}}
+    spec = spec_with([tags, filter_])
+    call = {"tags": ["a", "b"]}
+    assert failing(check_tool_call(spec, "op", call)) == {}
+    # From the URL: two values, two claimants, but the array may write both: not one each.
+    assert "'tags': ['a'] is too short" not in str(
+        failing(check_request(spec, "GET", "https://rt.example/h?tags=a&tags=b"))
+    )
+
+
+def test_a_call_splits_on_who_wrote_a_key_even_past_the_declared_properties():
+    limit = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
+    extra = {
+        "name": "extra",
+        "in": "query",
+        "style": "form",
+        "explode": True,
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+    }
+    spec = spec_with([limit, extra])
+    problems = failing(check_tool_call(spec, "op", {"limit": 10, "extra": {"limit": "x"}}))
+    assert "given 2 times" not in str(problems)

@@ -32,7 +32,7 @@ def test_eager_attention_is_named_with_what_it_adds(checkpointing, gib):
     eager = AutoModelForCausalLM.from_config(LlamaConfig(**TINY), attn_implementation="eager")
     note = eager_attention_note(eager, config(checkpointing))
     # 3 layers (1 with checkpointing) × batch 2 × 4 heads × 4096² × 4 bytes.
-    assert note is not None and f"at least {gib:.1f} GiB more at batch 2 × 4096 tokens" in note
+    assert note is not None and f"at least {gib:.1f} GiB more for 2 rows of 4096 tokens" in note
 
 
 def test_fused_attention_says_nothing():
