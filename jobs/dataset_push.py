@@ -41,7 +41,8 @@ def run(job_id: int, dataset_id: int, repo_id: str, private: bool) -> dict[str, 
                     outcome = {"repo": pushed.repo_id, "url": pushed.url, "files": len(pushed.files),
                                "rows": rows}  # fmt: skip
             # Recorded while the job still runs: once it has ended, a new push may claim the dataset.
-            recorded = _record(dataset_id, job_id, outcome)
+            _record(dataset_id, job_id, outcome)
+            recorded = True
             return progress.finish(outcome)
     finally:
         if not recorded:
@@ -95,11 +96,10 @@ def _adopt_claim(dataset_id: int, job_id: int) -> None:
     db.session.commit()
 
 
-def _record(dataset_id: int, job_id: int, outcome: dict[str, Any]) -> bool:
+def _record(dataset_id: int, job_id: int, outcome: dict[str, Any]) -> None:
     """The outcome on the dataset, unless a later push has claimed it since; committed."""
     lock_row(Dataset, dataset_id)
     dataset = db.session.get(Dataset, dataset_id)
     if dataset is not None and (dataset.hub_push or {}).get("job") in (job_id, None):
         dataset.hub_push = outcome
     db.session.commit()
-    return True

@@ -41,19 +41,8 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 
 @pytest.mark.slow
 def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
-    port = _free_port()
+    process, port, env = _start_serve(tmp_path)
     instance = tmp_path / "instance"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    env.update(INSTANCE_PATH=str(instance), PORT=str(port), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(
-        flask_command("serve"),
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(base + "/healthz")
@@ -88,7 +77,6 @@ def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             raise
-        log.close()
     output = (tmp_path / "serve.log").read_text()
     assert "Stopped embedded Redis." in output, output[-3000:]
     with pytest.raises(ProcessLookupError):
@@ -97,8 +85,7 @@ def test_serve_runs_everything_and_ctrl_c_stops_it(tmp_path):
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "/healthz", timeout=2)
     # Nothing of the web server is left: a gunicorn worker its master abandoned held the port, silent.
-    left = subprocess.run(["pgrep", "-f", "--", f"--bind 127.0.0.1:{port} "], capture_output=True, text=True)
-    assert left.returncode == 1, (left.stdout, left.stderr)  # 1: no such process (2 would be a usage error)
+    assert not _web_server_left(port)
 
 
 def _start_long_job(env: dict[str, str]) -> int:
@@ -135,7 +122,22 @@ def _redis_alive(instance) -> bool:
     return EmbeddedRedis(embedded_redis_socket(instance), instance / "redis").is_running()
 
 
+def _start_serve(tmp_path) -> tuple[subprocess.Popen, int, dict[str, str]]:
+    """`flask serve` on a free port with a fresh instance folder (tmp_path/instance), logging to
+    tmp_path/serve.log, in its own session (a test can signal its whole group): (process, port, env)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+    env.update(INSTANCE_PATH=str(tmp_path / "instance"), PORT=str(port), PYTHONUNBUFFERED="1")
+    with open(tmp_path / "serve.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            flask_command("serve"), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    return process, port, env
+
+
 def _web_server_left(port: int) -> bool:
+    """Whether any gunicorn process of this port is still alive (a worker its master abandoned holds it)."""
     left = subprocess.run(["pgrep", "-f", "--", f"--bind 127.0.0.1:{port} "], capture_output=True, text=True)
     assert left.returncode in (0, 1), left.stderr  # 2 would be a usage error, not "nothing left"
     return left.returncode == 0
@@ -146,15 +148,8 @@ def test_the_web_server_does_not_outlive_a_killed_serve(tmp_path):
     """SIGKILL skips serve's clean-up; gunicorn, in a process group of its own, must still go."""
     from app.embedded_redis import EmbeddedRedis
 
-    port = _free_port()
+    process, port, _ = _start_serve(tmp_path)
     instance = tmp_path / "instance"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
-    env.update(INSTANCE_PATH=str(instance), PORT=str(port), PYTHONUNBUFFERED="1")
-    with open(tmp_path / "serve.log", "wb") as log:
-        process = subprocess.Popen(
-            flask_command("serve"), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz")
         assert _web_server_left(port)
