@@ -24,6 +24,7 @@ from app.chat.arena_ratings import Outcome, Standing, model_key, standings
 from app.chat.compare import FOLLOW_UP_REFUSED, follow_up_text, open_sessions
 from app.chat.examples import answer_of, answer_problems, offered_tools, pair_row, prompt_messages
 from app.chat.forms import ActionForm, CompareForm, MessageForm, ToolResultForm
+from app.chat.no_script import sent_without_script, write_pending_replies
 from app.chat.rated import save_chat_dataset
 from app.extensions import db
 from app.form_base import Form
@@ -76,6 +77,8 @@ def arena():
         return render_template("chat/arena_new.html", form=form), UNPROCESSABLE
     spec = services.owned_spec(form.spec.data) if form.spec.data else None
     battle = start_battle(form.models.data, spec, form, form.content.data.strip())
+    if sent_without_script():
+        write_pending_replies(_sessions(battle))
     return redirect(url_for("chat.battle", group=battle.group))
 
 
@@ -123,6 +126,8 @@ def battle_send(group: str):
         return _battle_page(fight, problem="A session of this battle was deleted."), UNPROCESSABLE
     if services.add_user_turns(sessions, text) is None:
         return _battle_page(fight, message_form=form, problem=FOLLOW_UP_REFUSED), CONFLICT
+    if sent_without_script():
+        write_pending_replies(sessions)
     return redirect(url_for("chat.battle", group=group))
 
 

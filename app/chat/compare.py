@@ -17,6 +17,7 @@ from flask_login import login_required
 
 from app.chat import bp, services
 from app.chat.forms import MAX_COMPARED_MODELS, ActionForm, CompareForm, MessageForm, ToolResultForm
+from app.chat.no_script import sent_without_script, write_pending_replies
 from app.extensions import db
 from app.models import ChatMode, ChatSession, ChatSessionTag, LLMModel
 from app.ownership import owned
@@ -46,6 +47,8 @@ def compare():
         return render_template("chat/compare_new.html", form=form), UNPROCESSABLE
     spec = services.owned_spec(form.spec.data) if form.spec.data else None
     group = start_comparison(form.models.data, spec, form, form.content.data.strip())
+    if sent_without_script():
+        write_pending_replies(_group_sessions(group))
     return redirect(url_for("chat.comparison", group=group))
 
 
@@ -66,6 +69,8 @@ def compare_send(group: str):
     if services.add_user_turns(sessions, text) is None:
         form.content.errors = [FOLLOW_UP_REFUSED]
         return _comparison_page(group, sessions, form), CONFLICT
+    if sent_without_script():
+        write_pending_replies(sessions)
     return redirect(url_for("chat.comparison", group=group))
 
 

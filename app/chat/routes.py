@@ -20,6 +20,7 @@ from app.chat.forms import (
     ToolsForm,
 )
 from app.chat.generation import await_other_writer, claim, run_reply, warm_session
+from app.chat.no_script import chat_page, sent_without_script, write_pending_replies
 from app.chat.streaming import sse_event
 from app.extensions import db, htmx
 from app.models import ChatMessage, ChatMode, ChatSession, MessageStatus
@@ -217,8 +218,11 @@ def _page_with_form(chat: ChatSession, form: MessageForm, status: int):
 
 
 def _turn_response(chat: ChatSession, turn: services.Turn, **extra):
-    """After a send: the page again without JS, else the two new bubbles and a fresh composer."""
+    """After a send: the page again without JS (the reply written first when scripts are off), else the
+    two new bubbles and a fresh composer."""
     if not htmx:
+        if sent_without_script():
+            write_pending_replies([chat])
         return redirect(url_for("chat.session", session_id=chat.id))
     return render_template(
         "chat/_turn.html",
@@ -293,6 +297,22 @@ def _final_card(message: ChatMessage) -> str:
     )
 
 
+@bp.route("/messages/<int:message_id>/write", methods=["POST"])
+@login_required
+def write_reply(message_id: int):
+    """A pending reply on a page without JavaScript (its stream never opens): write it in this request,
+    then show the page it was on again."""
+    message = get_owned_child_or_404(ChatMessage, message_id, ChatSession, ChatMessage.session_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    chat = message.session
+    write_pending_replies([chat])
+    if to_battle := _blind_battle_redirect(chat):
+        return to_battle
+    back = chat_page(request.form.get("back"))
+    return redirect(back or url_for("chat.session", session_id=chat.id) + f"#msg-{message_id}")
+
+
 @bp.route("/messages/<int:message_id>/stop", methods=["POST"])
 @login_required
 def stop(message_id: int):
@@ -323,6 +343,8 @@ def edit_prompt(session_id: int, message_id: int):
     if turn is None:
         reason = "Only the last message can be edited, once its reply has finished."
         return render_template("chat/_error.html", message=reason), UNPROCESSABLE
+    if sent_without_script():
+        write_pending_replies([chat])
     return redirect(url_for("chat.session", session_id=chat.id) + f"#msg-{turn.reply.id}")
 
 
@@ -339,6 +361,8 @@ def regenerate(session_id: int, message_id: int):
         reason = "Only the last reply can be regenerated, once it has finished."
         return render_template("chat/_error.html", message=reason), UNPROCESSABLE
     if not htmx:
+        if sent_without_script():
+            write_pending_replies([chat])
         return redirect(url_for("chat.session", session_id=chat.id))
     return render_template("chat/_message.html", m=reply, session=chat, action_form=ActionForm())
 

@@ -35,6 +35,16 @@ def live_server(app):
 
 @pytest.fixture
 def browser():
+    yield from _chromium(scripts=True)
+
+
+@pytest.fixture
+def browser_without_scripts():
+    """Chromium with JavaScript turned off, as some users keep it: `<noscript>` content is live."""
+    yield from _chromium(scripts=False)
+
+
+def _chromium(scripts: bool):
     binary, driver_path = _browser_paths()
     if not binary or not driver_path:
         reason = (
@@ -52,6 +62,8 @@ def browser():
     options.binary_location = binary
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
         options.add_argument(argument)
+    if not scripts:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(30)
     yield driver
