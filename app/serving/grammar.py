@@ -180,25 +180,70 @@ def _named_parameters(tools: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _calls_schema(named: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    alternatives = [_call_schema(name, parameters) for name, parameters in named]
-    if not alternatives:
+    """One schema for "a call to one of these tools".
+
+    A tool whose parameters hold local `$ref`s (`#/$defs/Address`, as pydantic and zod write nested
+    models) is moved whole under the top `$defs`, its refs rebased there: nested under the call's
+    `arguments`, `#/...` would point at the wrong schema, the converter would fail, and the tool would
+    lose its grammar. (Through `anyOf`'s list the converter cannot follow a pointer, so the refs are
+    not simply rebased in place.)
+    """
+    if not named:
         raise GrammarError("No tools to build a grammar from.")
-    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+    alternatives = []
+    hoisted: dict[str, Any] = {}
+    for index, (name, parameters) in enumerate(named):
+        arguments = close_object_schemas(parameters)
+        if _has_local_ref(arguments):
+            key = f"tool{index}"
+            hoisted[key] = _rebased_refs(arguments, f"#/$defs/{key}")
+            arguments = {"$ref": f"#/$defs/{key}"}
+        alternatives.append(_call_schema(name, arguments))
+    schema = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+    return {**schema, "$defs": hoisted} if hoisted else schema
 
 
-def _call_schema(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+def _call_schema(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"name": {"const": name}, "arguments": close_object_schemas(parameters)},
+        "properties": {"name": {"const": name}, "arguments": arguments},
         "required": ["name", "arguments"],
         "additionalProperties": False,
     }
 
 
+def _has_local_ref(schema: Any) -> bool:
+    if isinstance(schema, list):
+        return any(_has_local_ref(item) for item in schema)
+    if not isinstance(schema, dict):
+        return False
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        return True
+    return any(_has_local_ref(value) for key, value in schema.items() if key not in _LITERAL_KEYWORDS)
+
+
+def _rebased_refs(schema: Any, base: str) -> Any:
+    """A copy of `schema` whose local refs (`#`, `#/...`) point into `base` instead of the root."""
+    if isinstance(schema, list):
+        return [_rebased_refs(item, base) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    rebased = {}
+    for key, value in schema.items():
+        if key == "$ref" and isinstance(value, str) and value.startswith("#"):
+            rebased[key] = base + value[1:]
+        elif key in _LITERAL_KEYWORDS:
+            rebased[key] = value
+        else:
+            rebased[key] = _rebased_refs(value, base)
+    return rebased
+
+
 def _convertible(parameters: dict[str, Any]) -> dict[str, Any]:
     """`parameters` when llama.cpp's converter handles them, else "any JSON object"."""
     try:
-        rules = _json_rules(_call_schema("probe", parameters), "")  # "" names the top rule "root"
+        rules = _json_rules(_calls_schema([("probe", parameters)]), "")  # "" names the top rule "root"
         _check_gbnf("\n".join(f"{name} ::= {rule}" for name, rule in rules.items()))
     except Exception:  # the converter asserts on shapes it does not know; any failure means fall back
         return _ANY_OBJECT

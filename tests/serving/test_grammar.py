@@ -332,3 +332,62 @@ def test_negated_digits_words_and_possessive_repeats_are_left_to_the_checker(pat
     from app.serving.grammar import grammar_pattern
 
     assert grammar_pattern(pattern) is None
+
+
+# A nested model as pydantic (openai.pydantic_function_tool) and zod write it: `$defs` and a local `$ref`.
+SAVE_PERSON = {
+    "name": "save_person",
+    "parameters": {
+        "$defs": {
+            "Address": {
+                "type": "object",
+                "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+                "required": ["street", "city"],
+            }
+        },
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/Address"}},
+        "required": ["name", "address"],
+    },
+}
+# A recursive one: a node's children are nodes (`#` is the parameters' own root).
+TREE = {
+    "name": "save_tree",
+    "parameters": {
+        "type": "object",
+        "properties": {"label": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#"}}},
+        "required": ["label"],
+    },
+}
+
+
+@pytest.mark.parametrize("tools", [[SAVE_PERSON], [WEATHER, SAVE_PERSON, TREE]])
+def test_local_refs_keep_their_tools_grammar(tools):
+    """Nested under the call's `arguments`, `#/$defs/...` used to point at nothing: the converter failed
+    and the tool fell back to "any JSON object" (arguments like {"type": "json"} under `required`)."""
+    text = tool_grammar_text(tools)
+    assert '"\\"street\\""' in text and '"\\"city\\""' in text  # the nested model's own properties
+    schema = tool_call_schema(tools)
+    validator = Draft202012Validator(schema)
+    good = {"name": "Ann", "address": {"street": "Main St 1", "city": "Oslo"}}
+    assert validator.is_valid({"name": "save_person", "arguments": good})
+    assert not validator.is_valid({"name": "save_person", "arguments": {"name": "Ann", "address": {}}})
+    assert not validator.is_valid({"name": "save_person", "arguments": {"type": "json"}})
+    if TREE in tools:
+        assert '"\\"children\\""' in text
+        tree = {"label": "a", "children": [{"label": "b", "children": [{"label": "c"}]}]}
+        assert validator.is_valid({"name": "save_tree", "arguments": tree})
+        assert not validator.is_valid({"name": "save_tree", "arguments": {"label": "a", "children": [{}]}})
+
+
+def test_default_model_under_a_nested_models_grammar_writes_arguments_that_match_it(holder):
+    tools = [SAVE_PERSON]
+    messages = [
+        {"role": "system", "content": tools_system_prompt(tools)},
+        {"role": "user", "content": "Save Ann Lee, who lives at 5 Main Street in Oslo."},
+    ]
+    params = SamplingParams(temperature=0.0, max_tokens=96)
+    reply = holder.chat(default_gguf_path(), messages, params, grammar=grammar_for(tools, "required"))
+    [call] = parse_tool_calls(reply.text)
+    assert call.name == "save_person" and check_tool_call(tools, call.name, call.arguments) == []
+    assert set(call.arguments["address"]) == {"street", "city"}, call.arguments
