@@ -24,7 +24,8 @@ def _render(status: int, detail: str | None = None):
     if request.blueprint == "api" or request.path.startswith("/v1/"):
         # OpenAI's error shape: its clients turn it into a readable exception.
         kind = {429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else "api_error")
-        return {"error": {"message": detail or message, "type": kind, "param": None, "code": None}}, status
+        code = "rate_limit_exceeded" if status == 429 else None
+        return {"error": {"message": detail or message, "type": kind, "param": None, "code": code}}, status
     if request.accept_mimetypes.best == "application/json":
         return {"error": title, "message": detail or message}, status
     return render_template("errors/error.html", status=status, title=title, message=detail or message), status

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,10 +39,13 @@ from app.serving import (
     stream_generate,
 )
 from app.serving.grammar import GrammarError, json_grammar, local_tool_grammar
-from app.serving.tool_calls import TOOL_CALL_OPEN, unreadable_calls
+from app.serving.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, unparsed_tool_calls, unreadable_calls
 from app.serving.tool_schema import MAX_SCHEMA_DEPTH, check_tool_call, validate_tool_definitions
 
 REJECTED_REQUEST_STATUSES = (400, 413, 422)  # a remote server's "your request is wrong"
+# The name and the arguments' text of a `<tool_call>` block that does not parse (cut off, broken JSON).
+_BLOCK_NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)+)"')
+_BLOCK_ARGUMENTS = re.compile(r'"arguments"\s*:\s*(.*)\Z', re.DOTALL)
 
 
 def error(
@@ -149,7 +153,8 @@ def chat_completions():
         max_tokens=chat.max_completion_tokens or chat.max_tokens or model.max_tokens,
         seed=chat.seed,
         tool_choice=chat.tool_choice if tools else None,  # remote models honour it natively
-        stop=tuple(chat.stop or ()),
+        # A forced call is the whole reply: a stop sequence could only cut it (a string value, say).
+        stop=() if tool_mode == "required" else tuple(chat.stop or ()),
         presence_penalty=chat.presence_penalty,
         frequency_penalty=chat.frequency_penalty,
     )
@@ -159,9 +164,18 @@ def chat_completions():
     log = RequestLog(model, tools, grammar is not None, chat.stream)
     if chat.stream:
         items = stream_generate(model, messages, params, tools or None, grammar=grammar)
+        try:  # the first piece before any byte: a prompt too long, a remote 429 is still a real status
+            first = next(items, None)
+        except ServingError as exc:
+            log.write(failure=str(exc))
+            return _serving_error_response(exc)
+        items = _after(first, items)
         if chat.wants_json:
             items = _json_only(items)
-        chunks = _sse(items, completion_id, model.name, log, json_mode=chat.wants_json)
+        chunks = _sse(
+            items, completion_id, model.name, log,
+            json_mode=chat.wants_json, tools_offered=bool(tools), usage_chunk=chat.wants_usage_chunk,
+        )  # fmt: skip
         return Response(stream_with_context(chunks), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
     try:
@@ -172,7 +186,17 @@ def chat_completions():
     if chat.wants_json:
         result.tool_calls = []  # a JSON answer is content, even one shaped like a call
     log.write(result)
-    return jsonify(_completion(result, completion_id, model.name))
+    return jsonify(_completion(result, completion_id, model.name, tools_offered=bool(tools)))
+
+
+def _after(first: str | ChatResult | None, items: Iterator[str | ChatResult]) -> Iterator[str | ChatResult]:
+    """`items` again with the `first` piece already taken from it put back in front."""
+    try:
+        if first is not None:
+            yield first
+        yield from items
+    finally:
+        items.close()
 
 
 def _serving_error_kind(exc: ServingError) -> tuple[int, str, str]:
@@ -266,6 +290,8 @@ def _model_named(name: str) -> LLMModel | None:
 
 def _tools(chat: ChatRequest) -> tuple[list[dict[str, Any]], str, str | None]:
     """The offered tools (validated), the grammar mode they call for, or a problem to report."""
+    if not chat.tools and chat.tool_choice not in (None, "none", "auto"):
+        return [], "none", "tool_choice asks for a call, but the request offers no tools."
     if not chat.tools or chat.tool_choice == "none":
         return [], "none", None
     tools, problems = validate_tool_definitions(chat.tools)
@@ -324,28 +350,58 @@ def _broken_calls(result: ChatResult, tools_offered: bool) -> list[str]:
     return unreadable_calls(result.text, result.broken_tool_calls) if tools_offered else []
 
 
-def _message(result: ChatResult) -> tuple[dict[str, Any], str]:
-    """The assistant message and finish reason, calls as OpenAI `tool_calls` and out of the text. A remote
-    server's unreadable call is passed on as it came (its arguments' raw text), as OpenAI would."""
-    calls = [
-        {"id": call.id or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-         "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
-        for call in result.tool_calls
-    ] + [
-        {"id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-         "function": {"name": call["name"], "arguments": call["arguments"]}}
-        for call in result.broken_tool_calls
-    ]  # fmt: skip
+def _message(result: ChatResult, tools_offered: bool) -> tuple[dict[str, Any], str]:
+    """The assistant message and finish reason, calls as OpenAI `tool_calls` and out of the text.
+
+    A call the reply botched is passed on as OpenAI would pass it, not as `<tool_call>` markup in the
+    content (which an agent would take for its final answer): a remote server's unreadable call with its
+    arguments' raw text, and a `<tool_call>` block that does not parse (cut at max tokens, broken JSON)
+    with the arguments' text as far as it goes. Cut off, the finish reason stays "length".
+    """
+    if not tools_offered:  # no call was asked for: whatever the text holds is the answer
+        return {"role": "assistant", "content": result.text or None}, _end_reason(result)
+    calls = [_call(c.id, c.name, json.dumps(c.arguments, ensure_ascii=False)) for c in result.tool_calls]
+    calls += [_call(call.get("id"), call["name"], call["arguments"]) for call in result.broken_tool_calls]
+    botched = [_botched_call(block) for block in unparsed_tool_calls(result.text)]
+    calls += [call for call in botched if call is not None]
     text = result.text
-    if calls and TOOL_CALL_OPEN in text:
+    if TOOL_CALL_OPEN in text:
         text = text[: text.index(TOOL_CALL_OPEN)].strip()
     elif calls and text.strip().startswith(("{", "[")):
         text = ""  # the whole reply was the call, as bare JSON
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
+    cut_inside_a_call = TOOL_CALL_OPEN in result.text and not result.text.rstrip().endswith(TOOL_CALL_CLOSE)
+    if calls and not cut_inside_a_call:
         return message, "tool_calls"
-    return message, "length" if result.finish_reason == "length" else "stop"
+    return message, _end_reason(result)
+
+
+def _end_reason(result: ChatResult) -> str:
+    return "length" if result.finish_reason == "length" else "stop"
+
+
+def _call(call_id: str | None, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id or f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+            "function": {"name": name, "arguments": arguments}}  # fmt: skip
+
+
+def _botched_call(block: str) -> dict[str, Any] | None:
+    """A `<tool_call>` block that does not parse, as a call with its arguments' raw text; None when not
+    even the function's name was written."""
+    name = _BLOCK_NAME.search(block)
+    if name is None:
+        return None
+    arguments = _BLOCK_ARGUMENTS.search(block)
+    raw = arguments.group(1).strip() if arguments else ""
+    if raw.endswith("}}"):  # a closed block: the last brace closes the call object, not the arguments
+        raw = raw[:-1]
+    try:
+        function_name = json.loads(f'"{name.group(1)}"')
+    except ValueError:
+        function_name = name.group(1)
+    return _call(None, function_name, raw)
 
 
 def _usage(result: ChatResult) -> dict[str, int]:
@@ -353,8 +409,8 @@ def _usage(result: ChatResult) -> dict[str, int]:
             "total_tokens": result.prompt_tokens + result.completion_tokens}  # fmt: skip
 
 
-def _completion(result: ChatResult, completion_id: str, model_name: str) -> dict[str, Any]:
-    message, finish_reason = _message(result)
+def _completion(result: ChatResult, completion_id: str, model_name: str, tools_offered: bool) -> dict:
+    message, finish_reason = _message(result, tools_offered)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -371,18 +427,21 @@ def _sse(
     model_name: str,
     log: RequestLog,
     json_mode: bool = False,
+    tools_offered: bool = False,
+    usage_chunk: bool = False,
 ) -> Iterator[str]:
-    """Text pieces as they come; a call is sent whole at the end (its JSON is only known complete then)."""
+    """Text pieces as they come; a call is sent whole at the end (its JSON is only known complete then).
+
+    Usage comes as OpenAI sends it when `stream_options.include_usage` asks: a last chunk with no
+    choices, every chunk before it carrying `"usage": null`; else on the finishing chunk (what clients
+    that never ask read, the openai SDK's `.stream()` among them)."""
     created = int(time.time())
+    body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model_name}
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
-        body = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model_name,
-        }
+        if usage_chunk:
+            extra.setdefault("usage", None)
         return f"data: {json.dumps({**body, 'choices': [choice], **extra}, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
@@ -391,21 +450,28 @@ def _sse(
     try:
         for item in items:
             if isinstance(item, ChatResult):
-                message, finish_reason = _message(item)
+                message, finish_reason = _message(item, tools_offered)
                 if message.get("tool_calls"):
                     before = held.split(TOOL_CALL_OPEN, 1)[0].strip() if TOOL_CALL_OPEN in held else ""
                     if before:
                         yield chunk({"content": before})
                     calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
                     yield chunk({"tool_calls": calls})
-                elif held:
-                    yield chunk({"content": held})
-                yield chunk({}, finish_reason, usage=_usage(item))
+                else:
+                    rest = held.split(TOOL_CALL_OPEN, 1)[0] if tools_offered else held
+                    if rest:
+                        yield chunk({"content": rest})
+                if usage_chunk:
+                    yield chunk({}, finish_reason)
+                    yield f"data: {json.dumps({**body, 'choices': [], 'usage': _usage(item)})}\n\n"
+                else:
+                    yield chunk({}, finish_reason, usage=_usage(item))
                 log.write(item)
                 finished = True
                 break
             held += item
-            ready = len(held) if json_mode else _sendable(held, at_start=not sent)
+            holds_calls = tools_offered and not json_mode  # no tools: nothing in the text can be a call
+            ready = _sendable(held, at_start=not sent) if holds_calls else len(held)
             if ready:
                 yield chunk({"content": held[:ready]})
                 held, sent = held[ready:], True

@@ -1,14 +1,24 @@
 """What `/v1/chat/completions` accepts: OpenAI's request shape, checked with pydantic.
 
 Unknown fields are ignored (OpenAI clients send many optional ones); wrong types and out-of-range values
-are refused with the field's path. Message content may be a string or OpenAI's list of text parts.
+are refused with the field's path. Message content may be a string or OpenAI's list of text parts; other
+parts (images, audio) are refused rather than dropped, since no model here would see them.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.serving.types import MAX_STOP_CHARS, MAX_STOP_SEQUENCES, PENALTY_RANGE
 
@@ -19,12 +29,13 @@ __all__ = ["ChatRequest", "ValidationError", "describe"]
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # NaN is no temperature: refused as "not a finite number", not as "greater than 2".
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class TextPart(_Lenient):
-    type: str = "text"
-    text: str = ""
+    type: Literal["text"]
+    text: str
 
 
 class FunctionCall(_Lenient):
@@ -44,10 +55,24 @@ class Message(_Lenient):
     tool_calls: list[ToolCallIn] | None = Field(None, max_length=64)
     tool_call_id: str | None = Field(None, max_length=200)
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts_only(cls, value: Any) -> Any:
+        """One clear sentence for an image or audio part (pydantic's union error names every branch)."""
+        if isinstance(value, list):
+            for index, part in enumerate(value):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind != "text":
+                    raise ValueError(
+                        f"part {index} is of type {kind!r}: only text parts ({{'type': 'text', 'text': "
+                        "...}) are read here, and no model here takes images or audio"
+                    )
+        return value
+
     def as_serving(self) -> dict[str, Any]:
         """The OpenAI message shape the serving layer takes (text parts joined; developer = system)."""
         text = self.content if isinstance(self.content, str) or self.content is None else "".join(
-            part.text for part in self.content if part.type == "text"
+            part.text for part in self.content
         )  # fmt: skip
         role = "system" if self.role == "developer" else self.role
         message: dict[str, Any] = {"role": role, "content": text or ""}
@@ -70,6 +95,10 @@ class ResponseFormat(_Lenient):
     json_schema: JsonSchemaFormat | None = None
 
 
+class StreamOptions(_Lenient):
+    include_usage: StrictBool | None = False
+
+
 class ChatRequest(_Lenient):
     # A NUL is in no model's name, and PostgreSQL text cannot hold one (the lookup would fail).
     model: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00]*$")
@@ -77,18 +106,34 @@ class ChatRequest(_Lenient):
     tools: list[Any] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    stream: bool = False
+    top_p: float = Field(1.0, ge=0.0, le=1.0)  # 0 keeps only the likeliest token, as on OpenAI
+    max_tokens: StrictInt | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
+    seed: StrictInt | None = None  # any integer, as on OpenAI: folded into the samplers' range below
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     stop: str | list[str] | None = None
     presence_penalty: float = Field(0.0, ge=PENALTY_RANGE[0], le=PENALTY_RANGE[1])
     frequency_penalty: float = Field(0.0, ge=PENALTY_RANGE[0], le=PENALTY_RANGE[1])
     # Accepted only where this server does what they ask: one choice, no log-probabilities.
-    n: int = 1
-    logprobs: bool = False
+    n: StrictInt = 1
+    logprobs: StrictBool = False
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, value: int | None) -> int | None:
+        return None if value is None else value % 2**31
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _known_tool_choice(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("type", "function") != "function":
+            raise ValueError(
+                f"tool_choice of type {value.get('type')!r} is not supported here: use 'none', 'auto', "
+                "'required' or {'type': 'function', 'function': {'name': ...}}"
+            )
+        return value
 
     @field_validator("stop")
     @classmethod
@@ -127,11 +172,16 @@ class ChatRequest(_Lenient):
     def wants_json(self) -> bool:
         return self.response_format is not None and self.response_format.type != "text"
 
+    @property
+    def wants_usage_chunk(self) -> bool:
+        return self.stream_options is not None and bool(self.stream_options.include_usage)
+
     def forced_function(self) -> str | None:
-        """`tool_choice: {"type": "function", "function": {"name": ...}}` names one function."""
+        """`tool_choice: {"type": "function", "function": {"name": ...}}` names one function (so does the
+        flat `{"type": "function", "name": ...}` of OpenAI's newer Responses API)."""
         if isinstance(self.tool_choice, dict):
             function = self.tool_choice.get("function")
-            name = function.get("name") if isinstance(function, dict) else None
+            name = function.get("name") if isinstance(function, dict) else self.tool_choice.get("name")
             return name if isinstance(name, str) and name else ""
         return None
 

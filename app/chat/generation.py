@@ -82,7 +82,8 @@ def plan_reply(session: ChatSession, reply: ChatMessage) -> ReplyPlan:
             session.top_p,
             session.max_tokens,
             tool_choice=tool_choice if tools else None,  # remote models honour it natively
-            stop=tuple(session.stop_sequences or ()),
+            # A forced call is the whole reply: a stop sequence could only cut it (NL → API mode too).
+            stop=() if tools and tool_choice == "required" else tuple(session.stop_sequences or ()),
             presence_penalty=session.presence_penalty or 0.0,
             frequency_penalty=session.frequency_penalty or 0.0,
         ),

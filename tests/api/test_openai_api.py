@@ -253,7 +253,8 @@ def test_rate_limit_per_token_answers_429_in_openais_shape(app, signed_in, defau
     headers = {"Authorization": f"Bearer {create_token(client)}"}
     statuses = [client.get("/v1/models", headers=headers).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
-    assert client.get("/v1/models", headers=headers).get_json()["error"]["type"] == "rate_limit_error"
+    refused = client.get("/v1/models", headers=headers).get_json()["error"]
+    assert (refused["type"], refused["code"]) == ("rate_limit_error", "rate_limit_exceeded")
 
 
 def test_respelling_the_header_does_not_escape_the_tokens_limit(app, signed_in, default_model_id):
@@ -318,7 +319,11 @@ def test_a_call_tag_split_across_tokens_never_leaks_into_the_streamed_text():
     result = ChatResult(
         text, 20, 12, 0.3, 0.05, "stop", tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]
     )
-    events = [e for e in _sse(iter([*pieces, result]), "c1", "m", Log()) if e.startswith("data: {")]
+    events = [
+        e
+        for e in _sse(iter([*pieces, result]), "c1", "m", Log(), tools_offered=True)
+        if e.startswith("data: {")
+    ]
     deltas = [json.loads(e[6:])["choices"][0]["delta"] for e in events]
     streamed = "".join(d.get("content") or "" for d in deltas)
     assert streamed == "Sure." and "<" not in streamed
@@ -326,7 +331,11 @@ def test_a_call_tag_split_across_tokens_never_leaks_into_the_streamed_text():
     assert calls[0]["function"]["name"] == "get_weather"
     # Plain text with a "<" in it streams on, once it can no longer be the tag.
     plain = ChatResult("a <b> c", 5, 3, 0.1, 0.01, "stop")
-    events = [e for e in _sse(iter(["a <", "b> c", plain]), "c2", "m", Log()) if e.startswith("data: {")]
+    events = [
+        e
+        for e in _sse(iter(["a <", "b> c", plain]), "c2", "m", Log(), tools_offered=True)
+        if e.startswith("data: {")
+    ]
     texts = [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events]
     assert "".join(t or "" for t in texts) == "a <b> c" and texts[1] == "a "
 
@@ -376,10 +385,10 @@ def test_a_conversation_past_the_context_is_a_400_the_client_does_not_retry(
     assert (
         caught.value.code == "context_length_exceeded" and "too long for this model" in caught.value.message
     )
-    stream = api.chat.completions.create(model=DEFAULT, messages=too_long, max_tokens=2, stream=True)
-    with pytest.raises(openai.APIError) as streamed:
-        list(stream)
-    assert "too long for this model" in streamed.value.message
+    # Streamed, the refusal comes before any byte of the stream: the same 400, not an error event.
+    with pytest.raises(openai.BadRequestError) as streamed:
+        api.chat.completions.create(model=DEFAULT, messages=too_long, max_tokens=2, stream=True)
+    assert streamed.value.code == "context_length_exceeded" and "too long" in streamed.value.message
     with app.app_context():
         assert db.session.execute(db.select(db.func.count()).select_from(ApiRequest)).scalar() == 2
 

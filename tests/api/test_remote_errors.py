@@ -116,12 +116,18 @@ def test_the_studios_own_setup_failing_is_a_502(remote_api, model, said):
     assert caught.value.status_code == 502 and said in caught.value.message
 
 
-def test_streamed_the_error_event_carries_the_same_code(remote_api):
+def test_streamed_a_refusal_is_the_same_status_before_any_byte(remote_api):
+    """Not HTTP 200 and an error event (a 502 to the openai SDK, which it retries): the remote server
+    answers before the first token, so the stream is refused with a real status and body."""
     api, _ = remote_api
-    stream = api.chat.completions.create(model="too_long", messages=ASK, stream=True)
-    with pytest.raises(openai.APIError) as caught:
-        list(stream)
+    with pytest.raises(openai.BadRequestError) as caught:
+        api.chat.completions.create(model="too_long", messages=ASK, stream=True)
     assert caught.value.code == "context_length_exceeded"
+    with pytest.raises(openai.RateLimitError) as limited:
+        api.with_options(max_retries=0).chat.completions.create(
+            model="rate_limited", messages=ASK, stream=True
+        )
+    assert 590 <= int(limited.value.response.headers["Retry-After"]) <= 600
 
 
 def test_a_remote_call_cut_in_its_arguments_is_passed_on_and_counted_invalid(app, remote_api):
