@@ -75,6 +75,12 @@ def compact_sft_trainer_class():
     from trl import SFTTrainer
 
     class CompactLossSFTTrainer(SFTTrainer):
+        def _get_train_sampler(self, train_dataset=None):
+            # Not a loss matter, but this is the app's SFT trainer: see jobs/training/sampling.py.
+            from jobs.training.sampling import epoch_seeded
+
+            return epoch_seeded(super()._get_train_sampler(train_dataset), self.args.seed)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if return_outputs or "labels" not in inputs or not supports_compact_loss(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)

@@ -148,7 +148,13 @@ def render_dpo(rows: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str
             full = tokenizer.apply_chat_template(
                 row["prompt"] + row[side], tools=tools, chat_template=TOOL_CHAT_TEMPLATE, tokenize=False
             )
-            answers.append(full[len(prompt) :] if full.startswith(prompt) else full)
+            answer = full[len(prompt) :] if full.startswith(prompt) else full
+            # The turn ends at the end-of-turn token, as SFT trains it and serving stops on it: TRL adds
+            # an EOS to an answer that does not end with one, which the template's trailing "\n" hid
+            # (every answer then trained "<|im_end|>\n<|im_end|>").
+            if tokenizer.eos_token and answer.rstrip().endswith(tokenizer.eos_token):
+                answer = answer.rstrip()
+            answers.append(answer)
         examples.append({"prompt": prompt, "chosen": answers[0], "rejected": answers[1]})
     return examples
 

@@ -269,6 +269,9 @@ def common_args(config: TrainingConfigSpec, output_dir: Path, settings: dict[str
         "eval_strategy": "steps" if has_eval else "no",
         "eval_steps": evaluation_interval(config) if has_eval else None,
         **_early_stopping_args(config, has_eval),
+        # A resumed run picks up early stopping's patience count where the checkpoint left it (off, a
+        # resume started counting again and trained past where the whole run would have stopped).
+        "restore_callback_states_from_checkpoint": True,
         "seed": config.seed,
         "bf16": settings["bf16_autocast"],
         "use_cpu": not settings["cuda"],
@@ -388,6 +391,12 @@ def train(
                 f"longest row has {lengths.longest}): the model would learn calls that never end. Raise "
                 "tokenizer.max_length."
             )
+        if len(train_examples) < len(splits.train):
+            log.warning(
+                "%d of %d training rows have no answer within the max length (%d tokens; the longest row "
+                "has %d): they are left out of training. Raise tokenizer.max_length to keep them",
+                len(splits.train) - len(train_examples), len(splits.train), max_length, lengths.longest,
+            )  # fmt: skip
         if lengths.cut:
             log.warning(
                 "%d of %d training rows have their answer cut off at the max length (%d tokens; the longest "
@@ -456,9 +465,17 @@ def train(
         train_tokens=round(tokens * max((trainer.state.epoch or 0.0) - callback.start_epoch, 0.0)),
         seconds=time.perf_counter() - started,
         metrics=dict(result.metrics),
-        best=_best_weights(trainer.state, early_stopping),
+        best=_best_weights(trainer.state, _current(trainer, early_stopping)),
         eval_rows=held_out,
     )
+
+
+def _current(trainer, callback):
+    """The trainer's instance of `callback`'s class: restoring callback states from a checkpoint puts a
+    new one in its place, holding the restored counts."""
+    if callback is None:
+        return None
+    return next((c for c in trainer.callback_handler.callbacks if type(c) is type(callback)), callback)
 
 
 def _best_weights(state, early_stopping) -> BestWeights | None:
