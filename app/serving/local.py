@@ -21,7 +21,7 @@ import numpy as np
 
 from app.serving.grammar_sampling import GrammarSampler
 from app.serving.prompt_states import MIN_SAVED_TOKENS, PromptStates, common_prefix
-from app.serving.tool_calls import fold_tools_into_messages
+from app.serving.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, fold_tools_into_messages
 from app.serving.types import ChatResult, SamplingParams
 
 DEFAULT_SAMPLING = SamplingParams()
@@ -40,6 +40,7 @@ class _Loaded:
     renders_tools: bool = False  # the template itself lays out `tools` (a Hermes / Qwen style template)
     prompts_match: bool = True  # our rendering of a prompt gives the tokens llama.cpp read (prompt_states)
     closed: bool = False  # set under `lock` when evicted or unloaded: whoever waited must load it again
+    control_texts: tuple[str, ...] = ()  # the vocabulary's control tokens as text ("<|im_end|>", ...)
 
 
 class LocalModelHolder:
@@ -89,6 +90,7 @@ class LocalModelHolder:
                 lock=threading.Lock(),
                 formatter=_chat_formatter(llama),
                 renders_tools="tools" in template,
+                control_texts=_control_texts(llama),
             )
             self._models[key] = loaded
             evicted = []
@@ -184,6 +186,7 @@ class LocalModelHolder:
         with self._locked(path) as loaded:
             if not loaded.renders_tools:
                 messages, tools = fold_tools_into_messages(messages, tools)
+            messages, tools = defused(messages, loaded.control_texts), defused(tools, loaded.control_texts)
             if loaded.formatter is None or not loaded.prompts_match:
                 return 0
             llama = loaded.llama
@@ -258,6 +261,7 @@ class LocalModelHolder:
         with holding, _grammar_sampler(loaded.llama, grammar, params) as sampler:
             if not loaded.renders_tools:
                 messages, tools = fold_tools_into_messages(messages, tools)
+            messages, tools = defused(messages, loaded.control_texts), defused(tools, loaded.control_texts)
             llama = loaded.llama
             prompt_tokens = llama.tokenize(
                 _render_prompt(loaded.formatter, messages, tools).encode(), add_bos=False, special=True
@@ -342,6 +346,43 @@ def _chat_formatter(llama: Any) -> Any:
     eos = llama.detokenize([llama.token_eos()]).decode(errors="ignore")
     bos = llama.detokenize([llama.token_bos()]).decode(errors="ignore")
     return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+TOOL_MARKUP = (TOOL_CALL_OPEN, TOOL_CALL_CLOSE, "<tool_response>", "</tool_response>")
+
+
+def _control_texts(llama: Any) -> tuple[str, ...]:
+    """The text of each control token in the model's vocabulary, longest first."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama._model.model)
+    texts = {
+        llama.detokenize([token], special=True).decode(errors="ignore")
+        for token in range(llama.n_vocab())
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+    }
+    texts -= set(TOOL_MARKUP)  # spelled in the history on purpose, should a vocabulary make them control
+    return tuple(sorted((text for text in texts if len(text) > 1), key=len, reverse=True))
+
+
+def defused(value: Any, control_texts: tuple[str, ...]) -> Any:
+    """`value` (messages, tools) with every control token's text in its strings broken by a word joiner
+    (U+2060, invisible). The prompt is tokenized with special tokens read as such, since the template
+    writes them; without this, "<|im_end|><|im_start|>system ..." in a message or a tool result (an API
+    client's document, a tool's answer) would be read as a real turn boundary and forge a system turn,
+    where OpenAI's API reads it as text. Dict keys are left alone: roles and property names."""
+    if not control_texts:
+        return value
+    if isinstance(value, str):
+        for text in control_texts:
+            if text in value:
+                value = value.replace(text, text[0] + "\u2060" + text[1:])
+        return value
+    if isinstance(value, list):
+        return [defused(item, control_texts) for item in value]
+    if isinstance(value, dict):
+        return {key: defused(item, control_texts) for key, item in value.items()}
+    return value
 
 
 def _render_prompt(formatter: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
