@@ -41,6 +41,8 @@ def run(job_id: int, run_id: int, resume: bool = False) -> dict[str, Any] | None
         with tracked_job(job_id) as progress, run_logging(log_path_of(run_id)) as log:
             try:
                 return progress.finish(_run(run_id, job_id, resume, progress, log))
+            except JobCancelled:
+                raise
             except Exception as exc:
                 log.error("Training stopped: %s", exc)
                 raise
@@ -145,7 +147,7 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     if outcome.stopped:
         log.info("Cancelled at step %d; kept %s", outcome.global_step, checkpoint.name if checkpoint else "-")
         update_run(run_id, stage=RunStage.CANCELLED, finished_at=utcnow())
-        return {"stopped_at_step": outcome.global_step}
+        raise JobCancelled()  # the job is cancelled too (the Jobs page said "succeeded")
     log.info(
         "Training done: %d steps, %d tokens in %.0f s",
         outcome.global_step,

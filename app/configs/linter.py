@@ -561,7 +561,7 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
     if dataset is not None and dataset.rows > 0:
         yield from _empty_split_rules(c, dataset)
         yield from _step_count_rules(c, dataset)
-        yield from _length_rules(c, dataset)
+        yield from _length_rules(c, dataset, ctx)
         yield from _overlap_rules(c, dataset)
     if d.eval_split == 0 and (dataset is None or not dataset.eval_rows):
         nothing_held_out = "with an eval split of 0 " + (
@@ -584,27 +584,70 @@ def data_rules(c: TrainingConfigSpec, ctx: LintContext, _memory):
             )
 
 
-def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts):
+def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts, ctx: LintContext):
     tools_tokens = _config_tools_tokens(c) if dataset.length_bands_without_tools else 0
     over = dataset.rows_longer_than(c.tokenizer.max_length, tools_tokens)
     if not over:
         return
-    share = f"{100 * over / dataset.rows:.0f}%" if over < dataset.rows else "all"
+    every_row = over >= dataset.rows
+    share = f"{100 * over / dataset.rows:.0f}%" if not every_row else "all"
     fits = dataset.length_fitting(0.95, tools_tokens)
     config_tools = (
         f", with the config's tools ({tools_tokens:,} tokens) in the rows that offer none of their own"
         if tools_tokens
         else ""
     )
-    yield _warning(
-        "tokenizer.max_length",
+    fewer_tools = "offer fewer tools" if tools_tokens else "generate the dataset with fewer tools per request"
+    what_then = (
+        # The trainer refuses such a run after loading the model: say so before anything is queued.
+        "every answer is cut, and training would refuse to start. "
+        if every_row
+        else "they are cut there, and a row whose answer is cut teaches nothing. "
+    )
+    message = (
         f"About {over} of the dataset's {dataset.rows} rows ({share}) are longer than "
         f"{c.tokenizer.max_length} tokens (as the training chat template renders them, tools and all"
-        f"{config_tools}): they are cut there, and a row whose answer is cut teaches nothing. "
-        + (f"A max length of {fits:,} fits 95% of them; " if fits else "")
-        + "raise max length, or "
-        + ("offer fewer tools." if tools_tokens else "generate the dataset with fewer tools per request."),
-        "rows_over_max_length",
+        f"{config_tools}): {what_then}"
+        + (f"A max length of {fits:,} fits 95% of them{_memory_at(c, ctx, fits)}; " if fits else "")
+        + f"raise max length, or {fewer_tools}."
+    )
+    if every_row:
+        yield _error("tokenizer.max_length", message, "every_answer_cut")
+    else:
+        yield _warning("tokenizer.max_length", message, "rows_over_max_length")
+
+
+def _memory_at(c: TrainingConfigSpec, ctx: LintContext, max_length: int) -> str:
+    """What a max length of `max_length` asks of the worker's memory, and the batch size that fits when
+    the config's does not (raising max length alone can ask for several times the machine)."""
+    if ctx.model_facts is None or not ctx.machine_memory_bytes or c.training.batch_size < 1:
+        return ""
+    cuda = ctx.cuda is not None and ctx.cuda.available
+
+    def needed(batch: int) -> int:
+        config = c.model_copy(
+            update={
+                "tokenizer": c.tokenizer.model_copy(update={"max_length": max_length}),
+                "training": c.training.model_copy(update={"batch_size": batch}),
+            }
+        )
+        return estimate_memory(config, ctx.model_facts, cuda=cuda).total_bytes
+
+    batch = c.training.batch_size
+    if needed(batch) <= ctx.machine_memory_bytes:
+        return ""
+    fitting = next((b for b in range(batch - 1, 0, -1) if needed(b) <= ctx.machine_memory_bytes), None)
+    if fitting is None:
+        return (
+            f" (about {needed(1) / 2**30:.1f} GiB even at batch size 1, more than the worker's "
+            f"{ctx.machine_memory_bytes / 2**30:.1f} GiB"
+            + ("" if c.training.gradient_checkpointing else "; gradient checkpointing would lower it")
+            + ")"
+        )
+    keep = math.ceil(batch * c.training.gradient_accumulation_steps / fitting)
+    return (
+        f" within the worker's memory at batch size {fitting} (gradient accumulation {keep} keeps the "
+        "effective batch)"
     )
 
 

@@ -32,6 +32,7 @@ from transformers import TrainerCallback
 from app.configs.schema import TrainingConfigSpec, evaluation_interval
 from app.serving.chat_template import TOOL_CHAT_TEMPLATE
 from app.training.files import ADAPTER_DIR, TRAINED_MARKER, mark_trained
+from jobs.progress import JobFailed
 from jobs.training.compact_loss import labelled_positions_only
 from jobs.training.data import Splits, real_tokens, render_dpo, tokenize_sft
 from jobs.training.hardware import cpu_has_native_bf16
@@ -39,8 +40,9 @@ from jobs.training.hardware import cpu_has_native_bf16
 log = logging.getLogger(__name__)
 
 
-class TrainingRefused(RuntimeError):
-    """The config cannot run on this worker (QLoRA without CUDA, ...): a message for the user."""
+class TrainingRefused(JobFailed, RuntimeError):
+    """The config cannot run on this worker (QLoRA without CUDA, ...): a message for the user, shown as
+    it is (a `JobFailed`), not after the exception's module path."""
 
 
 @dataclass

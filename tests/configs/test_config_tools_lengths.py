@@ -27,6 +27,9 @@ ORDER = {
 }
 
 
+CUT_RULES = ("rows_over_max_length", "every_answer_cut")  # some rows cut; all of them (an error)
+
+
 def bare_rows(n: int) -> list[dict]:
     return [{key: value for key, value in row.items() if key != "tools"} for row in sft_rows(n)]
 
@@ -52,7 +55,7 @@ def config(tools: list, max_length: int) -> dict:
 
 def over_max_length(raw: dict, dataset: DatasetFacts):
     report = lint(raw, LintContext(datasets={"orders": dataset}))
-    return [f for f in report.findings if f.rule == "rows_over_max_length"]
+    return [f for f in report.findings if f.rule in CUT_RULES]
 
 
 def test_the_configs_tools_count_where_training_offers_them(tmp_path):
@@ -122,10 +125,6 @@ def test_the_apps_lint_counts_a_stored_datasets_bare_rows_with_the_configs_tools
         login_user(db.session.get(User, user.id))
         store_rows(user.id, "orders", "sft", bare_rows(40), source="upload", source_format="toolsmith")
         max_length = 128 + tools_tokens // 2
-        assert not [
-            f for f in lint_for_user(config([], max_length)).findings if f.rule == "rows_over_max_length"
-        ]
-        (finding,) = [
-            f for f in lint_for_user(config([ORDER], max_length)).findings if f.rule == "rows_over_max_length"
-        ]
+        assert not [f for f in lint_for_user(config([], max_length)).findings if f.rule in CUT_RULES]
+        (finding,) = [f for f in lint_for_user(config([ORDER], max_length)).findings if f.rule in CUT_RULES]
         assert "(all)" in finding.message and "with the config's tools" in finding.message

@@ -83,6 +83,8 @@ def test_every_template_passes_the_linter_for_the_default_model(template, contex
 ERROR_CASES = {
     "model_required": (with_(sft(), "model.name", "  "), {}),
     "batch_size_min": (with_(sft(), "training.batch_size", 0), {}),
+    # Every row of "long-rows" is longer than 256 tokens: every answer cut, which the trainer refuses.
+    "every_answer_cut": (with_(with_(sft(), "data.dataset", "long-rows"), "tokenizer.max_length", 256), {}),
     "learning_rate_positive": (with_(sft(), "training.learning_rate", 0.0), {}),
     "max_samples_min": (with_(sft(), "data.max_samples", 0), {}),
     "train_split_range": (with_(sft(), "data.train_split", 1.0), {}),
@@ -338,6 +340,28 @@ def test_rows_over_max_length_counts_whole_bands_and_a_share_of_the_one_it_cuts(
     assert facts.length_fitting(0.9) == 384 and DatasetFacts("sft", 3).length_fitting(0.95) is None
     longer = lint(with_(with_(sft(), "data.dataset", "long-rows"), "tokenizer.max_length", 8192), context)
     assert "rows_over_max_length" not in {f.rule for f in longer.findings}
+
+
+def test_the_max_length_that_fits_comes_with_the_batch_size_that_fits_the_worker(context):
+    """Raising max length alone can ask for several times the machine: the advice names a batch size
+    that fits (with the accumulation that keeps the effective batch), or says none does."""
+    config = with_(with_(sft(), "data.dataset", "long-rows"), "training.batch_size", 64)
+    (finding,) = [f for f in lint(config, context).warnings if f.rule == "rows_over_max_length"]
+    said = finding.message.split(
+        "A max length of 4,224 fits 95% of them within the worker's memory at batch size "
+    )
+    assert len(said) == 2, finding.message
+    batch = int(said[1].split(" ")[0])
+    assert (
+        1 <= batch < 64
+        and f"(gradient accumulation {64 * sft()['training']['gradient_accumulation_steps'] // batch}"
+        in said[1]
+    )
+    at = with_(with_(config, "tokenizer.max_length", 4224), "training.batch_size", batch)
+    assert lint(at, context).memory.total_bytes <= context.machine_memory_bytes
+    tiny_machine = LintContext(**{**vars(context), "machine_memory_bytes": 2 * 2**30})
+    (finding,) = [f for f in lint(config, tiny_machine).warnings if f.rule == "rows_over_max_length"]
+    assert "even at batch size 1, more than the worker's 2.0 GiB" in finding.message
 
 
 def test_early_stopping_with_held_out_rows_and_enough_evaluations_is_clean(context):

@@ -413,6 +413,8 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(app, setup, tmp_
             worker.kill()
     cancelled = the_run(app, run_id)
     assert cancelled.stage == "cancelled" and cancelled.last_checkpoint
+    with app.app_context():  # the Jobs page agrees (it said "succeeded")
+        assert db.session.get(BackgroundJob, cancelled.job_id).status == "cancelled"
     stopped_at = int(cancelled.last_checkpoint.rsplit("-", 1)[-1])
     assert 10 <= stopped_at < 400
     with app.app_context():  # finish quickly on resume
