@@ -2,8 +2,9 @@
 
 The reply row is created `pending` by the send; the streaming request claims it (one atomic UPDATE, so a
 reconnecting browser never starts a second generation), streams pieces to the page, and always leaves
-the row final: complete, stopped (stop button or the browser went away; the partial text is kept) or
-error (with the reason).
+the row final: complete, stopped (the stop button; the partial text is kept) or error (with the reason).
+A page that goes away mid-reply (a reload) does not stop it: the rest is written unsent, and the page
+that opens the reply again waits for it and shows it whole.
 """
 
 from __future__ import annotations
@@ -268,12 +269,21 @@ def _write_reply(message: ChatMessage) -> Iterator[str]:
         return
     try:
         result: ChatResult | None = None
+        page_left = False
         for item in items:
             if isinstance(item, ChatResult):
                 result = item
-            else:
-                pieces.append(item)
+                continue
+            pieces.append(item)
+            if page_left:
+                continue
+            try:
                 yield item
+            except GeneratorExit:
+                # The page went away mid-reply (a reload, a closed tab): the rest is written all the
+                # same, unsent, so the page that opens the reply again (it waits on this writer) shows it
+                # whole rather than "stopped" for a Stop nobody pressed. Stop still ends it (StopPoller).
+                page_left = True
         if result is None:
             raise ServingError("The model produced no result.")
         _finish(message, result, plan)
@@ -288,7 +298,7 @@ def _write_reply(message: ChatMessage) -> Iterator[str]:
             current_app.logger.exception("Reply %s failed", message_id)
             _finish_error(message, f"The model failed while writing ({type(exc).__name__}).", "".join(pieces))
     finally:
-        items.close()  # releases the local model's lock at once when the browser went away
+        items.close()  # releases the local model's lock at once, however this ended
         if not finished:
             _finish_stopped(message_id, "".join(pieces))
 
@@ -423,7 +433,7 @@ def _finish_error(message: ChatMessage, reason: str, partial: str = "") -> None:
 
 
 def _finish_stopped(message_id: int, partial: str) -> None:
-    db.session.rollback()  # whatever was half-done when the browser went away
+    db.session.rollback()  # whatever was half-done when the generation was cut short
     message = db.session.get(ChatMessage, message_id)
     if message is None or message.is_final:
         return

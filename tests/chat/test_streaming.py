@@ -163,3 +163,23 @@ def test_deleting_the_session_mid_reply_ends_the_stream_quietly_and_frees_the_mo
     other_reply = send(client, new_session(client, default_model_id), "Hi")
     assert stream_events(client, other_reply)[-1][1] == "done"
     assert time.perf_counter() - started < 120
+
+
+def test_a_page_that_goes_away_mid_reply_does_not_stop_it(app, signed_in, default_model_id):
+    """A reload closes the stream: the reply is still written to its end (and a reopened page shows it
+    whole), not left "stopped" for a Stop nobody pressed."""
+    client, _ = signed_in()
+    session_id = new_session(client, default_model_id)
+    save_settings(client, session_id, default_model_id, max_tokens=48)
+    reply_id = send(client, session_id, PINNED_PROMPT)
+    response = client.get(f"/chat/messages/{reply_id}/stream", buffered=False)
+    received = ""
+    for chunk in response.response:  # read until the first tokens have come, then leave
+        received += chunk.decode() if isinstance(chunk, bytes) else chunk
+        if received.count("event: token") >= 2:
+            break
+    response.close()  # what the server does when the browser goes away
+    row = message_row(app, reply_id)
+    assert row.status == "complete" and "Paris" in row.content, (row.status, row.content)
+    assert row.completion_tokens > 2
+    assert "sse-connect" not in client.get(f"/chat/{session_id}").get_data(as_text=True)
