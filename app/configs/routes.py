@@ -38,7 +38,7 @@ from app.configs.services import (
 )
 from app.configs.templates import TEMPLATES, TEMPLATES_BY_KEY
 from app.extensions import db
-from app.models import ApiSpec, TrainingConfig
+from app.models import ApiSpec, Dataset, TrainingConfig
 from app.ownership import get_owned_or_404, owned
 
 UNPROCESSABLE = 422
@@ -72,9 +72,10 @@ def new():
         abort(404)
     form = _editor_form()
     if request.method == "GET":
-        form.name.data = template.title
+        # A second config from the same template would otherwise be refused on Save for its name.
+        form.name.data = unique_config_name(template.title)
         form.description.data = template.summary
-        fill_form(form, template.build())
+        fill_form(form, _with_linked_data(template.build()))
     return _edit(form, None, template.key)
 
 
@@ -124,6 +125,7 @@ def _edit(form: ConfigEditorForm, row: TrainingConfig | None, template_key: str 
         form=form,
         row=row,
         template_key=template_key,
+        template_title=TEMPLATES_BY_KEY[template_key].title if template_key in TEMPLATES_BY_KEY else None,
         report=report,
         findings=report.by_path(),
         sections=_sections(),
@@ -265,3 +267,21 @@ def _name_from_filename(filename: str) -> str:
 
 def _file_problem(message: str) -> Finding:
     return Finding("error", "", message, "no_file")
+
+
+def _with_linked_data(config: dict[str, Any]) -> dict[str, Any]:
+    """The dataset and spec a link names (`dataset_id`, `spec_id`, as a dataset's page sends them) put in
+    the config; an id that is not one of the user's own is left out silently, like a link without it."""
+    dataset = _owned_by_id(Dataset, request.args.get("dataset_id", type=int))
+    spec = _owned_by_id(ApiSpec, request.args.get("spec_id", type=int))
+    if dataset is not None:
+        config["data"]["dataset"] = dataset.name
+    if spec is not None:
+        config["data"]["source_spec"] = spec.name
+    return config
+
+
+def _owned_by_id(model: type, row_id: int | None):
+    if row_id is None or not 0 < row_id < 2**63:  # a bigger number is no id, and the database refuses it
+        return None
+    return db.session.execute(owned(model).where(model.id == row_id)).scalar_one_or_none()

@@ -10,9 +10,10 @@ from flask_login import current_user, login_required
 from werkzeug.utils import secure_filename
 
 from app.extensions import db, htmx
-from app.models import LLMModel, Provider
+from app.models import LLMModel, Provider, TrainingRun
 from app.ownership import get_manageable_or_404, get_visible_or_404
 from app.registry import bp
+from app.registry.evaluation_display import EvaluationSummary, evaluation_summary
 from app.registry.forms import HubInfoForm, ModelActionForm, ModelForm, TryPromptForm
 from app.registry.gguf_store import (
     GGUFImportError,
@@ -54,6 +55,11 @@ def _page_context(**extra):
         "action_form": ModelActionForm(),
         **extra,
     }
+
+
+@bp.app_template_filter("evaluation_summary")
+def evaluation_summary_filter(metrics: dict | None) -> EvaluationSummary:
+    return evaluation_summary(metrics)
 
 
 @bp.route("/")
@@ -206,8 +212,18 @@ def _detail_context(model: LLMModel, **extra):
         "ratings": rating_counts(model.id),
         "arena": model_standing(model.id),
         "trained_spec": model_spec(model),
+        "training_run": _viewers_training_run(model),
     }
     return _page_context(**(shown | extra))
+
+
+def _viewers_training_run(model: LLMModel) -> TrainingRun | None:
+    """The run that trained the model, to link to: only the viewer's own (a run page is its owner's alone,
+    and a model made global may come from an admin's run)."""
+    if model.training_run_id is None:
+        return None
+    run = db.session.get(TrainingRun, model.training_run_id)
+    return run if run is not None and run.owner_id == current_user.id else None
 
 
 @bp.route("/<int:model_id>/edit", methods=["GET", "POST"])

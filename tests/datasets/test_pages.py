@@ -203,6 +203,7 @@ def test_a_generated_dataset_feeds_the_config_linter(app, signed_in):
     generate(client, spec_id, samples_per_operation=5, name="pets-sft")
     generate(client, spec_id, samples_per_operation=5, name="pets-dpo", dpo="y")
     config = TEMPLATES_BY_KEY["dpo_basic"].build()
+    config["tokenizer"]["max_length"] = 4096  # every Petstore tool in each row: 512 would cut every answer
     for name, status in (("pets-sft", 422), ("pets-dpo", 302)):
         data = form_data(config, f"dpo on {name}", client)
         data["data__dataset"] = name
