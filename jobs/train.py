@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app
 
+from app.configs.estimates import planned_steps
 from app.configs.schema import TrainingConfigSpec
 from app.datasets.storage import write_lines
 from app.extensions import db
@@ -62,6 +63,7 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     folder.mkdir(parents=True, exist_ok=True)
     resume_from = row.last_checkpoint if resume and row.last_checkpoint else None
     dataset_id, owner_id = row.dataset_id, row.owner_id  # progress updates end the session (and `row`)
+    first_started = row.started_at
     log.info(
         "%s run %d: %s %s on %s",
         "Resuming" if resume_from else "Starting",
@@ -81,7 +83,8 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     update_run(
         run_id,
         stage=RunStage.PREPARING,
-        started_at=utcnow(),
+        # A resumed run keeps the time it first started (the runs list showed the resume's).
+        started_at=first_started if resume_from and first_started else utcnow(),
         error=None,
         resumed_from_step=resumed_at,
         best_step=None,
@@ -101,12 +104,10 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
                 "Only an admin may run a model repository's own code (trust_remote_code); turn it off "
                 "in the config and start a new run."
             )
-    base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"], owner_id)
     rows = with_config_tools(_load_rows(dataset_id), config.tools)
     splits = split_rows(
         rows, config.data.train_split, config.data.eval_split, config.seed, config.data.max_samples
     )
-    log.info("Base model %s; %d training rows, %d held out", base_dir, len(splits.train), len(splits.eval))
     if not splits.train:
         from jobs.training.trainer import TrainingRefused
 
@@ -114,6 +115,10 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
             f"The split leaves no training row: {len(rows)} rows at a train split of "
             f"{config.data.train_split:g}. Raise data.train_split."
         )
+    if not resume_from:  # the page shows "step 0 / N" while the base model is prepared, not "/ ?"
+        update_run(run_id, total_steps=planned_steps(config, len(splits.train)))
+    base_dir = resolve_base_model(config.model.name, current_app.config["MODEL_STORE"], owner_id)
+    log.info("Base model %s; %d training rows, %d held out", base_dir, len(splits.train), len(splits.eval))
     if config.data.strategy == "teacher":
         splits.train = _teacher_stage(run_id, owner_id, config, splits.train, progress, log)
     if cancel_requested(run_id):  # pressed while the base model or the teacher was being prepared
@@ -149,10 +154,11 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
         update_run(run_id, stage=RunStage.CANCELLED, finished_at=utcnow())
         raise JobCancelled()  # the job is cancelled too (the Jobs page said "succeeded")
     log.info(
-        "Training done: %d steps, %d tokens in %.0f s",
+        "Training done: %d steps, %d tokens in %.0f s%s",
         outcome.global_step,
         outcome.train_tokens,
         outcome.seconds,
+        f" (the part after resuming at step {resumed_at})" if resumed_at is not None else "",
     )
     if outcome.best is not None:
         if outcome.best.stopped_early:

@@ -207,7 +207,8 @@ def lint(raw: Any, context: LintContext | None = None) -> LintReport:
         return LintReport(None, findings)
     findings: list[Finding] = []
     memory = None
-    if config.model.name.strip() and context.model_facts is not None:
+    # No estimate for a batch of 0 (an error already): it would be batch 1's figure labelled "batch 0".
+    if config.model.name.strip() and context.model_facts is not None and config.training.batch_size >= 1:
         # The dtype the worker will train in: a connected CUDA worker when the context knows one.
         cuda = context.cuda is not None and context.cuda.available
         memory = estimate_memory(config, context.model_facts, cuda=cuda)

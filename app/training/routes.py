@@ -245,6 +245,8 @@ def _status_context(run: TrainingRun) -> dict:
         "run": run,
         "queue_wait": queue_wait(job) if job is not None and job.status == JobStatus.QUEUED else None,
         "chart": loss_chart_svg(points),
+        # The train loss beside it is one noisy batch's: the held-out figure is the one to watch.
+        "last_eval_loss": next((m.eval_loss for m in reversed(metrics) if m.eval_loss is not None), None),
         "evaluation_parts": metric_parts(run.evaluation),
         "log_lines": log_tail(run_log_path(run.owner_id, run.id), LOG_LINES_SHOWN),
         "export_left": run.is_final and run.stage != "done" and training_finished(run),

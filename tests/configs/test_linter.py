@@ -342,6 +342,11 @@ def test_rows_over_max_length_counts_whole_bands_and_a_share_of_the_one_it_cuts(
     assert "rows_over_max_length" not in {f.rule for f in longer.findings}
 
 
+def test_a_batch_of_zero_gets_its_error_and_no_estimate(context):
+    report = lint(with_(sft(), "training.batch_size", 0), context)
+    assert "batch_size_min" in {f.rule for f in report.errors} and report.memory is None
+
+
 def test_the_max_length_that_fits_comes_with_the_batch_size_that_fits_the_worker(context):
     """Raising max length alone can ask for several times the machine: the advice names a batch size
     that fits (with the accumulation that keeps the effective batch), or says none does."""

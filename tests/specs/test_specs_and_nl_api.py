@@ -269,6 +269,9 @@ def test_nl_to_api_mode_gives_a_checked_http_request(app, signed_in, default_mod
     assert [check["name"] for check in request["checks"]] == CHECK_NAMES
     assert row.api_request_valid == all(check["ok"] for check in request["checks"])
     assert "API request" in events[-1][2] and "operation exists" in events[-1][2]
+    # The card says which operation it calls, and that "valid" is about the spec, not the request's intent.
+    assert f"calls <code>{request['operation_id']}</code>" in events[-1][2]
+    assert "not against what you asked" in events[-1][2]
     history = client.get(f"/chat/{session_id}").get_data(as_text=True)
     assert "Query history (1)" in history and "Find pets by status sold" in history
     with app.app_context():

@@ -88,3 +88,15 @@ def test_the_run_page_says_where_the_run_stopped_and_which_weights_it_kept(app, 
     )
     plain = make_run(app, user, "plain", "sft_toolbench", **fields)
     assert 'id="best-step"' not in client.get(f"/runs/{plain}").get_data(as_text=True)
+
+
+def test_the_loss_card_shows_the_latest_eval_loss_beside_the_last_batchs(app, signed_in):
+    from tests.training.test_compare_runs import make_run
+
+    client, user = signed_in()
+    metrics = [(2, 1.9, None, 100.0), (2, None, 0.8123, None), (4, 1.3999, None, 100.0)]
+    run_id = make_run(app, user, "noisy", "sft_toolbench", metrics=metrics, stage="done", step=4, loss=1.3999)
+    page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert '<span id="last-eval-loss">eval 0.8123</span>' in page
+    bare = make_run(app, user, "no-eval", "sft_toolbench", metrics=metrics[:1], stage="done", step=2)
+    assert 'id="last-eval-loss"' not in client.get(f"/runs/{bare}").get_data(as_text=True)

@@ -79,3 +79,25 @@ def test_a_refused_run_says_why_in_words_not_with_the_exceptions_module_path(app
         said = "No training row has an assistant answer within the max length"
         assert run.error.startswith(said), run.error
         assert job.error == run.error and "jobs.training" not in job.error
+
+
+def test_the_planned_step_count_shows_while_the_base_model_is_prepared(
+    app, signed_in, tiny_model, monkeypatch
+):
+    """Preparing a base model can take a minute: the run page said "step 0 / ?" all along."""
+    import jobs.training.base_model
+
+    seen = []
+    resolve = jobs.training.base_model.resolve_base_model
+
+    def resolve_and_look(*args, **kwargs):
+        db.session.expire_all()
+        seen.append(db.session.execute(db.select(TrainingRun.total_steps)).scalar_one())
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.training.base_model, "resolve_base_model", resolve_and_look)
+    _, user = signed_in()
+    with app.test_request_context():
+        run = run_now(app, user, tiny_model, sft_rows(8))
+        assert run.stage == RunStage.DONE.value
+    assert seen == [2]  # the config's max_steps, known before the model is
