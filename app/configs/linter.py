@@ -609,7 +609,11 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts, ctx: LintContext
         f"About {over} of the dataset's {dataset.rows} rows ({share}) are longer than "
         f"{c.tokenizer.max_length} tokens (as the training chat template renders them, tools and all"
         f"{config_tools}): {what_then}"
-        + (f"A max length of {fits:,} fits 95% of them{_memory_at(c, ctx, fits)}; " if fits else "")
+        + (
+            f"A max length of {fits:,} fits 95% of them{_memory_at(c, ctx, fits)}; "
+            if fits and fits > c.tokenizer.max_length
+            else ""
+        )
         + f"raise max length, or {fewer_tools}."
     )
     if every_row:
@@ -624,23 +628,14 @@ def _memory_at(c: TrainingConfigSpec, ctx: LintContext, max_length: int) -> str:
     if ctx.model_facts is None or not ctx.machine_memory_bytes or c.training.batch_size < 1:
         return ""
     cuda = ctx.cuda is not None and ctx.cuda.available
-
-    def needed(batch: int) -> int:
-        config = c.model_copy(
-            update={
-                "tokenizer": c.tokenizer.model_copy(update={"max_length": max_length}),
-                "training": c.training.model_copy(update={"batch_size": batch}),
-            }
-        )
-        return estimate_memory(config, ctx.model_facts, cuda=cuda).total_bytes
-
     batch = c.training.batch_size
-    if needed(batch) <= ctx.machine_memory_bytes:
+    fitting = fitting_batch(c, ctx.model_facts, ctx.machine_memory_bytes, max_length, cuda)
+    if fitting == batch:
         return ""
-    fitting = next((b for b in range(batch - 1, 0, -1) if needed(b) <= ctx.machine_memory_bytes), None)
     if fitting is None:
+        needed = _needed_bytes(c, ctx.model_facts, max_length, 1, cuda)
         return (
-            f" (about {needed(1) / 2**30:.1f} GiB even at batch size 1, more than the worker's "
+            f" (about {needed / 2**30:.1f} GiB even at batch size 1, more than the worker's "
             f"{ctx.machine_memory_bytes / 2**30:.1f} GiB"
             + ("" if c.training.gradient_checkpointing else "; gradient checkpointing would lower it")
             + ")"
@@ -650,6 +645,31 @@ def _memory_at(c: TrainingConfigSpec, ctx: LintContext, max_length: int) -> str:
         f" within the worker's memory at batch size {fitting} (gradient accumulation {keep} keeps the "
         "effective batch)"
     )
+
+
+def fitting_batch(
+    c: TrainingConfigSpec, facts: ModelFacts, memory_bytes: int, max_length: int, cuda: bool = False
+) -> int | None:
+    """The largest batch size, up to the config's, whose run at `max_length` fits in `memory_bytes`;
+    None when not even a batch of 1 does."""
+    return next(
+        (
+            batch
+            for batch in range(max(1, c.training.batch_size), 0, -1)
+            if _needed_bytes(c, facts, max_length, batch, cuda) <= memory_bytes
+        ),
+        None,
+    )
+
+
+def _needed_bytes(c: TrainingConfigSpec, facts: ModelFacts, max_length: int, batch: int, cuda: bool) -> int:
+    config = c.model_copy(
+        update={
+            "tokenizer": c.tokenizer.model_copy(update={"max_length": max_length}),
+            "training": c.training.model_copy(update={"batch_size": batch}),
+        }
+    )
+    return estimate_memory(config, facts, cuda=cuda).total_bytes
 
 
 def _config_tools_tokens(c: TrainingConfigSpec) -> int:
