@@ -169,6 +169,11 @@ def chat_completions():
         except ServingError as exc:
             log.write(failure=str(exc))
             return _serving_error_response(exc)
+        except Exception as exc:  # llama.cpp or a client library failing outright: a 502, logged
+            current_app.logger.exception("A streamed API reply failed to start")
+            reason = f"The model failed while starting ({type(exc).__name__})."
+            log.write(failure=reason)
+            return error(502, reason, "api_error", "model_error")
         items = _after(first, items)
         if chat.wants_json:
             items = _json_only(items)

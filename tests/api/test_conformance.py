@@ -119,3 +119,18 @@ def test_a_nan_temperature_is_not_a_number_not_too_hot(api):
     headers = {"Authorization": f"Bearer {api.api_key}", "Content-Type": "application/json"}
     reply = httpx.post(f"{api.base_url}chat/completions", content=body, headers=headers, timeout=60)
     assert reply.status_code == 400 and "finite" in reply.json()["error"]["message"], reply.text
+
+
+def test_a_model_that_breaks_before_its_first_token_is_a_502_not_a_500(api, monkeypatch):
+    """Fault injection (llama.cpp failing outright), as the mid-stream case in test_openai_api does."""
+    import app.api.routes
+
+    def breaking(*args, **kwargs):
+        raise RuntimeError("llama_decode returned -1")
+        yield  # a generator, as stream_generate is
+
+    monkeypatch.setattr(app.api.routes, "stream_generate", breaking)
+    reply = _post(api, {"model": DEFAULT, "messages": OSLO, "max_tokens": 2, "stream": True})
+    assert reply.status_code == 502, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "model_error" and "RuntimeError" in error["message"]
