@@ -8,6 +8,8 @@ per model because a `Llama` instance is not safe to use from two threads at a ti
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import threading
 import time
 import weakref
@@ -373,15 +375,22 @@ def defused(value: Any, control_texts: tuple[str, ...]) -> Any:
     where OpenAI's API reads it as text. Dict keys are left alone: roles and property names."""
     if not control_texts:
         return value
+    return _defused(value, _control_pattern(control_texts))
+
+
+@functools.lru_cache(maxsize=8)
+def _control_pattern(control_texts: tuple[str, ...]) -> re.Pattern[str]:
+    # One pass per string, however many control tokens a vocabulary has (some mark thousands unused).
+    return re.compile("|".join(re.escape(text) for text in control_texts))  # longest first: see above
+
+
+def _defused(value: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(value, str):
-        for text in control_texts:
-            if text in value:
-                value = value.replace(text, text[0] + "\u2060" + text[1:])
-        return value
+        return pattern.sub(lambda found: found[0][0] + "\u2060" + found[0][1:], value)
     if isinstance(value, list):
-        return [defused(item, control_texts) for item in value]
+        return [_defused(item, pattern) for item in value]
     if isinstance(value, dict):
-        return {key: defused(item, control_texts) for key, item in value.items()}
+        return {key: _defused(item, pattern) for key, item in value.items()}
     return value
 
 
