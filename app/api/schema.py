@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from app.serving.types import MAX_STOP_CHARS, MAX_STOP_SEQUENCES, PENALTY_RANGE
@@ -68,6 +69,13 @@ class Message(_Lenient):
                         "...}) are read here, and no model here takes images or audio"
                     )
         return value
+
+    @model_validator(mode="after")
+    def _content_where_needed(self) -> Message:
+        # Only an assistant turn that makes calls may leave its content out (OpenAI refuses the rest too).
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message needs content")
+        return self
 
     def as_serving(self) -> dict[str, Any]:
         """The OpenAI message shape the serving layer takes (text parts joined; developer = system)."""

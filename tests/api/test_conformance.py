@@ -99,6 +99,8 @@ def test_values_openai_takes_are_taken(api):
         ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
          "only text parts"),
         ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "text"),
+        ({"messages": [{"role": "user", "content": None}]}, "a user message needs content"),
+        ({"messages": [{"role": "user"}]}, "a user message needs content"),
         ({"max_tokens": "10"}, "max_tokens"),
         ({"stream": "yes"}, "stream"),
         ({"tool_choice": "required"}, "offers no tools"),
