@@ -9,6 +9,8 @@ from markupsafe import Markup, escape
 from app.analytics.charts import format_tick, nice_ticks
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 220, 48, 12, 12, 28
+# In the chart's own units: inherited from the page, the labels grew with the chart's width.
+FONT = 'font-size="12"'
 SERIES = (("loss", "train loss", "#2f5bd3", ""), ("eval_loss", "eval loss", "#c2410c", "5 3"))
 
 
@@ -17,7 +19,7 @@ def loss_chart_svg(points: list[dict[str, float | None]]) -> Markup:
     usable = [p for p in points if p.get("loss") is not None or p.get("eval_loss") is not None]
     if not usable:
         return Markup(
-            f'<svg class="chart" viewBox="0 0 {WIDTH} 60" role="img" aria-label="No loss logged yet">'
+            f'<svg class="chart" viewBox="0 0 {WIDTH} 60" {FONT} role="img" aria-label="No loss logged yet">'
             f'<text x="{WIDTH / 2}" y="34" text-anchor="middle" class="muted">No loss logged yet</text></svg>'
         )
     steps = [p["step"] for p in usable]
@@ -33,7 +35,9 @@ def loss_chart_svg(points: list[dict[str, float | None]]) -> Markup:
     def y(value: float) -> float:
         return TOP + plot_h - value / y_max * plot_h
 
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Loss by step">']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" {FONT} role="img" aria-label="Loss by step">'
+    ]
     for tick in top:
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" class="grid"/>'

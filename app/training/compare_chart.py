@@ -12,7 +12,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from app.analytics.charts import PALETTE, format_tick, nice_ticks
-from app.training.charts import series_svg
+from app.training.charts import FONT, series_svg
 
 WIDTH, PLOT_HEIGHT, LEFT, RIGHT, BOTTOM = 720, 240, 48, 16, 32
 LEGEND_ROW, LEGEND_LABEL_CHARS, CHAR_WIDTH = 18, 32, 6.5  # glyph width at font-size 11, for layout
@@ -82,7 +82,7 @@ def _legend(runs: list[RunSeries]) -> tuple[list[str], int]:
 
 def _placeholder(message: str) -> Markup:
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {WIDTH} 60" role="img" aria-label="{_text(message)}">'
+        f'<svg class="chart" viewBox="0 0 {WIDTH} 60" {FONT} role="img" aria-label="{_text(message)}">'
         f'<text x="{WIDTH / 2}" y="34" text-anchor="middle" fill="currentColor" fill-opacity="0.7">'
         f"{_text(message)}</text></svg>"
     )

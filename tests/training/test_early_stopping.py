@@ -98,5 +98,7 @@ def test_the_loss_card_shows_the_latest_eval_loss_beside_the_last_batchs(app, si
     run_id = make_run(app, user, "noisy", "sft_toolbench", metrics=metrics, stage="done", step=4, loss=1.3999)
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert '<span id="last-eval-loss">eval 0.8123</span>' in page
+    # The chart's labels are sized in its own units (from the page they grew with the chart's width).
+    assert 'class="chart" viewBox="0 0 640 220" font-size="12"' in page
     bare = make_run(app, user, "no-eval", "sft_toolbench", metrics=metrics[:1], stage="done", step=2)
     assert 'id="last-eval-loss"' not in client.get(f"/runs/{bare}").get_data(as_text=True)
