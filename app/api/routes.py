@@ -22,7 +22,7 @@ from flask import Response, current_app, g, jsonify, request, stream_with_contex
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import bp
-from app.api.schema import ChatRequest, ValidationError, describe
+from app.api.schema import ChatRequest, ValidationError, describe, first_param
 from app.api.tokens import user_for_token
 from app.extensions import db, limiter
 from app.json_input import loads as loads_json
@@ -134,7 +134,7 @@ def chat_completions():
     try:
         chat = ChatRequest.model_validate(body)
     except ValidationError as exc:
-        return error(400, describe(exc))
+        return error(400, describe(exc), param=first_param(exc))
     model = _model_named(chat.model)
     if model is None:
         return error(

@@ -26,7 +26,7 @@ from app.serving.types import MAX_STOP_CHARS, MAX_STOP_SEQUENCES, PENALTY_RANGE
 MAX_MESSAGES = 500
 MAX_COMPLETION_TOKENS = 4096
 
-__all__ = ["ChatRequest", "ValidationError", "describe"]
+__all__ = ["ChatRequest", "ValidationError", "describe", "first_param"]
 
 
 class _Lenient(BaseModel):
@@ -192,6 +192,20 @@ class ChatRequest(_Lenient):
             name = function.get("name") if isinstance(function, dict) else self.tool_choice.get("name")
             return name if isinstance(name, str) and name else ""
         return None
+
+
+def first_param(error: ValidationError) -> str | None:
+    """The first bad field as OpenAI's `param` names one ("temperature", "messages[0].content"); pydantic's
+    union branch names ("str", "list[TextPart]") are left out."""
+    for item in error.errors()[:1]:
+        path = ""
+        for part in item["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif isinstance(part, str) and part.isidentifier() and part[0].islower():
+                path += f".{part}" if path else part
+        return path or None
+    return None
 
 
 def describe(error: ValidationError) -> str:

@@ -116,6 +116,13 @@ def test_what_would_be_silently_wrong_is_a_clear_400(api, change, said):
     assert error["type"] == "invalid_request_error" and said in error["message"], error
 
 
+def test_a_validation_error_names_its_field_as_openais_param(api):
+    too_hot = _post(api, {"model": DEFAULT, "messages": OSLO, "temperature": 5})
+    assert too_hot.status_code == 400 and too_hot.json()["error"]["param"] == "temperature"
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    assert _post(api, {"model": DEFAULT, "messages": image}).json()["error"]["param"] == "messages[0].content"
+
+
 def test_a_nan_temperature_is_not_a_number_not_too_hot(api):
     body = '{"model": "' + DEFAULT + '", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}'
     headers = {"Authorization": f"Bearer {api.api_key}", "Content-Type": "application/json"}
