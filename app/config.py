@@ -115,6 +115,9 @@ class Config:
     # (a restart, out of memory): the next page that opens it marks it failed.
     CHAT_REPLY_HEARTBEAT_SECONDS = _env_float("CHAT_REPLY_HEARTBEAT_SECONDS", 10.0)
     CHAT_STALE_REPLY_SECONDS = _env_float("CHAT_STALE_REPLY_SECONDS", 60.0)
+    # How often a reply's text so far is stored while it is written, and read by a page that opened it
+    # elsewhere (a reload, a second tab) to show it growing.
+    CHAT_PROGRESS_SECONDS = _env_float("CHAT_PROGRESS_SECONDS", 1.0)
 
     # Accounts and sessions.
     SESSION_COOKIE_HTTPONLY = True

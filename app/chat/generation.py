@@ -200,11 +200,16 @@ class StopPoller:
 class WriterHeartbeat:
     """While this request writes a reply, refresh its `claimed_at` every `interval_s` from a thread, so
     a page waiting on it (`await_other_writer`) can tell a slow writer (a long reply, a queue for the
-    model) from one whose process died, and give up on the dead one within CHAT_STALE_REPLY_SECONDS."""
+    model) from one whose process died, and give up on the dead one within CHAT_STALE_REPLY_SECONDS.
 
-    def __init__(self, message_id: int):
+    Every CHAT_PROGRESS_SECONDS it also stores the text written so far (`pieces`), so a page that opens
+    the reply meanwhile (a reload, a second tab) shows it growing instead of a blank "generating…"."""
+
+    def __init__(self, message_id: int, pieces: list[str] | None = None):
         self.message_id = message_id
+        self.pieces = pieces if pieces is not None else []
         self.interval_s = current_app.config["CHAT_REPLY_HEARTBEAT_SECONDS"]
+        self.progress_s = max(0.05, min(current_app.config["CHAT_PROGRESS_SECONDS"], self.interval_s))
         self._engine = db.engine
         self._logger = current_app.logger
         self._done = threading.Event()
@@ -219,30 +224,41 @@ class WriterHeartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        while not self._done.wait(self.interval_s):
+        beaten_at = time.monotonic()
+        stored = 0  # pieces already stored
+        while not self._done.wait(self.progress_s):
+            values: dict[str, Any] = {}
+            if time.monotonic() - beaten_at >= self.interval_s:
+                values["claimed_at"] = utcnow()
+                beaten_at = time.monotonic()
+            written = len(self.pieces)  # the generator only appends: read the count once, join that many
+            if written > stored:
+                values["content"] = "".join(self.pieces[:written])
+                stored = written
+            if not values:
+                continue
             try:
                 with self._engine.begin() as connection:
+                    # Only while still streaming: the final text, committed meanwhile, is never overwritten.
                     still_writing = (ChatMessage.id == self.message_id) & (
                         ChatMessage.status == MessageStatus.STREAMING
                     )
-                    connection.execute(
-                        sa.update(ChatMessage).where(still_writing).values(claimed_at=utcnow())
-                    )
+                    connection.execute(sa.update(ChatMessage).where(still_writing).values(**values))
             except sa.exc.SQLAlchemyError:  # a missed beat only makes the reply look older
                 self._logger.warning("Could not refresh reply %s's heartbeat", self.message_id, exc_info=True)
 
 
 def run_reply(message: ChatMessage) -> Iterator[str]:
     """Generate the (claimed) reply, yielding text pieces; the row is final when this ends, however."""
-    with WriterHeartbeat(message.id):
-        yield from _write_reply(message)
+    pieces: list[str] = []
+    with WriterHeartbeat(message.id, pieces):
+        yield from _write_reply(message, pieces)
 
 
-def _write_reply(message: ChatMessage) -> Iterator[str]:
+def _write_reply(message: ChatMessage, pieces: list[str]) -> Iterator[str]:
     message_id = message.id  # read now: after a rollback, reading it loads the row, which may be gone
     session = message.session
     model = session.model
-    pieces: list[str] = []
     finished = False
     if model is None or not model.enabled:
         _finish_error(message, "This session's model is gone or disabled: pick another one in Settings.")
@@ -404,13 +420,15 @@ def _check_api_request(message: ChatMessage) -> None:
     message.api_request_valid = bool(checks) and all(c.ok for c in checks)
 
 
-def await_other_writer(message_id: int, poll_s: float = 1.0) -> Iterator[str]:
-    """A reply this request did not claim: another request is writing it (a second tab), or was, in a
-    process that has since died. Yield SSE keep-alive comments until the reply is final, and mark it
-    failed once its writer has not been heard from (`claimed_at`, which `WriterHeartbeat` refreshes) for
-    CHAT_STALE_REPLY_SECONDS, so the `done` event always carries a final card (a streaming one would
-    connect again, for ever)."""
+def await_other_writer(message_id: int) -> Iterator[str | None]:
+    """A reply this request did not claim: another request is writing it (a second tab, or the request
+    a reloaded page left writing), or was, in a process that has since died. Yield the text it stores as
+    it grows (`WriterHeartbeat`), None between (a keep-alive), until the reply is final; mark it failed
+    once its writer has not been heard from (`claimed_at`) for CHAT_STALE_REPLY_SECONDS, so the `done`
+    event always carries a final card (a streaming one would connect again, for ever)."""
     limit = current_app.config["CHAT_STALE_REPLY_SECONDS"]
+    poll_s = max(0.05, current_app.config["CHAT_PROGRESS_SECONDS"])
+    shown = 0
     while True:
         db.session.rollback()  # a fresh read: the writer commits in another transaction
         message = db.session.get(ChatMessage, message_id)
@@ -420,8 +438,13 @@ def await_other_writer(message_id: int, poll_s: float = 1.0) -> Iterator[str]:
         if (utcnow() - started).total_seconds() > limit:
             _finish_error(message, "The reply was cut off: the server stopped while writing it.")
             return
+        text = message.content or ""
         db.session.remove()  # hold no connection while waiting
-        yield ": the reply is being written elsewhere\n\n"
+        if len(text) > shown:
+            yield text[shown:]
+            shown = len(text)
+        else:
+            yield None
         time.sleep(poll_s)
 
 

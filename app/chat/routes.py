@@ -273,8 +273,12 @@ def stream(message_id: int):
         if started_here:
             for piece in run_reply(db.session.get(ChatMessage, message_id)):
                 yield sse_event("token", render_template("chat/_token.html", piece=piece))
-        else:
-            yield from await_other_writer(message_id)
+        else:  # written elsewhere (a second tab, or the request a reload left writing): its text so far
+            for piece in await_other_writer(message_id):
+                if piece is None:
+                    yield ": the reply is being written elsewhere\n\n"
+                else:
+                    yield sse_event("token", render_template("chat/_token.html", piece=piece))
         final = db.session.get(ChatMessage, message_id)
         if final is None:  # deleted meanwhile (its session was)
             return

@@ -4,6 +4,8 @@ card (a streaming one would make the page connect again, for ever) and a final r
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import time
 from datetime import timedelta
@@ -114,3 +116,45 @@ def test_a_failure_that_is_not_a_serving_error_ends_the_reply_as_an_error(
     events = stream_events(client, reply_id)
     assert events[-1][1] == "done" and "could not start (KeyError)" in events[-1][2]
     assert message_row(app, reply_id).status == "error"
+
+
+def test_a_page_opened_on_a_reply_being_written_elsewhere_shows_it_growing(app, signed_in, default_model_id):
+    """A reload (whose first request keeps writing) or a second tab: the text so far comes as tokens while
+    the writer goes on, not a blank "generating…" until the end."""
+    app.config.update(CHAT_PROGRESS_SECONDS=0.1)
+    client, _ = signed_in()
+    reply_id = claimed_reply(app, client, default_model_id, seconds_ago=0)
+
+    def writer() -> None:
+        with app.app_context():
+            pieces: list[str] = []
+            with WriterHeartbeat(reply_id, pieces):
+                for piece in ("Rex ", "is ", "a ", "dog."):
+                    pieces.append(piece)
+                    time.sleep(0.4)
+            message = db.session.get(ChatMessage, reply_id)
+            message.status, message.content, message.finished_at = "complete", "Rex is a dog.", utcnow()
+            db.session.commit()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    events = stream_events(client, reply_id)
+    thread.join()
+    tokens = [html.unescape(re.sub(r"<[^>]+>", "", data)) for _, event, data in events if event == "token"]
+    assert len(tokens) >= 2 and "".join(tokens) == "Rex is a dog.", tokens  # grew in steps, then done
+    assert events[-1][1] == "done" and "Rex is a dog." in events[-1][2]
+
+
+def test_the_text_so_far_never_overwrites_the_final_text(app, signed_in, default_model_id):
+    app.config.update(CHAT_PROGRESS_SECONDS=0.05)
+    client, _ = signed_in()
+    reply_id = claimed_reply(app, client, default_model_id, seconds_ago=0)
+    with app.app_context():
+        pieces = ["Half a"]
+        with WriterHeartbeat(reply_id, pieces):
+            message = db.session.get(ChatMessage, reply_id)
+            message.status, message.content, message.finished_at = "complete", "Whole answer.", utcnow()
+            db.session.commit()
+            pieces.append(" sentence")  # written after the final commit: never stored
+            time.sleep(0.3)
+    assert message_row(app, reply_id).content == "Whole answer."
