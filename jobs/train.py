@@ -63,7 +63,6 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     folder.mkdir(parents=True, exist_ok=True)
     resume_from = row.last_checkpoint if resume and row.last_checkpoint else None
     dataset_id, owner_id = row.dataset_id, row.owner_id  # progress updates end the session (and `row`)
-    first_started = row.started_at
     log.info(
         "%s run %d: %s %s on %s",
         "Resuming" if resume_from else "Starting",
@@ -83,8 +82,7 @@ def _run(run_id: int, job_id: int, resume: bool, progress, log) -> dict[str, Any
     update_run(
         run_id,
         stage=RunStage.PREPARING,
-        # A resumed run keeps the time it first started (the runs list showed the resume's).
-        started_at=first_started if resume_from and first_started else utcnow(),
+        started_at=utcnow(),  # this attempt's: a run's duration is its last attempt's, not the pause
         error=None,
         resumed_from_step=resumed_at,
         best_step=None,

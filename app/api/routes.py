@@ -367,7 +367,13 @@ def _message(result: ChatResult, tools_offered: bool) -> tuple[dict[str, Any], s
         return {"role": "assistant", "content": result.text or None}, _end_reason(result)
     calls = [_call(c.id, c.name, json.dumps(c.arguments, ensure_ascii=False)) for c in result.tool_calls]
     calls += [_call(call.get("id"), call["name"], call["arguments"]) for call in result.broken_tool_calls]
-    botched = [_botched_call(block) for block in unparsed_tool_calls(result.text)]
+    # Only the last block can be cut (no closing tag after it): its arguments end where the model stopped.
+    cut_inside_a_call = result.text.rfind(TOOL_CALL_OPEN) > result.text.rfind(TOOL_CALL_CLOSE)
+    blocks = unparsed_tool_calls(result.text)
+    botched = [
+        _botched_call(block, closed=not (cut_inside_a_call and index == len(blocks) - 1))
+        for index, block in enumerate(blocks)
+    ]
     calls += [call for call in botched if call is not None]
     text = result.text
     if TOOL_CALL_OPEN in text:
@@ -377,7 +383,6 @@ def _message(result: ChatResult, tools_offered: bool) -> tuple[dict[str, Any], s
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
-    cut_inside_a_call = TOOL_CALL_OPEN in result.text and not result.text.rstrip().endswith(TOOL_CALL_CLOSE)
     if calls and not cut_inside_a_call:
         return message, "tool_calls"
     return message, _end_reason(result)
@@ -392,15 +397,15 @@ def _call(call_id: str | None, name: str, arguments: str) -> dict[str, Any]:
             "function": {"name": name, "arguments": arguments}}  # fmt: skip
 
 
-def _botched_call(block: str) -> dict[str, Any] | None:
+def _botched_call(block: str, closed: bool) -> dict[str, Any] | None:
     """A `<tool_call>` block that does not parse, as a call with its arguments' raw text; None when not
-    even the function's name was written."""
+    even the function's name was written. `closed`: the block has its closing tag (else it was cut)."""
     name = _BLOCK_NAME.search(block)
     if name is None:
         return None
     arguments = _BLOCK_ARGUMENTS.search(block)
     raw = arguments.group(1).strip() if arguments else ""
-    if raw.endswith("}}"):  # a closed block: the last brace closes the call object, not the arguments
+    if closed and raw.endswith("}}"):  # the last brace closes the call object, not the arguments
         raw = raw[:-1]
     try:
         function_name = json.loads(f'"{name.group(1)}"')

@@ -194,16 +194,22 @@ class ChatRequest(_Lenient):
         return None
 
 
+# The tags pydantic puts in an error's location for the branch of a union it tried ("str", "list[...]").
+_BRANCH_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
 def first_param(error: ValidationError) -> str | None:
-    """The first bad field as OpenAI's `param` names one ("temperature", "messages[0].content"); pydantic's
-    union branch names ("str", "list[TextPart]") are left out."""
+    """The first bad field as OpenAI's `param` names one ("temperature", "messages[0].content"); the
+    location stops at a union branch's tag ("str", "list[TextPart]"), which is no field."""
     for item in error.errors()[:1]:
         path = ""
         for part in item["loc"]:
             if isinstance(part, int):
                 path += f"[{part}]"
-            elif isinstance(part, str) and part.isidentifier() and part[0].islower():
+            elif isinstance(part, str) and part.isidentifier() and part not in _BRANCH_TAGS:
                 path += f".{part}" if path else part
+            else:
+                break
         return path or None
     return None
 

@@ -93,6 +93,12 @@ class DatasetFacts:
             return None
         return round(self._longer_than(tokens, tools_tokens))
 
+    def every_row_longer_than(self, tokens: int, tools_tokens: int = 0) -> bool:
+        """Whether every row is longer than `tokens` for certain: no band even straddles it (a rounded
+        count of 9.6 of 10 rows would say "all" where some rows fit)."""
+        total = sum((self.length_bands or {}).values())
+        return total > 0 and self._longer_than(tokens, tools_tokens) >= total
+
     def _longer_than(self, tokens: int, tools_tokens: int) -> float:
         over = _rows_past(self.length_bands or {}, tokens, self.length_band)
         if tools_tokens and self.length_bands_without_tools:
@@ -590,7 +596,10 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts, ctx: LintContext
     over = dataset.rows_longer_than(c.tokenizer.max_length, tools_tokens)
     if not over:
         return
-    every_row = over >= dataset.rows
+    every_row = dataset.every_row_longer_than(c.tokenizer.max_length, tools_tokens)
+    # SFT trains only the answer, which comes last: every row cut, nothing left, and the trainer refuses.
+    # DPO cuts prompt and answers as TRL decides and trains on what is left: a warning there.
+    refused = every_row and c.training.method != "dpo"
     share = f"{100 * over / dataset.rows:.0f}%" if not every_row else "all"
     fits = dataset.length_fitting(0.95, tools_tokens)
     config_tools = (
@@ -602,7 +611,7 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts, ctx: LintContext
     what_then = (
         # The trainer refuses such a run after loading the model: say so before anything is queued.
         "every answer is cut, and training would refuse to start. "
-        if every_row
+        if refused
         else "they are cut there, and a row whose answer is cut teaches nothing. "
     )
     message = (
@@ -616,7 +625,7 @@ def _length_rules(c: TrainingConfigSpec, dataset: DatasetFacts, ctx: LintContext
         )
         + f"raise max length, or {fewer_tools}."
     )
-    if every_row:
+    if refused:
         yield _error("tokenizer.max_length", message, "every_answer_cut")
     else:
         yield _warning("tokenizer.max_length", message, "rows_over_max_length")

@@ -42,7 +42,7 @@ from app.configs.services import (
 from app.configs.templates import TEMPLATES, TEMPLATES_BY_KEY
 from app.extensions import db
 from app.models import ApiSpec, Dataset, TrainingConfig
-from app.ownership import get_owned_or_404, owned
+from app.ownership import MAX_ROW_ID, get_owned_or_404, owned
 
 UNPROCESSABLE = 422
 DOWNLOAD_SHAPES = ("toolsmith", "train_py")
@@ -286,7 +286,7 @@ def _with_linked_data(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _owned_by_id(model: type, row_id: int | None):
-    if row_id is None or not 0 < row_id < 2**63:  # a bigger number is no id, and the database refuses it
+    if row_id is None or not 0 < row_id <= MAX_ROW_ID:  # past it the database refuses the number
         return None
     return db.session.execute(owned(model).where(model.id == row_id)).scalar_one_or_none()
 

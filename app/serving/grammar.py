@@ -220,7 +220,13 @@ def _has_local_ref(schema: Any) -> bool:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#"):
         return True
-    return any(_has_local_ref(value) for key, value in schema.items() if key not in _LITERAL_KEYWORDS)
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):  # names there are properties, not keywords
+            if any(_has_local_ref(sub) for sub in value.values()):
+                return True
+        elif key not in _LITERAL_KEYWORDS and _has_local_ref(value):
+            return True
+    return False
 
 
 def _rebased_refs(schema: Any, base: str) -> Any:
@@ -233,6 +239,8 @@ def _rebased_refs(schema: Any, base: str) -> Any:
     for key, value in schema.items():
         if key == "$ref" and isinstance(value, str) and value.startswith("#"):
             rebased[key] = base + value[1:]
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):  # a property may be named "default"
+            rebased[key] = {name: _rebased_refs(sub, base) for name, sub in value.items()}
         elif key in _LITERAL_KEYWORDS:
             rebased[key] = value
         else:

@@ -20,7 +20,7 @@ from app.models import (
     TrainingRun,
     TrainingSweep,
 )
-from app.ownership import get_owned_or_404, owned
+from app.ownership import MAX_ROW_ID, get_owned_or_404, owned
 from app.queueing import EnqueueError, queue_wait
 from app.serving.default_model import DEFAULT_MODEL_NAME
 from app.training import bp
@@ -76,6 +76,8 @@ def _start_form() -> StartRunForm:
 def _dataset_for_config(config_id: int | None, fallback: int | None) -> int | None:
     """The dataset a config names (its data.dataset), else the first of the kind its method trains on:
     the form's first dataset, alphabetically, was often the wrong one (an SFT set under a DPO config)."""
+    if config_id is None or not 0 < config_id <= MAX_ROW_ID:  # past it the database refuses the number
+        return fallback
     config = db.session.execute(owned(TrainingConfig).where(TrainingConfig.id == config_id)).scalar()
     if config is None:
         return fallback

@@ -143,3 +143,43 @@ def test_a_model_that_breaks_before_its_first_token_is_a_502_not_a_500(api, monk
     assert reply.status_code == 502, reply.text
     error = reply.json()["error"]
     assert error["code"] == "model_error" and "RuntimeError" in error["message"]
+
+
+def test_finish_reason_and_arguments_of_calls_written_as_text():
+    """Calls parsed out of a reply's text (a remote model without native tools, say): a complete call with
+    words after it is still a call; a cut one keeps every brace it got; a closed but broken one loses
+    only the brace that closed the call object."""
+    from app.api.routes import _message
+    from app.serving.types import ChatResult, ToolCall
+
+    call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    done = ChatResult(
+        call + "\nDone.", 20, 12, 0.3, 0.05, "stop", tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]
+    )
+    message, finish = _message(done, tools_offered=True)
+    assert finish == "tool_calls" and message["tool_calls"][0]["function"]["name"] == "get_weather"
+
+    cut = ChatResult('<tool_call>{"name": "f", "arguments": {"a": {"b": 1}}', 20, 12, 0.3, 0.05, "length")
+    message, finish = _message(cut, tools_offered=True)
+    assert finish == "length" and message["tool_calls"][0]["function"]["arguments"] == '{"a": {"b": 1}}'
+
+    broken = ChatResult(
+        '<tool_call>{"name": "f", "arguments": {"a": 1,}}</tool_call>', 20, 12, 0.3, 0.05, "stop"
+    )
+    message, finish = _message(broken, tools_offered=True)
+    assert finish == "tool_calls" and message["tool_calls"][0]["function"]["arguments"] == '{"a": 1,}'
+
+
+def test_param_stops_at_a_union_branch():
+    from app.api.schema import ChatRequest, ValidationError, first_param
+
+    for body, expected in (
+        ({"model": "m", "messages": OSLO, "stop": 5}, "stop"),
+        ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ):
+        try:
+            ChatRequest.model_validate(body)
+        except ValidationError as exc:
+            assert first_param(exc) == expected
+        else:
+            raise AssertionError(body)

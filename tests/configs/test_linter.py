@@ -33,6 +33,7 @@ DATASETS = {
     "prefs": DatasetFacts("dpo", 400),
     # 40 rows of 4,096+ tokens (all tools offered on every row): cut at any template's max length.
     "long-rows": DatasetFacts("sft", 400, length_bands={"2": 360, "32": 40}),
+    "long-prefs": DatasetFacts("dpo", 400, length_bands={"2": 360, "32": 40}),
     # 12 of its 40 held-out rows ask what a training row asks.
     "leaky": DatasetFacts(
         "sft", 400, eval_rows=40, length_bands={"1": 400}, distinct_requests=388, eval_requests_in_train=12
@@ -340,6 +341,20 @@ def test_rows_over_max_length_counts_whole_bands_and_a_share_of_the_one_it_cuts(
     assert facts.length_fitting(0.9) == 384 and DatasetFacts("sft", 3).length_fitting(0.95) is None
     longer = lint(with_(with_(sft(), "data.dataset", "long-rows"), "tokenizer.max_length", 8192), context)
     assert "rows_over_max_length" not in {f.rule for f in longer.findings}
+
+
+def test_every_answer_cut_is_an_error_for_sft_only_and_only_when_no_row_fits(context):
+    every = with_(with_(sft(), "data.dataset", "long-rows"), "tokenizer.max_length", 256)
+    assert "every_answer_cut" in {f.rule for f in lint(every, context).errors}
+    # DPO trains on what TRL's cut leaves of prompt and answers: a warning, not a refusal.
+    dpo_every = with_(with_(dpo(), "data.dataset", "long-prefs"), "tokenizer.max_length", 256)
+    report = lint(dpo_every, context)
+    assert "every_answer_cut" not in {f.rule for f in report.findings}
+    assert "rows_over_max_length" in {f.rule for f in report.warnings}
+    # 10 rows of 256–383 tokens under 260: about 9.7 of them are longer, "all" once rounded, yet some fit.
+    straddling = DatasetFacts("sft", 10, length_bands={"2": 10})
+    assert straddling.rows_longer_than(260) == 10 and not straddling.every_row_longer_than(260)
+    assert straddling.every_row_longer_than(256)
 
 
 def test_a_batch_of_zero_gets_its_error_and_no_estimate(context):

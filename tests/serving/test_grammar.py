@@ -391,3 +391,18 @@ def test_default_model_under_a_nested_models_grammar_writes_arguments_that_match
     [call] = parse_tool_calls(reply.text)
     assert call.name == "save_person" and check_tool_call(tools, call.name, call.arguments) == []
     assert set(call.arguments["address"]) == {"street", "city"}, call.arguments
+
+
+def test_a_property_named_like_a_keyword_keeps_its_ref():
+    """`default`, `enum`, `example` name data in a schema, but are plain names in `properties`."""
+    tool = {
+        "name": "ship",
+        "parameters": {
+            "$defs": SAVE_PERSON["parameters"]["$defs"],
+            "type": "object",
+            "properties": {"default": {"$ref": "#/$defs/Address"}, "enum": {"type": "string"}},
+            "required": ["default"],
+        },
+    }
+    text = tool_grammar_text([tool])
+    assert '"\\"street\\""' in text and '"\\"default\\""' in text

@@ -427,7 +427,6 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(app, setup, tmp_
     resumed = the_run(app, run_id)
     assert resumed.stage == "done", resumed.error
     assert resumed.resumed_from_step == cancelled.step and resumed.step == stopped_at + 4
-    assert resumed.started_at == cancelled.started_at  # the runs list shows when it first started
 
 
 def test_a_killed_worker_leaves_the_run_failed_with_a_reason_and_resumable(app, setup, tmp_path):

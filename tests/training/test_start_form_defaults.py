@@ -41,3 +41,15 @@ def test_the_form_follows_the_config(app, signed_in):
     mallory, _ = signed_in("mallory@example.com")
     assert mallory.get(f"/runs/?config_id={sft_config}").status_code == 200
     assert "b-named" not in mallory.get(f"/runs/?config_id={sft_config}").get_data(as_text=True)
+
+
+def test_an_id_past_any_row_falls_back_rather_than_failing(app, signed_in):
+    client, _ = signed_in()
+    for config_id in ("99999999999999999999", "3000000000", "-1", "0"):
+        assert client.get(f"/runs/?config_id={config_id}").status_code == 200, config_id
+    assert (
+        client.get(
+            "/configs/new?template=sft_openapi&dataset_id=3000000000&spec_id=99999999999999999999"
+        ).status_code
+        == 200
+    )
