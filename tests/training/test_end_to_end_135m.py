@@ -3,7 +3,9 @@ minutes through a real worker → Q4_K_M → evaluated and served. Slow (about f
 
 The thresholds were measured on this path (docs/benchmarks.md, "End to end"): the base model makes no
 correct Petstore call on these held-out prompts (0 of 20); after 40 LoRA steps 12 of 20 were exact,
-16 of 20 valid (2026-11-24).
+16 of 20 valid (2026-11-24). 40 steps of 2 rows see 80 of the 220 training rows, so which 80 (the
+sampler's order) moves the figure: with batches drawn per epoch from seed + epoch (2026-11-25) 11 of 20
+were exact, 17 valid. The floor leaves two rows of room under that.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ PETSTORE = (
 )
 STEPS = 40
 BATCH = 2
-MIN_EXACT = 0.5  # measured: see the module docstring
+MIN_EXACT = 0.45  # measured 0.55 and 0.6: see the module docstring
 MIN_GAIN_OVER_BASE = 0.4
 EVAL_ROWS = 20
 SERVED_PROMPTS = 5
