@@ -58,6 +58,14 @@ def _one_or_404(query: sa.Select, model: type[OwnedT], object_id: int) -> OwnedT
     return row
 
 
+def owned_or_none(model: type[OwnedT], object_id: int | None) -> OwnedT | None:
+    """The user's own row, or None for another user's, a missing one, or a number no row can have (a
+    link's query argument: past MAX_ROW_ID the database refuses the number rather than finding nothing)."""
+    if object_id is None or not 0 < object_id <= MAX_ROW_ID:
+        return None
+    return db.session.execute(owned(model).where(model.id == object_id)).scalar_one_or_none()
+
+
 def get_owned_or_404(model: type[OwnedT], object_id: int) -> OwnedT:
     return _one_or_404(owned(model), model, object_id)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from flask import Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -22,27 +21,26 @@ from app.configs.forms import (
     form_to_config,
     set_choices,
 )
-from app.configs.linter import Finding, LintReport, fitting_batch
-from app.configs.schema import TrainingConfigSpec, json_schema, train_py_shape
+from app.configs.linter import Finding, LintReport
+from app.configs.schema import json_schema, train_py_shape
 from app.configs.services import (
     MAX_CONFIG_NAME,
     ConfigUploadError,
     duplicate_config,
+    fit_to_dataset,
     lint_for_user,
     list_configs,
-    model_facts,
     name_taken,
     read_upload,
     registry_model_names,
     save_config,
     unique_config_name,
     user_datasets,
-    worker_memory_bytes,
 )
 from app.configs.templates import TEMPLATES, TEMPLATES_BY_KEY
 from app.extensions import db
 from app.models import ApiSpec, Dataset, TrainingConfig
-from app.ownership import MAX_ROW_ID, get_owned_or_404, owned
+from app.ownership import get_owned_or_404, owned, owned_or_none
 
 UNPROCESSABLE = 422
 DOWNLOAD_SHAPES = ("toolsmith", "train_py")
@@ -275,47 +273,11 @@ def _file_problem(message: str) -> Finding:
 def _with_linked_data(config: dict[str, Any]) -> dict[str, Any]:
     """The dataset and spec a link names (`dataset_id`, `spec_id`, as a dataset's page sends them) put in
     the config; an id that is not one of the user's own is left out silently, like a link without it."""
-    dataset = _owned_by_id(Dataset, request.args.get("dataset_id", type=int))
-    spec = _owned_by_id(ApiSpec, request.args.get("spec_id", type=int))
+    dataset = owned_or_none(Dataset, request.args.get("dataset_id", type=int))
+    spec = owned_or_none(ApiSpec, request.args.get("spec_id", type=int))
     if dataset is not None:
         config["data"]["dataset"] = dataset.name
-        _fit_to_dataset(config, dataset.name)
+        fit_to_dataset(config, dataset)
     if spec is not None:
         config["data"]["source_spec"] = spec.name
     return config
-
-
-def _owned_by_id(model: type, row_id: int | None):
-    if row_id is None or not 0 < row_id <= MAX_ROW_ID:  # past it the database refuses the number
-        return None
-    return db.session.execute(owned(model).where(model.id == row_id)).scalar_one_or_none()
-
-
-def _fit_to_dataset(config: dict[str, Any], dataset_name: str) -> None:
-    """A template's max length (768, say) cuts every row of a dataset generated with all of a spec's
-    tools (about 2,700 tokens each for Petstore's), so a config opened from a dataset's page started
-    with an error. It gets the max length that fits 95% of the rows instead (within the model's context),
-    at the largest batch the worker's memory takes there, gradient accumulation keeping the effective
-    batch."""
-    facts = user_datasets().get(dataset_name)
-    fits = facts.length_fitting(0.95) if facts is not None else None
-    if not fits or fits <= config["tokenizer"]["max_length"]:
-        return
-    model = model_facts(config["model"]["name"])
-    if model is not None and model.context_length:
-        fits = min(fits, model.context_length)
-    config["tokenizer"]["max_length"] = fits
-    memory = worker_memory_bytes()
-    if model is None or not memory:
-        return
-    training = config["training"]
-    spec = TrainingConfigSpec.model_validate(config)
-    batch = fitting_batch(spec, model, memory, fits)
-    if batch is None and not training.get("gradient_checkpointing"):
-        training["gradient_checkpointing"] = True
-        batch = fitting_batch(TrainingConfigSpec.model_validate(config), model, memory, fits)
-    batch = batch or 1  # nothing fits: the linter's memory warning says so beside the batch size
-    if batch < training["batch_size"]:
-        effective = training["batch_size"] * training.get("gradient_accumulation_steps", 1)
-        training["batch_size"] = batch
-        training["gradient_accumulation_steps"] = math.ceil(effective / batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,17 @@ from flask import current_app
 from flask_login import current_user
 
 from app.configs.estimates import ModelFacts, facts_from_gguf, facts_from_hf_config
-from app.configs.linter import CudaCheck, DatasetFacts, Finding, LintContext, LintReport, Throughput, lint
-from app.configs.schema import DEFAULT_BASE_MODEL
+from app.configs.linter import (
+    CudaCheck,
+    DatasetFacts,
+    Finding,
+    LintContext,
+    LintReport,
+    Throughput,
+    fitting_batch,
+    lint,
+)
+from app.configs.schema import DEFAULT_BASE_MODEL, TrainingConfigSpec
 from app.datasets.stats import LENGTH_BUCKET
 from app.extensions import db
 from app.json_input import loads as loads_json
@@ -32,22 +42,52 @@ class ConfigUploadError(ValueError):
 
 def user_datasets() -> dict[str, DatasetFacts]:
     rows = db.session.execute(owned(Dataset)).scalars()
-    return {
-        row.name: DatasetFacts(
-            kind=row.kind,
-            rows=row.sample_count,
-            eval_rows=row.eval_count,
-            marked_train_rows=(row.stats or {}).get("marked_train_rows"),
-            mean_tokens=(row.stats or {}).get("mean_tokens"),
-            length_bands=(row.stats or {}).get("length_buckets"),
-            length_bands_without_tools=(row.stats or {}).get("length_buckets_without_tools"),
-            length_band=LENGTH_BUCKET,
-            distinct_requests=(row.stats or {}).get("distinct_requests"),
-            eval_requests_in_train=(row.stats or {}).get("eval_requests_in_train"),
-        )
-        for row in rows
-        if row.status == "ready"
-    }
+    return {row.name: dataset_facts(row) for row in rows if row.status == "ready"}
+
+
+def dataset_facts(row: Dataset) -> DatasetFacts:
+    """What the linter knows of a dataset: its size and stored figures, no row read."""
+    stats = row.stats or {}
+    return DatasetFacts(
+        kind=row.kind,
+        rows=row.sample_count,
+        eval_rows=row.eval_count,
+        marked_train_rows=stats.get("marked_train_rows"),
+        mean_tokens=stats.get("mean_tokens"),
+        length_bands=stats.get("length_buckets"),
+        length_bands_without_tools=stats.get("length_buckets_without_tools"),
+        length_band=LENGTH_BUCKET,
+        distinct_requests=stats.get("distinct_requests"),
+        eval_requests_in_train=stats.get("eval_requests_in_train"),
+    )
+
+
+def fit_to_dataset(config: dict[str, Any], dataset: Dataset) -> None:
+    """A template's max length (768, say) cuts every row of a dataset generated with all of a spec's
+    tools (about 2,700 tokens each for Petstore's), so a config opened from a dataset's page started
+    with an error. It gets the max length that fits 95% of the rows instead (within the model's context),
+    at the largest batch the worker's memory takes there, gradient accumulation keeping the effective
+    batch (and gradient checkpointing turned on when no batch fits without it)."""
+    fits = dataset_facts(dataset).length_fitting(0.95)
+    if not fits or fits <= config["tokenizer"]["max_length"]:
+        return
+    model = model_facts(config["model"]["name"])
+    if model is not None and model.context_length:
+        fits = min(fits, model.context_length)
+    config["tokenizer"]["max_length"] = fits
+    memory = worker_memory_bytes()
+    if model is None or not memory:
+        return
+    training = config["training"]
+    batch = fitting_batch(TrainingConfigSpec.model_validate(config), model, memory, fits)
+    if batch is None and not training.get("gradient_checkpointing"):
+        training["gradient_checkpointing"] = True
+        batch = fitting_batch(TrainingConfigSpec.model_validate(config), model, memory, fits)
+    batch = batch or 1  # nothing fits: the linter's memory warning says so beside the batch size
+    if batch < training["batch_size"]:
+        effective = training["batch_size"] * training.get("gradient_accumulation_steps", 1)
+        training["batch_size"] = batch
+        training["gradient_accumulation_steps"] = math.ceil(effective / batch)
 
 
 def measured_throughput(model_name: str) -> Throughput | None:

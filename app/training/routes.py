@@ -20,7 +20,7 @@ from app.models import (
     TrainingRun,
     TrainingSweep,
 )
-from app.ownership import MAX_ROW_ID, get_owned_or_404, owned
+from app.ownership import get_owned_or_404, owned
 from app.queueing import EnqueueError, queue_wait
 from app.serving.default_model import DEFAULT_MODEL_NAME
 from app.training import bp
@@ -35,6 +35,7 @@ from app.training.services import (
     asks_for_export,
     cancel_run,
     check_submit,
+    dataset_for_config,
     delete_run,
     push_run,
     reconcile_run,
@@ -73,26 +74,6 @@ def _start_form() -> StartRunForm:
     return form
 
 
-def _dataset_for_config(config_id: int | None, fallback: int | None) -> int | None:
-    """The dataset a config names (its data.dataset), else the first of the kind its method trains on:
-    the form's first dataset, alphabetically, was often the wrong one (an SFT set under a DPO config)."""
-    if config_id is None or not 0 < config_id <= MAX_ROW_ID:  # past it the database refuses the number
-        return fallback
-    config = db.session.execute(owned(TrainingConfig).where(TrainingConfig.id == config_id)).scalar()
-    if config is None:
-        return fallback
-    data, training = (config.config or {}).get("data") or {}, (config.config or {}).get("training") or {}
-    ready = owned(Dataset).where(Dataset.status == "ready").order_by(Dataset.name)
-    named = data.get("dataset")
-    if isinstance(named, str) and named:
-        found = db.session.execute(ready.where(Dataset.name == named)).scalars().first()
-        if found is not None:
-            return found.id
-    kind = "dpo" if training.get("method") == "dpo" else "sft"
-    same_kind = db.session.execute(ready.where(Dataset.kind == kind)).scalars().first()
-    return same_kind.id if same_kind is not None else fallback
-
-
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 def index():
@@ -103,7 +84,7 @@ def index():
     if request.method == "GET":  # links from a config's card or a dataset's page pick it in the form
         form.config_id.data = request.args.get("config_id", form.config_id.data, type=int)
         form.dataset_id.data = request.args.get(
-            "dataset_id", _dataset_for_config(form.config_id.data, form.dataset_id.data), type=int
+            "dataset_id", dataset_for_config(form.config_id.data, form.dataset_id.data), type=int
         )
     if form.validate_on_submit():
         config = get_owned_or_404(TrainingConfig, form.config_id.data)

@@ -13,6 +13,7 @@ from app.configs.linter import LintReport
 from app.configs.services import lint_for_user
 from app.extensions import db
 from app.models import BackgroundJob, Dataset, JobStatus, RunStage, TrainingConfig, TrainingRun, utcnow
+from app.ownership import owned, owned_or_none
 from app.queueing import EnqueueError, check_queue, enqueue_job, request_cancel
 from app.training.files import ADAPTER_DIR, is_trained, last_checkpoint, registered_gguf_paths, run_dir
 
@@ -360,3 +361,22 @@ def _remove_files(owner_id: int, run_id: int, keep_registered: bool = True) -> N
                 path.rmdir()
     else:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def dataset_for_config(config_id: int | None, fallback: int | None) -> int | None:
+    """The dataset a config names (its data.dataset), else the first of the kind its method trains on:
+    the start form's first dataset, alphabetically, was often the wrong one (an SFT set under a DPO
+    config)."""
+    config = owned_or_none(TrainingConfig, config_id)
+    if config is None:
+        return fallback
+    data, training = (config.config or {}).get("data") or {}, (config.config or {}).get("training") or {}
+    ready = owned(Dataset).where(Dataset.status == "ready").order_by(Dataset.name)
+    named = data.get("dataset")
+    if isinstance(named, str) and named:
+        found = db.session.execute(ready.where(Dataset.name == named)).scalars().first()
+        if found is not None:
+            return found.id
+    kind = "dpo" if training.get("method") == "dpo" else "sft"
+    same_kind = db.session.execute(ready.where(Dataset.kind == kind)).scalars().first()
+    return same_kind.id if same_kind is not None else fallback

@@ -9,8 +9,9 @@ import re
 from app.extensions import db
 from app.models import ChatMessage, ChatSession
 from tests.chat.conftest import PINNED_PROMPT, STREAM_URL, htmx_post, message_row, new_session, save_settings
-from tests.chat.test_arena import add_twin
-from tests.conftest import csrf_token, post_form
+from tests.chat.test_arena import add_twin, start
+from tests.chat.test_compare import compare
+from tests.conftest import post_form
 
 # What a browser with scripts off sends from the <noscript> field of a form that starts replies.
 NO_SCRIPT = {"no_script": "1"}
@@ -92,16 +93,8 @@ def test_compare_and_the_arena_without_scripts_write_every_answer(app, signed_in
     client, _ = signed_in()
     twin_id = add_twin(app, default_model_id)
     models = [str(default_model_id), str(twin_id)]
-    settings = {"tool_choice": "auto", "temperature": "0", "max_tokens": "16", **NO_SCRIPT}
-    compared = client.post(
-        "/chat/compare",
-        data={
-            "csrf_token": csrf_token(client, "/chat/compare"),
-            "models": models,
-            "content": "Hi",
-            **settings,
-        },
-    )
+    settings = {"temperature": "0", "max_tokens": "16", **NO_SCRIPT}
+    compared = compare(client, models=models, content="Hi", **settings)
     assert compared.status_code == 302
     assert [row.status for row in assistant_rows(app)] == ["complete", "complete"]
     follow_up = post_form(
@@ -109,15 +102,7 @@ def test_compare_and_the_arena_without_scripts_write_every_answer(app, signed_in
     )
     assert follow_up.status_code == 302
 
-    battle = client.post(
-        "/chat/arena",
-        data={
-            "csrf_token": csrf_token(client, "/chat/arena"),
-            "models": models,
-            "content": "Hey",
-            **settings,
-        },
-    )
+    battle = start(client, models=models, content="Hey", **settings)
     assert battle.status_code == 302 and "/chat/arena/" in battle.headers["Location"]
     rows = assistant_rows(app)
     assert len(rows) == 6 and all(row.status == "complete" for row in rows)

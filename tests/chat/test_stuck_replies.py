@@ -39,6 +39,13 @@ def test_a_reply_left_streaming_by_a_dead_process_ends_as_an_error(app, signed_i
     assert row.status == "error" and row.finished_at is not None
 
 
+def finish_reply(reply_id: int, text: str) -> None:
+    """What the writing request does at the end (in the caller's app context): the reply complete."""
+    message = db.session.get(ChatMessage, reply_id)
+    message.status, message.content, message.finished_at = "complete", text, utcnow()
+    db.session.commit()
+
+
 def test_a_second_tab_waits_for_the_reply_another_request_is_writing(app, signed_in, default_model_id):
     client, _ = signed_in()
     reply_id = claimed_reply(app, client, default_model_id, seconds_ago=1)
@@ -46,9 +53,7 @@ def test_a_second_tab_waits_for_the_reply_another_request_is_writing(app, signed
     def writer_finishes() -> None:
         time.sleep(1.5)
         with app.app_context():
-            message = db.session.get(ChatMessage, reply_id)
-            message.status, message.content, message.finished_at = "complete", "Hi there!", utcnow()
-            db.session.commit()
+            finish_reply(reply_id, "Hi there!")
 
     writer = threading.Thread(target=writer_finishes)
     writer.start()
@@ -71,9 +76,7 @@ def test_a_live_writer_keeps_its_reply_past_the_stale_limit_and_a_silent_one_is_
         with app.app_context():
             with WriterHeartbeat(alive):
                 time.sleep(3.0)  # three stale limits: only the heartbeat keeps the reply alive
-            message = db.session.get(ChatMessage, alive)
-            message.status, message.content, message.finished_at = "complete", "Slow but sure.", utcnow()
-            db.session.commit()
+            finish_reply(alive, "Slow but sure.")
 
     writer = threading.Thread(target=slow_writer)
     writer.start()
@@ -132,9 +135,7 @@ def test_a_page_opened_on_a_reply_being_written_elsewhere_shows_it_growing(app, 
                 for piece in ("Rex ", "is ", "a ", "dog."):
                     pieces.append(piece)
                     time.sleep(0.4)
-            message = db.session.get(ChatMessage, reply_id)
-            message.status, message.content, message.finished_at = "complete", "Rex is a dog.", utcnow()
-            db.session.commit()
+            finish_reply(reply_id, "Rex is a dog.")
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -152,9 +153,7 @@ def test_the_text_so_far_never_overwrites_the_final_text(app, signed_in, default
     with app.app_context():
         pieces = ["Half a"]
         with WriterHeartbeat(reply_id, pieces):
-            message = db.session.get(ChatMessage, reply_id)
-            message.status, message.content, message.finished_at = "complete", "Whole answer.", utcnow()
-            db.session.commit()
+            finish_reply(reply_id, "Whole answer.")
             pieces.append(" sentence")  # written after the final commit: never stored
             time.sleep(0.3)
     assert message_row(app, reply_id).content == "Whole answer."
